@@ -1,0 +1,3 @@
+//! The `idgen` command-line tool: parse arguments, call the SDK, print.
+
+fn main() {}

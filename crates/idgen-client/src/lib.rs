@@ -1,0 +1,1 @@
+//! Typed async SDK for the idgen HTTP API.

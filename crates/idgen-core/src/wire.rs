@@ -1,0 +1,237 @@
+//! JSON shapes of the HTTP API, defined once and shared by the server and the client SDK.
+
+use serde::{Deserialize, Serialize};
+
+#[cfg(feature = "openapi")]
+use utoipa::ToSchema;
+
+/// `GET /v1/ids/{kind}` without `count`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct IdResponse {
+    /// The ID, always a string in v1 (64-bit integers break JavaScript clients).
+    pub id: String,
+}
+
+/// `GET /v1/ids/{kind}?count=N`: IDs in generation order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct IdsResponse {
+    pub ids: Vec<String>,
+}
+
+/// Optional JSON body of `POST /v1/ids/{kind}`; the same fields as the query string, which
+/// wins where both give one.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct IdRequest {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub count: Option<u32>,
+    /// Counter name (kind `counter`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// String length (kind `random`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub length: Option<u32>,
+    /// Alphabet (kind `random`): alphanumeric, hex, base58 or nanoid.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alphabet: Option<String>,
+}
+
+/// One entry of `GET /v1/kinds`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct KindDescription {
+    pub name: String,
+    pub description: String,
+    pub sortable: bool,
+    pub bits: u32,
+}
+
+impl From<&crate::KindInfo> for KindDescription {
+    fn from(info: &crate::KindInfo) -> Self {
+        Self {
+            name: info.name.to_owned(),
+            description: info.description.to_owned(),
+            sortable: info.sortable,
+            bits: info.bits,
+        }
+    }
+}
+
+/// `GET /v1/kinds`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct KindsResponse {
+    pub kinds: Vec<KindDescription>,
+}
+
+/// `GET /v1/decode/{kind}/{id}`. Which fields are present depends on the kind:
+/// snowflake: `timestamp_ms`, `time`, `worker_id`, `sequence`; uuid7, ulid, timestamp:
+/// `timestamp_ms`, `time`; uuid: `version`, `variant`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct DecodeResponse {
+    pub id: String,
+    /// Milliseconds since the Unix epoch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timestamp_ms: Option<u64>,
+    /// RFC 3339, UTC, millisecond precision.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub worker_id: Option<u16>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sequence: Option<u16>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<u8>,
+    /// `rfc9562`, `ncs`, `microsoft` or `future`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub variant: Option<String>,
+}
+
+/// `GET /healthz` and `GET /readyz`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct HealthResponse {
+    /// `ok`, or `unavailable` on a failing `/readyz`.
+    pub status: String,
+    /// Why `/readyz` fails, one entry per problem; empty when ready.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reasons: Vec<String>,
+}
+
+/// Stable, machine-readable error codes. Clients match on these; never rename one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    InvalidCount,
+    InvalidLength,
+    InvalidAlphabet,
+    InvalidCounterName,
+    TooManyCounters,
+    InvalidId,
+    InvalidBody,
+    UnknownKind,
+    NotDecodable,
+    NotFound,
+    MethodNotAllowed,
+    NotAcceptable,
+    RateLimited,
+    Unavailable,
+    Internal,
+    /// A code this version of the SDK does not know (sent by a newer server).
+    #[serde(other)]
+    Unknown,
+}
+
+impl ErrorCode {
+    /// The snake_case wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::InvalidCount => "invalid_count",
+            ErrorCode::InvalidLength => "invalid_length",
+            ErrorCode::InvalidAlphabet => "invalid_alphabet",
+            ErrorCode::InvalidCounterName => "invalid_counter_name",
+            ErrorCode::TooManyCounters => "too_many_counters",
+            ErrorCode::InvalidId => "invalid_id",
+            ErrorCode::InvalidBody => "invalid_body",
+            ErrorCode::UnknownKind => "unknown_kind",
+            ErrorCode::NotDecodable => "not_decodable",
+            ErrorCode::NotFound => "not_found",
+            ErrorCode::MethodNotAllowed => "method_not_allowed",
+            ErrorCode::NotAcceptable => "not_acceptable",
+            ErrorCode::RateLimited => "rate_limited",
+            ErrorCode::Unavailable => "unavailable",
+            ErrorCode::Internal => "internal",
+            ErrorCode::Unknown => "unknown",
+        }
+    }
+}
+
+impl std::fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Body of every error response: `{"error": {"code": "...", "message": "..."}}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+/// The inside of [`ErrorBody`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct ErrorDetail {
+    pub code: ErrorCode,
+    /// A sentence a user can act on; never an internal detail.
+    pub message: String,
+}
+
+impl ErrorBody {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self { error: ErrorDetail { code, message: message.into() } }
+    }
+}
+
+/// Formats ms since the Unix epoch as RFC 3339 UTC with millisecond precision,
+/// e.g. `2020-01-01T00:00:00.000Z`.
+pub fn rfc3339_ms(unix_ms: u64) -> String {
+    let secs = unix_ms / 1000;
+    let millis = unix_ms % 1000;
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    let (year, month, day) = civil_from_days(days);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{millis:03}Z",
+        rem / 3600,
+        (rem / 60) % 60,
+        rem % 60
+    )
+}
+
+/// Howard Hinnant's days-to-civil algorithm (proleptic Gregorian calendar).
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(ms: u64, expected: &str) {
+        assert_eq!(rfc3339_ms(ms), expected, "for {ms}");
+    }
+
+    #[test]
+    fn formats_rfc3339() {
+        check(0, "1970-01-01T00:00:00.000Z");
+        check(1_577_836_800_000, "2020-01-01T00:00:00.000Z");
+        check(951_782_400_123, "2000-02-29T00:00:00.123Z");
+        check(4_102_444_799_999, "2099-12-31T23:59:59.999Z");
+        check(1_709_251_199_001, "2024-02-29T23:59:59.001Z");
+    }
+
+    #[test]
+    fn error_body_shape() {
+        let body = ErrorBody::new(ErrorCode::InvalidCount, "count must be 1..=10");
+        let json = serde_json::to_string(&body).unwrap();
+        assert_eq!(json, r#"{"error":{"code":"invalid_count","message":"count must be 1..=10"}}"#);
+        let unknown: ErrorBody =
+            serde_json::from_str(r#"{"error":{"code":"brand_new","message":"x"}}"#).unwrap();
+        assert_eq!(unknown.error.code, ErrorCode::Unknown);
+    }
+}

@@ -1,0 +1,1 @@
+//! idgen's HTTP server: configuration, routes, storage back ends and start-up.

@@ -1,0 +1,5 @@
+//! Project automation entry point (`cargo xtask ...`).
+
+fn main() -> anyhow::Result<()> {
+    Ok(())
+}
