@@ -1,1 +1,41 @@
-//! Typed async SDK for the idgen HTTP API.
+//! Typed async SDK for the idgen HTTP API, and the library behind the `idgen` command.
+//!
+//! [`Client`] has one method per ID kind (`uuid`, `uuid7`, `ulid`, `snowflake`, `timestamp`,
+//! `counter`, `random`), each with a batch variant (`uuids`, ...), plus [`Client::ids`] for any
+//! kind as strings, [`Client::batches`] for more IDs than one request may carry,
+//! [`Client::decode`], [`Client::kinds`], [`Client::health`] and [`Client::ready`].
+//! Failures are one [`Error`] type; a server's answer keeps its stable `code` and `message`.
+//!
+//! The JSON types are idgen-core's [`wire`] module, shared with the server, re-exported here.
+//! This crate never depends on the server (which is GPL-3.0-or-later; this crate is MIT OR
+//! Apache-2.0).
+//!
+//! ```no_run
+//! # async fn example() -> Result<(), idgen_client::Error> {
+//! let client = idgen_client::Client::builder("http://127.0.0.1:8080")
+//!     .timeout(std::time::Duration::from_secs(5))
+//!     .user_agent("orders-service/1.4")
+//!     .build()?;
+//! let next_order = client.counter("orders").await?;
+//! let keys = client.ulids(1000).await?;
+//! assert_eq!(keys.len(), 1000);
+//! # let _ = next_order;
+//! # Ok(())
+//! # }
+//! ```
+
+mod buffer;
+mod client;
+mod error;
+
+pub use buffer::{BufferConfig, BufferedClient};
+pub use client::{
+    Batches, Client, ClientBuilder, DEFAULT_CHUNK_SIZE, DEFAULT_CONNECT_TIMEOUT, DEFAULT_TIMEOUT,
+    RandomOptions,
+};
+pub use error::Error;
+pub use idgen_core::random::{Alphabet, Length};
+pub use idgen_core::wire::{
+    self, DecodeResponse, ErrorCode, HealthResponse, IdRequest, KindDescription, KindsResponse,
+};
+pub use idgen_core::{Kind, ParamError, Ulid, Uuid};

@@ -1,5 +1,7 @@
 //! Snowflake IDs: 1 zero bit, 41 bits ms since an epoch, 10 bits worker id, 12 bits sequence.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use crate::{Clock, DecodeError, IssueError, KindInfo, ParamError, SystemClock};
 
 pub const INFO: KindInfo = KindInfo {
@@ -72,16 +74,41 @@ pub struct SnowflakeParts {
     pub sequence: u16,
 }
 
+/// Bits of the sequence number.
+const SEQUENCE_BITS: u32 = 12;
+/// Bits of the worker id.
+const WORKER_BITS: u32 = 10;
+/// Largest sequence number in one millisecond.
+const MAX_SEQUENCE: u64 = (1 << SEQUENCE_BITS) - 1;
+/// Largest timestamp (ms since the epoch) the 41-bit field holds: about 69.7 years.
+const MAX_TIMESTAMP: u64 = (1 << 41) - 1;
+
 /// Issues snowflakes for one worker id.
+///
+/// The state is one `AtomicU64` holding `(ms_since_epoch << 12) | sequence` of the last ID
+/// issued, advanced with a compare-and-swap loop, so concurrent callers never lock. Because
+/// the sequence sits in the low bits, "4096 used up, move to the next ms" is plain `state + 1`
+/// and a run of consecutive state words is a run of consecutive, valid snowflakes: a batch is
+/// one CAS that moves the state by `count`.
+///
+/// Every state word is checked against three limits before it is claimed: the 41-bit
+/// timestamp range, `max_backward_ms` ahead of the clock, and the durable ceiling. The ceiling
+/// is what makes restarts safe: the caller persists a high-water mark first and only then
+/// raises the ceiling, so nothing above a persisted mark is ever issued.
+#[derive(Debug)]
 pub struct SnowflakeGenerator<C: Clock = SystemClock> {
     clock: C,
     config: SnowflakeConfig,
+    /// `(ms_since_epoch << 12) | sequence` of the last ID issued (or of the floor).
+    state: AtomicU64,
+    /// Highest Unix ms a timestamp may have; `u64::MAX` means unlimited.
+    ceiling: AtomicU64,
 }
 
 impl<C: Clock> SnowflakeGenerator<C> {
     /// A generator with no floor and an unlimited ceiling.
     pub fn new(clock: C, config: SnowflakeConfig) -> Self {
-        Self { clock, config }
+        Self { clock, config, state: AtomicU64::new(0), ceiling: AtomicU64::new(u64::MAX) }
     }
 
     pub fn config(&self) -> SnowflakeConfig {
@@ -92,21 +119,29 @@ impl<C: Clock> SnowflakeGenerator<C> {
     /// by an earlier run, or by the previous holder of this worker id). Call before the first
     /// `generate`.
     pub fn with_floor(self, unix_ms: u64) -> Self {
-        let _ = unix_ms;
-        todo!()
+        if let Some(since_epoch) = unix_ms.checked_sub(self.config.epoch_ms) {
+            // Sequence 4095 marks the floor's millisecond as used up, so the next ID is at a
+            // later ms. A floor past the 41-bit range is clamped to its end: nothing can be
+            // issued after it either way.
+            let floor = (since_epoch.min(MAX_TIMESTAMP) << SEQUENCE_BITS) | MAX_SEQUENCE;
+            self.state.fetch_max(floor, Ordering::Relaxed);
+        }
+        self
     }
 
     /// Allow timestamps up to and including `unix_ms`. Until this is called the ceiling is
     /// unlimited. The caller raises it only after persisting a mark at least this high, so
     /// that a restart can resume above everything issued.
     pub fn set_ceiling(&self, unix_ms: u64) {
-        let _ = unix_ms;
-        todo!()
+        // Release pairs with the Acquire load in `reserve`: whoever sees the new ceiling also
+        // sees everything the caller did before raising it (persisting the mark).
+        self.ceiling.store(unix_ms, Ordering::Release);
     }
 
-    /// The highest timestamp (Unix ms) this generator has issued or was floored at.
+    /// The highest timestamp (Unix ms) this generator has issued or was floored at (the epoch
+    /// before either).
     pub fn high_water_ms(&self) -> u64 {
-        todo!()
+        (self.state.load(Ordering::Relaxed) >> SEQUENCE_BITS).saturating_add(self.config.epoch_ms)
     }
 
     /// The next snowflake, greater than every one issued before by this generator.
@@ -119,21 +154,506 @@ impl<C: Clock> SnowflakeGenerator<C> {
     /// beyond that it is refused with [`IssueError::ClockMovedBackwards`]. A timestamp above
     /// the ceiling gives [`IssueError::CeilingReached`] with `needed` = that timestamp.
     pub fn generate(&self) -> Result<SnowflakeId, IssueError> {
-        let _ = &self.clock;
-        todo!()
+        let (first, _) = self.reserve(1)?;
+        Ok(self.id_from_state(first))
     }
 
     /// Up to `count` snowflakes appended to `out` in increasing order, reserved with as few
     /// atomic operations as possible. On an error, the IDs already appended stay valid (they
     /// were issued) and the error says why no more could be.
-    pub fn generate_batch(&self, count: usize, out: &mut Vec<SnowflakeId>) -> Result<(), IssueError> {
-        let _ = (count, out);
-        todo!()
+    pub fn generate_batch(
+        &self,
+        count: usize,
+        out: &mut Vec<SnowflakeId>,
+    ) -> Result<(), IssueError> {
+        out.reserve(count);
+        let mut remaining = count as u64;
+        // Usually one pass: a single CAS claims the whole run. A second pass only happens
+        // when a limit cut the run short, and then it reports that limit as the error (or,
+        // if the clock or ceiling moved meanwhile, claims the rest).
+        while remaining > 0 {
+            let (first, reserved) = self.reserve(remaining)?;
+            out.extend((first..first + reserved).map(|state| self.id_from_state(state)));
+            remaining -= reserved;
+        }
+        Ok(())
+    }
+
+    /// Claims up to `max_count` (>= 1) consecutive state words with one successful CAS and
+    /// returns the first one and how many were claimed (at least 1).
+    fn reserve(&self, max_count: u64) -> Result<(u64, u64), IssueError> {
+        let config = self.config;
+        // Relaxed suffices for the state: it is the only location the CAS protects, and the
+        // modification order of one atomic is total, so claimed ranges never overlap and each
+        // thread sees its own claims in increasing order.
+        let mut current = self.state.load(Ordering::Relaxed);
+        loop {
+            // The clock is read on every attempt, not once before the loop: a reading taken
+            // before another thread's successful CAS may be older than the state that thread
+            // wrote, and would make a busy generator report a clock step that never happened.
+            let now_ms = self.clock.now_ms();
+            let now = match now_ms.checked_sub(config.epoch_ms) {
+                // Past the 41-bit range nothing can be issued: the state never holds a
+                // timestamp beyond it, so the clock cannot be "behind" it within the allowance.
+                Some(now) if now <= MAX_TIMESTAMP => now,
+                _ => return Err(IssueError::TimeOutOfRange { now_ms }),
+            };
+            let last = current >> SEQUENCE_BITS;
+            let first = if now > last {
+                now << SEQUENCE_BITS
+            } else if last - now <= config.max_backward_ms {
+                // Same ms, or the clock stepped back within the allowance: continue from the
+                // last timestamp. A full sequence carries into the next ms.
+                current + 1
+            } else {
+                return Err(IssueError::ClockMovedBackwards {
+                    last_ms: last.saturating_add(config.epoch_ms),
+                    now_ms,
+                });
+            };
+
+            // The furthest timestamp this call may claim is the tightest of three limits.
+            let ceiling_ms = self.ceiling.load(Ordering::Acquire);
+            let borrow_limit = now.saturating_add(config.max_backward_ms);
+            let ceiling_limit = ceiling_ms.checked_sub(config.epoch_ms);
+            let limit = borrow_limit.min(MAX_TIMESTAMP).min(ceiling_limit.unwrap_or(0));
+            let first_timestamp = first >> SEQUENCE_BITS;
+            if ceiling_limit.is_none() || first_timestamp > limit {
+                return Err(if first_timestamp > MAX_TIMESTAMP {
+                    IssueError::TimeOutOfRange { now_ms }
+                } else if first_timestamp > borrow_limit {
+                    IssueError::Exhausted { retry_after_ms: first_timestamp - borrow_limit }
+                } else {
+                    IssueError::CeilingReached {
+                        needed: first_timestamp.saturating_add(config.epoch_ms),
+                        ceiling: ceiling_ms,
+                    }
+                });
+            }
+            let last_allowed = (limit << SEQUENCE_BITS) | MAX_SEQUENCE;
+            let count = max_count.min(last_allowed - first + 1);
+            let next = first + count - 1;
+            match self.state.compare_exchange_weak(
+                current,
+                next,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return Ok((first, count)),
+                Err(actual) => current = actual,
+            }
+        }
+    }
+
+    fn id_from_state(&self, state: u64) -> SnowflakeId {
+        let timestamp = state >> SEQUENCE_BITS;
+        let sequence = state & MAX_SEQUENCE;
+        debug_assert!(timestamp <= MAX_TIMESTAMP, "reserve never claims past the 41-bit range");
+        let worker = u64::from(self.config.worker_id.get());
+        SnowflakeId(
+            (timestamp << (WORKER_BITS + SEQUENCE_BITS)) | (worker << SEQUENCE_BITS) | sequence,
+        )
     }
 }
 
 /// Split a snowflake (decimal string) made with `epoch_ms` into its parts.
 pub fn decode(text: &str, epoch_ms: u64) -> Result<SnowflakeParts, DecodeError> {
-    let _ = (text, epoch_ms);
-    todo!()
+    let malformed = |reason| DecodeError::Malformed { kind: INFO.name, reason };
+    // `u64::from_str` would also take a leading `+`; an ID is digits only.
+    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(malformed("must be a positive decimal integer"));
+    }
+    let value: u64 =
+        text.parse().map_err(|_| malformed("does not fit a positive 64-bit integer"))?;
+    // Bit 63 set would be a negative i64: never issued, so not a snowflake.
+    if value == 0 || value >> 63 != 0 {
+        return Err(malformed("must be from 1 to 9223372036854775807"));
+    }
+    let timestamp_ms = (value >> (WORKER_BITS + SEQUENCE_BITS))
+        .checked_add(epoch_ms)
+        .ok_or_else(|| malformed("timestamp is out of range for this epoch"))?;
+    Ok(SnowflakeParts {
+        timestamp_ms,
+        worker_id: ((value >> SEQUENCE_BITS) & u64::from(WorkerId::MAX)) as u16,
+        sequence: (value & MAX_SEQUENCE) as u16,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ManualClock;
+    use proptest::prelude::*;
+
+    /// 2024-01-01T00:00:00Z, well inside the default epoch's range.
+    const T: u64 = 1_704_067_200_000;
+    const WORKER: u16 = 5;
+
+    fn config(max_backward_ms: u64) -> SnowflakeConfig {
+        SnowflakeConfig {
+            max_backward_ms,
+            ..SnowflakeConfig::new(WorkerId::new(WORKER).expect("5 is a valid worker id"))
+        }
+    }
+
+    fn parts(id: SnowflakeId) -> (u64, u16) {
+        let parts = decode(&id.to_string(), DEFAULT_EPOCH_MS).unwrap();
+        assert_eq!(parts.worker_id, WORKER);
+        (parts.timestamp_ms, parts.sequence)
+    }
+
+    fn check(text: &str, epoch_ms: u64, expected: Result<(u64, u16, u16), ()>) {
+        let actual = decode(text, epoch_ms)
+            .map(|parts| (parts.timestamp_ms, parts.worker_id, parts.sequence))
+            .map_err(|err| {
+                assert!(matches!(err, DecodeError::Malformed { kind: "snowflake", .. }))
+            });
+        assert_eq!(actual, expected, "decoding {text:?}");
+    }
+
+    #[test]
+    fn decodes_and_rejects() {
+        let id = (1000u64 << 22) | (7 << 12) | 42;
+        check(&id.to_string(), DEFAULT_EPOCH_MS, Ok((DEFAULT_EPOCH_MS + 1000, 7, 42)));
+        check(&id.to_string(), 0, Ok((1000, 7, 42)));
+        check("1", DEFAULT_EPOCH_MS, Ok((DEFAULT_EPOCH_MS, 0, 1)));
+        check("0001", DEFAULT_EPOCH_MS, Ok((DEFAULT_EPOCH_MS, 0, 1)));
+        check("9223372036854775807", 0, Ok(((1 << 41) - 1, 1023, 4095))); // i64::MAX
+        check("9223372036854775808", 0, Err(())); // bit 63: a negative i64
+        check("18446744073709551615", 0, Err(())); // u64::MAX
+        check("18446744073709551616", 0, Err(())); // past u64
+        check("0", 0, Err(()));
+        check("", 0, Err(()));
+        check("-1", 0, Err(()));
+        check("+1", 0, Err(()));
+        check("12a", 0, Err(()));
+        check(" 1", 0, Err(()));
+        check("1.0", 0, Err(()));
+        check("4194304", u64::MAX, Err(())); // timestamp 1 + epoch overflows
+    }
+
+    #[test]
+    fn worker_id_range() {
+        assert_eq!(WorkerId::new(0).map(WorkerId::get), Ok(0));
+        assert_eq!(WorkerId::new(1023).map(WorkerId::get), Ok(1023));
+        assert_eq!(WorkerId::new(1024), Err(ParamError::WorkerId));
+    }
+
+    #[test]
+    fn lays_out_timestamp_worker_and_sequence() {
+        let clock = ManualClock::new(DEFAULT_EPOCH_MS + 1000);
+        let generator = SnowflakeGenerator::new(&clock, config(1000));
+        let id = generator.generate().unwrap();
+        assert_eq!(id.get(), (1000 << 22) | (u64::from(WORKER) << 12));
+        assert_eq!(parts(id), (DEFAULT_EPOCH_MS + 1000, 0));
+        assert_eq!(generator.high_water_ms(), DEFAULT_EPOCH_MS + 1000);
+    }
+
+    #[test]
+    fn same_millisecond_counts_the_sequence_and_a_new_one_restarts_it() {
+        let clock = ManualClock::new(T);
+        let generator = SnowflakeGenerator::new(&clock, config(1000));
+        for sequence in 0..100 {
+            assert_eq!(parts(generator.generate().unwrap()), (T, sequence));
+        }
+        clock.advance(3);
+        assert_eq!(parts(generator.generate().unwrap()), (T + 3, 0));
+    }
+
+    #[test]
+    fn exhausted_sequence_moves_to_the_next_ms_up_to_the_allowance() {
+        let clock = ManualClock::new(T);
+        let generator = SnowflakeGenerator::new(&clock, config(2));
+        let mut previous = 0;
+        // 4096 per ms at T, T + 1 and T + 2 (2 ms of allowance ahead of the clock).
+        for index in 0..3 * 4096u64 {
+            let id = generator.generate().unwrap();
+            assert!(id.get() > previous);
+            assert_eq!(parts(id), (T + index / 4096, (index % 4096) as u16));
+            previous = id.get();
+        }
+        assert_eq!(generator.generate(), Err(IssueError::Exhausted { retry_after_ms: 1 }));
+        assert_eq!(generator.high_water_ms(), T + 2);
+        // Once the clock moves, the borrowed ms are behind it and issuing resumes.
+        clock.advance(1);
+        assert_eq!(parts(generator.generate().unwrap()), (T + 3, 0));
+    }
+
+    #[test]
+    fn clock_going_back_within_the_allowance_keeps_the_last_timestamp() {
+        let clock = ManualClock::new(T);
+        let generator = SnowflakeGenerator::new(&clock, config(1000));
+        assert_eq!(parts(generator.generate().unwrap()), (T, 0));
+        clock.set(T - 500);
+        assert_eq!(parts(generator.generate().unwrap()), (T, 1));
+        clock.set(T - 1000);
+        assert_eq!(parts(generator.generate().unwrap()), (T, 2));
+        // Sequence exhaustion while behind: the next ms is 1001 ms ahead of the clock.
+        for _ in 3..4096 {
+            generator.generate().unwrap();
+        }
+        assert_eq!(generator.generate(), Err(IssueError::Exhausted { retry_after_ms: 1 }));
+    }
+
+    #[test]
+    fn clock_going_back_beyond_the_allowance_is_refused() {
+        let clock = ManualClock::new(T);
+        let generator = SnowflakeGenerator::new(&clock, config(1000));
+        generator.generate().unwrap();
+        clock.set(T - 1001);
+        assert_eq!(
+            generator.generate(),
+            Err(IssueError::ClockMovedBackwards { last_ms: T, now_ms: T - 1001 })
+        );
+        let mut out = Vec::new();
+        assert_eq!(
+            generator.generate_batch(10, &mut out),
+            Err(IssueError::ClockMovedBackwards { last_ms: T, now_ms: T - 1001 })
+        );
+        assert!(out.is_empty());
+        // Nothing was consumed: back within the allowance, issuing continues at T.
+        clock.set(T - 1000);
+        assert_eq!(parts(generator.generate().unwrap()), (T, 1));
+    }
+
+    #[test]
+    fn floor_puts_the_next_id_after_it() {
+        let clock = ManualClock::new(T);
+        let generator = SnowflakeGenerator::new(&clock, config(1000)).with_floor(T + 10);
+        assert_eq!(generator.high_water_ms(), T + 10);
+        assert_eq!(parts(generator.generate().unwrap()), (T + 11, 0));
+
+        // A floor below what the clock reads changes nothing.
+        let generator = SnowflakeGenerator::new(&clock, config(1000)).with_floor(T - 10);
+        assert_eq!(parts(generator.generate().unwrap()), (T, 0));
+
+        // A floor far ahead of the clock (a previous run with a faster clock) refuses.
+        let generator = SnowflakeGenerator::new(&clock, config(1000)).with_floor(T + 5000);
+        assert_eq!(
+            generator.generate(),
+            Err(IssueError::ClockMovedBackwards { last_ms: T + 5000, now_ms: T })
+        );
+
+        // A floor before the epoch is no constraint at all.
+        let generator = SnowflakeGenerator::new(&clock, config(1000)).with_floor(0);
+        assert_eq!(generator.high_water_ms(), DEFAULT_EPOCH_MS);
+    }
+
+    #[test]
+    fn ceiling_refuses_until_raised() {
+        let clock = ManualClock::new(T + 5);
+        let generator = SnowflakeGenerator::new(&clock, config(1000));
+        generator.set_ceiling(T);
+        assert_eq!(
+            generator.generate(),
+            Err(IssueError::CeilingReached { needed: T + 5, ceiling: T })
+        );
+        generator.set_ceiling(T + 5);
+        assert_eq!(parts(generator.generate().unwrap()), (T + 5, 0));
+
+        // Exhausting the ceiling's ms asks for the next one.
+        let mut out = Vec::new();
+        assert_eq!(
+            generator.generate_batch(5000, &mut out),
+            Err(IssueError::CeilingReached { needed: T + 6, ceiling: T + 5 })
+        );
+        assert_eq!(out.len(), 4095, "the rest of ms T + 5 was issued");
+        generator.set_ceiling(T + 100);
+        assert_eq!(parts(generator.generate().unwrap()), (T + 6, 0));
+
+        // A ceiling before the epoch allows nothing.
+        generator.set_ceiling(0);
+        assert_eq!(
+            generator.generate(),
+            Err(IssueError::CeilingReached { needed: T + 6, ceiling: 0 })
+        );
+    }
+
+    #[test]
+    fn time_outside_the_41_bit_range_is_refused() {
+        let clock = ManualClock::new(DEFAULT_EPOCH_MS - 1);
+        let generator = SnowflakeGenerator::new(&clock, config(1000));
+        let before_epoch = IssueError::TimeOutOfRange { now_ms: DEFAULT_EPOCH_MS - 1 };
+        assert_eq!(generator.generate(), Err(before_epoch));
+
+        let last_ms = DEFAULT_EPOCH_MS + MAX_TIMESTAMP;
+        clock.set(last_ms);
+        let id = generator.generate().unwrap();
+        assert!(i64::try_from(id.get()).is_ok_and(|id| id > 0), "bit 63 stays clear");
+        assert_eq!(parts(id), (last_ms, 0));
+
+        clock.set(last_ms + 1);
+        assert_eq!(generator.generate(), Err(IssueError::TimeOutOfRange { now_ms: last_ms + 1 }));
+        clock.set(u64::MAX);
+        assert_eq!(generator.generate(), Err(IssueError::TimeOutOfRange { now_ms: u64::MAX }));
+
+        // Sequence exhaustion in the very last ms cannot borrow past the range.
+        clock.set(last_ms);
+        let mut out = Vec::new();
+        assert_eq!(
+            generator.generate_batch(5000, &mut out),
+            Err(IssueError::TimeOutOfRange { now_ms: last_ms })
+        );
+        assert_eq!(out.len(), 4095);
+    }
+
+    #[test]
+    fn batch_spans_milliseconds_in_order() {
+        let clock = ManualClock::new(T);
+        let generator = SnowflakeGenerator::new(&clock, config(1000));
+        generator.generate().unwrap();
+        let mut out = vec![SnowflakeId(1)]; // appends, keeps what was there
+        generator.generate_batch(10_000, &mut out).unwrap();
+        assert_eq!(out.len(), 10_001);
+        let batch = &out[1..];
+        assert!(batch.windows(2).all(|pair| pair[0] < pair[1]));
+        assert_eq!(parts(batch[0]), (T, 1));
+        assert_eq!(parts(batch[4094]), (T, 4095));
+        assert_eq!(parts(batch[4095]), (T + 1, 0));
+        assert_eq!(parts(batch[9_999]), (T + 2, 10_000 - 4095 - 4096 - 1));
+        assert_eq!(parts(generator.generate().unwrap()), (T + 2, 10_000 - 4095 - 4096));
+
+        generator.generate_batch(0, &mut out).unwrap();
+        assert_eq!(out.len(), 10_001);
+    }
+
+    #[test]
+    fn batch_stops_at_the_allowance_and_keeps_what_it_issued() {
+        let clock = ManualClock::new(T);
+        let generator = SnowflakeGenerator::new(&clock, config(1));
+        let mut out = Vec::new();
+        assert_eq!(
+            generator.generate_batch(10_000, &mut out),
+            Err(IssueError::Exhausted { retry_after_ms: 1 })
+        );
+        assert_eq!(out.len(), 2 * 4096);
+        assert_eq!(parts(out[8191]), (T + 1, 4095));
+        clock.advance(1);
+        assert_eq!(parts(generator.generate().unwrap()), (T + 2, 0));
+    }
+
+    #[test]
+    fn strictly_increasing_across_threads() {
+        let generator = SnowflakeGenerator::new(SystemClock, config(DEFAULT_MAX_BACKWARD_MS));
+        let per_thread: Vec<Vec<SnowflakeId>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..4)
+                .map(|_| {
+                    scope.spawn(|| {
+                        let mut ids = Vec::with_capacity(50_000);
+                        while ids.len() < 50_000 {
+                            match generator.generate() {
+                                Ok(id) => ids.push(id),
+                                // Faster than 4096 per ms for a whole second: wait for the
+                                // clock (no sleep; the condition is the clock moving).
+                                Err(IssueError::Exhausted { .. }) => std::hint::spin_loop(),
+                                Err(other) => panic!("unexpected {other}"),
+                            }
+                        }
+                        ids
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|handle| handle.join().unwrap()).collect()
+        });
+        for ids in &per_thread {
+            assert!(ids.windows(2).all(|pair| pair[0] < pair[1]));
+            assert!(ids.iter().all(|id| i64::try_from(id.get()).is_ok_and(|id| id > 0)));
+        }
+        let mut all: Vec<_> = per_thread.into_iter().flatten().collect();
+        all.sort_unstable();
+        all.dedup();
+        assert_eq!(all.len(), 200_000);
+    }
+
+    /// One step of a simulated clock: move it by `clock_step` ms (possibly back), then ask
+    /// for `count` IDs, one by one or as a batch.
+    #[derive(Debug, Clone)]
+    struct Step {
+        clock_step: i64,
+        count: usize,
+        batch: bool,
+    }
+
+    fn step(max_step: i64) -> impl Strategy<Value = Step> {
+        (-max_step..=max_step, 1usize..6000, any::<bool>())
+            .prop_map(|(clock_step, count, batch)| Step { clock_step, count, batch })
+    }
+
+    proptest! {
+        /// With a tiny allowance every path is reached: new ms, same ms, clock behind within
+        /// and beyond the allowance, exhaustion. Whatever happens, what is issued increases,
+        /// stays within the allowance ahead of the clock, and every error is justified.
+        #[test]
+        fn strictly_increasing_for_any_clock(steps in prop::collection::vec(step(4), 1..40)) {
+            const ALLOWANCE: u64 = 3;
+            let clock = ManualClock::new(T);
+            let generator = SnowflakeGenerator::new(&clock, config(ALLOWANCE));
+            let mut previous = 0;
+            for Step { clock_step, count, batch } in steps {
+                clock.set(clock.now_ms().saturating_add_signed(clock_step));
+                let now = clock.now_ms();
+                let mut ids = Vec::new();
+                let result = if batch {
+                    generator.generate_batch(count, &mut ids)
+                } else {
+                    (0..count).try_for_each(|_| generator.generate().map(|id| ids.push(id)))
+                };
+                for id in ids {
+                    prop_assert!(id.get() > previous);
+                    let (timestamp_ms, _) = parts(id);
+                    // Never behind the clock, never more than the allowance ahead of it.
+                    prop_assert!((now..=now + ALLOWANCE).contains(&timestamp_ms));
+                    previous = id.get();
+                }
+                match result {
+                    Ok(()) => {}
+                    Err(IssueError::ClockMovedBackwards { last_ms, now_ms }) => {
+                        prop_assert_eq!(now_ms, now);
+                        prop_assert_eq!(last_ms, generator.high_water_ms());
+                        prop_assert!(last_ms > now + ALLOWANCE);
+                    }
+                    Err(IssueError::Exhausted { retry_after_ms }) => {
+                        prop_assert_eq!(generator.high_water_ms(), now + ALLOWANCE);
+                        prop_assert_eq!(retry_after_ms, 1);
+                    }
+                    Err(other) => prop_assert!(false, "unexpected {other}"),
+                }
+            }
+        }
+
+        /// Within the allowance and the sequence capacity the generator never refuses.
+        #[test]
+        fn clock_wobble_within_the_allowance_never_fails(
+            steps in prop::collection::vec(-1000i64..=1000, 1..100),
+        ) {
+            let clock = ManualClock::new(T);
+            let generator = SnowflakeGenerator::new(&clock, config(1000));
+            let mut previous = 0;
+            for clock_step in steps {
+                // Never more than the allowance behind the highest timestamp issued.
+                let target = T.saturating_add_signed(clock_step);
+                clock.set(target.max(generator.high_water_ms().saturating_sub(1000)));
+                let id = generator.generate().unwrap();
+                prop_assert!(id.get() > previous);
+                previous = id.get();
+            }
+        }
+
+        #[test]
+        fn decode_round_trips(
+            since_epoch in 0..=MAX_TIMESTAMP,
+            worker in 0..=WorkerId::MAX,
+            epoch_ms in 0..=DEFAULT_EPOCH_MS,
+        ) {
+            let config = SnowflakeConfig {
+                epoch_ms,
+                ..SnowflakeConfig::new(WorkerId::new(worker).unwrap())
+            };
+            let timestamp_ms = epoch_ms + since_epoch;
+            let generator = SnowflakeGenerator::new(ManualClock::new(timestamp_ms), config);
+            let id = generator.generate().unwrap();
+            let parts = decode(&id.to_string(), epoch_ms).unwrap();
+            prop_assert_eq!(parts, SnowflakeParts { timestamp_ms, worker_id: worker, sequence: 0 });
+        }
+    }
 }

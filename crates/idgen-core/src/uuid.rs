@@ -21,12 +21,116 @@ pub struct UuidFields {
 
 /// A fresh version 4 UUID. `rng` must be a CSPRNG in production (`rand::rng()`).
 pub fn generate<R: Rng + ?Sized>(rng: &mut R) -> uuid::Uuid {
-    let _ = rng;
-    todo!()
+    let mut bytes = [0u8; 16];
+    rng.fill_bytes(&mut bytes);
+    // Overwrites the 4 version bits with 0100 and the 2 variant bits with 10, leaving 122
+    // random bits.
+    uuid::Builder::from_random_bytes(bytes).into_uuid()
 }
 
 /// Version and variant of any UUID in its hyphenated, simple, braced or URN form.
 pub fn decode(text: &str) -> Result<UuidFields, DecodeError> {
-    let _ = text;
-    todo!()
+    let uuid = uuid::Uuid::parse_str(text).map_err(|_| DecodeError::Malformed {
+        kind: INFO.name,
+        reason: "expected 32 hex digits, optionally hyphenated, braced or with a urn:uuid: prefix",
+    })?;
+    let version = uuid.get_version_num() as u8;
+    Ok(UuidFields { version, variant: variant_name(uuid.as_bytes()[8]) })
+}
+
+/// The variant is encoded in the leading bits of byte 8 (RFC 9562 §4.1, table 1). Decoded by
+/// hand because `uuid::Variant` is `#[non_exhaustive]` and we want a closed set of names.
+fn variant_name(byte8: u8) -> &'static str {
+    if byte8 & 0x80 == 0x00 {
+        "ncs"
+    } else if byte8 & 0xC0 == 0x80 {
+        "rfc9562"
+    } else if byte8 & 0xE0 == 0xC0 {
+        "microsoft"
+    } else {
+        "future"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use rand::SeedableRng;
+    use rand::rngs::StdRng;
+
+    fn check(text: &str, expected: Result<(u8, &str), ()>) {
+        let actual = decode(text)
+            .map(|fields| (fields.version, fields.variant))
+            .map_err(|err| assert!(matches!(err, DecodeError::Malformed { kind: "uuid", .. })));
+        assert_eq!(actual, expected, "decoding {text:?}");
+    }
+
+    #[test]
+    fn decodes_version_and_variant() {
+        // Every textual form `Uuid::parse_str` accepts.
+        check("8f2a3b1c-9d4e-4f60-a1b2-c3d4e5f60718", Ok((4, "rfc9562")));
+        check("8F2A3B1C9D4E4F60A1B2C3D4E5F60718", Ok((4, "rfc9562")));
+        check("{8f2a3b1c-9d4e-4f60-a1b2-c3d4e5f60718}", Ok((4, "rfc9562")));
+        check("urn:uuid:8f2a3b1c-9d4e-4f60-a1b2-c3d4e5f60718", Ok((4, "rfc9562")));
+        // Other versions and every variant.
+        check("017f22e2-79b0-7cc3-98c4-dc0c0c07398f", Ok((7, "rfc9562")));
+        check("c232ab00-9414-11ec-b3c8-9f6bdeced846", Ok((1, "rfc9562")));
+        check("00000000-0000-0000-0000-000000000000", Ok((0, "ncs")));
+        check("ffffffff-ffff-ffff-ffff-ffffffffffff", Ok((15, "future")));
+        check("8f2a3b1c-9d4e-4f60-c1b2-c3d4e5f60718", Ok((4, "microsoft")));
+        check("8f2a3b1c-9d4e-4f60-71b2-c3d4e5f60718", Ok((4, "ncs")));
+        check("8f2a3b1c-9d4e-4f60-e1b2-c3d4e5f60718", Ok((4, "future")));
+    }
+
+    #[test]
+    fn rejects_malformed_text() {
+        check("", Err(()));
+        check("not-a-uuid", Err(()));
+        check("8f2a3b1c-9d4e-4f60-a1b2-c3d4e5f6071", Err(())); // one digit short
+        check("8f2a3b1c-9d4e-4f60-a1b2-c3d4e5f607180", Err(())); // one digit long
+        check("8f2a3b1c-9d4e-4f60-a1b2-c3d4e5f6071g", Err(())); // not hex
+        check("8f2a3b1c-9d4e-4f60-a1b2_c3d4e5f60718", Err(())); // wrong separator
+        check(" 8f2a3b1c-9d4e-4f60-a1b2-c3d4e5f60718", Err(()));
+    }
+
+    #[test]
+    fn sets_version_4_and_rfc_variant_bits() {
+        let mut rng = StdRng::seed_from_u64(4);
+        for _ in 0..1_000 {
+            let bytes = *generate(&mut rng).as_bytes();
+            assert_eq!(bytes[6] >> 4, 0b0100, "version nibble");
+            assert_eq!(bytes[8] >> 6, 0b10, "variant bits");
+        }
+    }
+
+    #[test]
+    fn the_other_122_bits_are_random() {
+        // Each of the 122 free bits should be set in roughly half of the UUIDs; a bit stuck at
+        // 0 or 1 (for example bytes not filled from the RNG) shows up as 0 or 1000.
+        let mut rng = StdRng::seed_from_u64(122);
+        let mut ones = [0u32; 128];
+        for _ in 0..1_000 {
+            let value = generate(&mut rng).as_u128();
+            for (bit, count) in ones.iter_mut().enumerate() {
+                *count += ((value >> bit) & 1) as u32;
+            }
+        }
+        let fixed_bits = [76, 77, 78, 79, 62, 63]; // version (4 bits) and variant (2 bits)
+        for (bit, count) in ones.iter().enumerate() {
+            if !fixed_bits.contains(&bit) {
+                assert!((400..=600).contains(count), "bit {bit} set {count} times in 1000");
+            }
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn decode_round_trips(seed: u64) {
+            let uuid = generate(&mut StdRng::seed_from_u64(seed));
+            let expected = UuidFields { version: 4, variant: "rfc9562" };
+            prop_assert_eq!(decode(&uuid.to_string()), Ok(expected));
+            prop_assert_eq!(decode(&uuid.simple().to_string()), Ok(expected));
+        }
+    }
 }

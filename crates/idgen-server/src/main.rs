@@ -1,3 +1,38 @@
 //! The `idgen-server` binary: parse settings, start the application, run until a signal.
 
-fn main() {}
+use std::io::Write;
+use std::process::ExitCode;
+
+use clap::Parser;
+use idgen_server::{Application, Config, ConfigError, Flags, startup};
+
+fn main() -> ExitCode {
+    let flags = Flags::parse();
+    let config = match Config::load(flags) {
+        Ok(config) => config,
+        Err(error) => return fail(&error.into()),
+    };
+    startup::init_tracing(&config.log);
+    let application = match Application::build(config) {
+        Ok(application) => application,
+        Err(error) => return fail(&error),
+    };
+    // The one line on stdout: scripts and tests read the real address from it.
+    let mut stdout = std::io::stdout().lock();
+    let _ = writeln!(stdout, "{}", application.startup_line()).and_then(|()| stdout.flush());
+    drop(stdout);
+    match actix_web::rt::System::new().block_on(application.run_until_stopped()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => fail(&error),
+    }
+}
+
+/// One line on stderr. A bad setting exits 2 (like a usage error), anything else 1.
+fn fail(error: &anyhow::Error) -> ExitCode {
+    eprintln!("idgen-server: {error:#}");
+    if error.downcast_ref::<ConfigError>().is_some() {
+        ExitCode::from(2)
+    } else {
+        ExitCode::FAILURE
+    }
+}

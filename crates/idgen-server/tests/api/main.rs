@@ -1,1 +1,18 @@
-//! Black-box tests of the real server on 127.0.0.1:0.
+//! Black-box tests of the real `idgen-server` binary on 127.0.0.1:0, each with its own data dir.
+//!
+//! One test binary (`cargo test -p idgen-server --test api`); `helpers` starts the servers.
+
+mod helpers;
+
+mod compat;
+mod concurrency;
+mod decode;
+mod durability;
+mod errors;
+mod health;
+mod ids;
+mod kinds;
+mod lifecycle;
+mod openapi;
+mod rate_limit;
+mod settings;

@@ -1,0 +1,789 @@
+//! [`BufferedClient`]: IDs served from local pools that background batch requests keep full.
+//!
+//! # How it works
+//!
+//! There is one pool per kind, per counter name and per random length and alphabet. A pool is a
+//! queue of batches, each the answer of one `GET /v1/ids/{kind}?count=batch_size`, tagged with
+//! the [`Instant`] its request was sent. A call takes the front ID under a short `std` mutex
+//! (never held across an `.await`). When the pool falls below `low_water`, the call spawns a
+//! tokio task that fetches the next batch; a pool has at most one such refill in flight, so
+//! batches arrive in the order the server generated them. A call that finds the pool empty
+//! queues a `oneshot` sender and sleeps on it; the refill hands the new IDs to the queued
+//! callers first (in the order they queued), then keeps the rest.
+//!
+//! An ID leaves the pool exactly once: it is popped under the lock, or sent to one waiter (an
+//! ID sent to a caller that has gone away comes back from `send` and goes to the next caller
+//! or back to the pool). Nothing is ever re-queued behind newer IDs.
+//!
+//! # Failures
+//!
+//! A failed refill answers every caller waiting on it. The first in line gets the refill's
+//! [`Error`] itself. The others get an identical copy when the server answered ([`Error::Api`],
+//! e.g. 400 for a batch above `IDGEN_MAX_BATCH` or 429), or an invalid answer. A transport
+//! error cannot be copied (it carries the underlying `reqwest::Error`). So each of the other
+//! callers then makes one unbuffered request of its own. All of them run at once, bounded by
+//! the client's timeout. Each caller gets its own error, or an ID if the server is back. No
+//! refill starts until those requests are done, so the order guarantee of [`BufferedClient`]
+//! still holds.
+//! Nothing is retried in the background. The next call after a failure starts a new refill.
+//!
+//! # Age
+//!
+//! `max_age` applies to the time-based kinds (uuid7, ulid, snowflake, timestamp). A batch's age
+//! counts from when its request was *sent*, which is no later than when the server generated
+//! it. So the bound is conservative. Batches older than `max_age` are dropped whole, and those
+//! IDs are never served. A batch that is already too old when it arrives is dropped too, and
+//! fetched again. After three such batches in a row the waiting callers get
+//! [`Error::InvalidResponse`] saying so: `max_age` is then below the server's response time.
+
+use std::collections::{HashMap, VecDeque};
+use std::fmt::{self, Display};
+use std::str::FromStr;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use idgen_core::counter::CounterName;
+use idgen_core::wire::IdRequest;
+use idgen_core::{Kind, Ulid, Uuid};
+use tokio::sync::oneshot;
+
+use crate::{Client, Error, RandomOptions};
+
+/// How many batches in a row may arrive older than `max_age` before waiting callers get an
+/// error instead of another attempt.
+const MAX_STALE_REFILLS: u32 = 3;
+
+/// Settings of a [`BufferedClient`]: how many IDs one refill fetches, when a refill starts,
+/// and how old a buffered time-based ID may get.
+///
+/// ```
+/// use std::time::Duration;
+/// use idgen_client::BufferConfig;
+///
+/// let config = BufferConfig::default();
+/// assert_eq!(config.batch_size(), 1000);
+/// assert_eq!(config.low_water(), 250, "a quarter of the batch size unless set");
+/// assert_eq!(config.max_age(), Some(Duration::from_secs(1)));
+///
+/// let config = BufferConfig::default()
+///     .with_batch_size(5000)
+///     .with_max_age(Some(Duration::from_millis(200)));
+/// assert_eq!(config.low_water(), 1250);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BufferConfig {
+    batch_size: u32,
+    /// `None`: a quarter of `batch_size`.
+    low_water: Option<u32>,
+    max_age: Option<Duration>,
+}
+
+impl BufferConfig {
+    /// IDs fetched by one refill unless [`BufferConfig::with_batch_size`] says otherwise.
+    pub const DEFAULT_BATCH_SIZE: u32 = 1000;
+
+    /// The longest a time-based ID waits in a pool unless [`BufferConfig::with_max_age`] says
+    /// otherwise.
+    pub const DEFAULT_MAX_AGE: Duration = Duration::from_secs(1);
+
+    /// The defaults: batches of 1000, refill below 250, `max_age` 1 s.
+    pub fn new() -> Self {
+        Self {
+            batch_size: Self::DEFAULT_BATCH_SIZE,
+            low_water: None,
+            max_age: Some(Self::DEFAULT_MAX_AGE),
+        }
+    }
+
+    /// IDs fetched by one refill request (0 counts as 1). Keep it at or below the server's
+    /// `IDGEN_MAX_BATCH` (10,000 by default), or every refill fails with 400 `invalid_count`.
+    #[must_use]
+    pub fn with_batch_size(mut self, batch_size: u32) -> Self {
+        self.batch_size = batch_size.max(1);
+        self
+    }
+
+    /// A refill starts when a call leaves fewer than `low_water` IDs in the pool (capped at
+    /// the batch size). 0 waits until the pool is empty, so callers will wait on every refill.
+    #[must_use]
+    pub fn with_low_water(mut self, low_water: u32) -> Self {
+        self.low_water = Some(low_water);
+        self
+    }
+
+    /// The longest a uuid7, ulid, snowflake or timestamp may wait in a pool, counted from when
+    /// the request that fetched it was sent. Older IDs are dropped, never served. `None`
+    /// means no limit. Other kinds (uuid, counter, random) carry no time and never expire.
+    #[must_use]
+    pub fn with_max_age(mut self, max_age: Option<Duration>) -> Self {
+        self.max_age = max_age;
+        self
+    }
+
+    /// IDs fetched by one refill.
+    pub fn batch_size(&self) -> u32 {
+        self.batch_size
+    }
+
+    /// The pool size below which a refill starts.
+    pub fn low_water(&self) -> u32 {
+        self.low_water.unwrap_or(self.batch_size / 4).min(self.batch_size)
+    }
+
+    /// The longest a time-based ID may wait in a pool; `None` is no limit.
+    pub fn max_age(&self) -> Option<Duration> {
+        self.max_age
+    }
+}
+
+impl Default for BufferConfig {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// A [`Client`] that serves IDs from local pools. Background batch requests refill the pools
+/// before they run dry. Most calls then cost a lock and a pop, not a round trip.
+///
+/// Each kind has its own pool, as does each counter name and each random length and alphabet.
+/// Cheap to clone: clones share the pools. It needs a tokio runtime, as [`Client`] does.
+///
+/// # Guarantees
+///
+/// - **Uniqueness, always.** Each ID the server issued is served at most once. IDs can be
+///   lost, never repeated:
+///   - those still buffered when the last clone is dropped;
+///   - time-based ones dropped for exceeding `max_age`.
+///
+///   So counters have gaps.
+/// - **Order within a pool.** IDs are served in the order the server generated them within a
+///   pool. A single task that calls `snowflake()` (or `counter("orders")`, `uuid7()`, `ulid()`,
+///   `timestamp()`) repeatedly therefore sees strictly increasing values. Tasks sharing one
+///   client each see an increasing sequence, but their values interleave.
+/// - **No order across clients, processes or servers.** Each `BufferedClient` holds its own
+///   batches. A later call on one client can return a smaller ID than an earlier call on
+///   another one, and the same goes between the pools of different kinds or counter names.
+/// - **Freshness.** A time-based ID (uuid7, ulid, snowflake) may be up to `max_age` old. Its
+///   embedded time lags real time by up to `max_age`, measured from when the refill request
+///   was sent. Timestamp IDs are the exception. A batch of N claims N consecutive
+///   milliseconds, so under buffering their values run ahead of the clock. `max_age` still
+///   bounds how long ago they were issued.
+///
+/// ```no_run
+/// use idgen_client::{BufferConfig, BufferedClient, Client};
+///
+/// # async fn example() -> Result<(), idgen_client::Error> {
+/// let client = Client::new("http://127.0.0.1:8080")?;
+/// let ids = BufferedClient::new(client, BufferConfig::default());
+/// let order_id = ids.snowflake().await?; // first call waits for a batch of 1000
+/// let next_order_id = ids.snowflake().await?; // served from the pool
+/// assert!(next_order_id > order_id);
+/// let invoice_number = ids.counter("invoices").await?;
+/// # let _ = invoice_number;
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct BufferedClient {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    client: Client,
+    config: BufferConfig,
+    uuid: Arc<Pool<Uuid>>,
+    uuid7: Arc<Pool<Uuid>>,
+    ulid: Arc<Pool<Ulid>>,
+    snowflake: Arc<Pool<u64>>,
+    timestamp: Arc<Pool<u64>>,
+    /// One pool per counter name, kept for the client's lifetime.
+    counters: Mutex<HashMap<String, Arc<Pool<u64>>>>,
+    /// One pool per random length and alphabet, kept for the client's lifetime.
+    randoms: Mutex<HashMap<RandomKey, Arc<Pool<String>>>>,
+}
+
+/// A random pool's key: length and alphabet name (`Alphabet` is not `Hash`).
+type RandomKey = (usize, &'static str);
+
+impl BufferedClient {
+    /// Buffers IDs from `client`'s server. Nothing is fetched until the first call of each kind.
+    pub fn new(client: Client, config: BufferConfig) -> Self {
+        let inner = Inner {
+            uuid: Pool::new(&client, Source::Kind(Kind::Uuid), &config),
+            uuid7: Pool::new(&client, Source::Kind(Kind::Uuid7), &config),
+            ulid: Pool::new(&client, Source::Kind(Kind::Ulid), &config),
+            snowflake: Pool::new(&client, Source::Kind(Kind::Snowflake), &config),
+            timestamp: Pool::new(&client, Source::Kind(Kind::Timestamp), &config),
+            counters: Mutex::default(),
+            randoms: Mutex::default(),
+            client,
+            config,
+        };
+        Self { inner: Arc::new(inner) }
+    }
+
+    /// The unbuffered client underneath, for batches, `decode` and health checks.
+    pub fn client(&self) -> &Client {
+        &self.inner.client
+    }
+
+    /// The settings this client was built with.
+    pub fn config(&self) -> BufferConfig {
+        self.inner.config
+    }
+
+    /// One random (version 4) UUID.
+    ///
+    /// # Errors
+    /// As [`Client::uuid`], when the pool is empty and the refill fails.
+    pub async fn uuid(&self) -> Result<Uuid, Error> {
+        self.inner.uuid.take().await
+    }
+
+    /// One version 7 UUID, newer than every uuid7 this client served before. It is at most
+    /// `max_age` old.
+    ///
+    /// # Errors
+    /// As [`Client::uuid7`], when the pool is empty and the refill fails.
+    pub async fn uuid7(&self) -> Result<Uuid, Error> {
+        self.inner.uuid7.take().await
+    }
+
+    /// One ULID, greater than every ULID this client served before. It is at most `max_age`
+    /// old.
+    ///
+    /// # Errors
+    /// As [`Client::ulid`], when the pool is empty and the refill fails.
+    pub async fn ulid(&self) -> Result<Ulid, Error> {
+        self.inner.ulid.take().await
+    }
+
+    /// One snowflake, greater than every snowflake this client served before. It is at most
+    /// `max_age` old.
+    ///
+    /// # Errors
+    /// As [`Client::snowflake`], when the pool is empty and the refill fails.
+    pub async fn snowflake(&self) -> Result<u64, Error> {
+        self.inner.snowflake.take().await
+    }
+
+    /// One timestamp ID, greater than every one this client served before. It was issued at
+    /// most `max_age` ago. A batch claims one millisecond per ID, so buffered values run ahead
+    /// of the clock.
+    ///
+    /// # Errors
+    /// As [`Client::timestamp`], when the pool is empty and the refill fails.
+    pub async fn timestamp(&self) -> Result<u64, Error> {
+        self.inner.timestamp.take().await
+    }
+
+    /// The next value of counter `name` from this client's pool for it. It is greater than
+    /// every value of that counter this client served before. Each refill reserves
+    /// `batch_size` values, so other clients see gaps and values left in the pool are never
+    /// issued.
+    ///
+    /// A name the server would refuse is not buffered: the call goes straight to the server
+    /// and returns its 400 `invalid_counter_name`.
+    ///
+    /// # Errors
+    /// As [`Client::counter`], when the pool is empty and the refill fails.
+    pub async fn counter(&self, name: &str) -> Result<u64, Error> {
+        if CounterName::parse(name).is_err() {
+            return self.inner.client.counter(name).await;
+        }
+        let pool = {
+            let mut counters = lock(&self.inner.counters);
+            match counters.get(name) {
+                Some(pool) => Arc::clone(pool),
+                None => {
+                    let source = Source::Counter(name.to_owned());
+                    let pool = Pool::new(&self.inner.client, source, &self.inner.config);
+                    counters.insert(name.to_owned(), Arc::clone(&pool));
+                    pool
+                }
+            }
+        };
+        pool.take().await
+    }
+
+    /// One random string from the pool for these options' length and alphabet.
+    ///
+    /// # Errors
+    /// As [`Client::random`], when the pool is empty and the refill fails.
+    pub async fn random(&self, options: RandomOptions) -> Result<String, Error> {
+        let key = (options.length.get(), options.alphabet.name());
+        let pool = {
+            let mut randoms = lock(&self.inner.randoms);
+            Arc::clone(randoms.entry(key).or_insert_with(|| {
+                Pool::new(&self.inner.client, Source::Random(options), &self.inner.config)
+            }))
+        };
+        pool.take().await
+    }
+}
+
+impl fmt::Debug for BufferedClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BufferedClient")
+            .field("client", &self.inner.client)
+            .field("config", &self.inner.config)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What a pool asks the server for.
+#[derive(Debug, Clone)]
+enum Source {
+    Kind(Kind),
+    Counter(String),
+    Random(RandomOptions),
+}
+
+impl Source {
+    fn kind(&self) -> Kind {
+        match self {
+            Source::Kind(kind) => *kind,
+            Source::Counter(_) => Kind::Counter,
+            Source::Random(_) => Kind::Random,
+        }
+    }
+
+    /// Whether IDs carry their creation time, so `max_age` applies.
+    fn is_time_based(&self) -> bool {
+        matches!(self.kind(), Kind::Uuid7 | Kind::Ulid | Kind::Snowflake | Kind::Timestamp)
+    }
+
+    /// The request for `count` IDs, or one without a count.
+    fn request(&self, count: Option<u32>) -> IdRequest {
+        match self {
+            Source::Kind(_) => IdRequest { count, ..IdRequest::default() },
+            Source::Counter(name) => {
+                IdRequest { count, name: Some(name.clone()), ..IdRequest::default() }
+            }
+            Source::Random(options) => IdRequest {
+                count,
+                name: None,
+                length: Some(u32::try_from(options.length.get()).expect("Length is at most 1024")),
+                alphabet: Some(options.alphabet.name().to_owned()),
+            },
+        }
+    }
+}
+
+/// A typed ID a pool can hold: parsed from the server's string, sent between tasks.
+trait PoolId: Send + 'static {
+    fn parse(kind: Kind, text: &str) -> Result<Self, Error>
+    where
+        Self: Sized;
+}
+
+impl<T> PoolId for T
+where
+    T: FromStr + Send + 'static,
+    T::Err: Display,
+{
+    fn parse(kind: Kind, text: &str) -> Result<Self, Error> {
+        text.parse().map_err(|error| Error::InvalidResponse {
+            message: format!("`{text}` is not a valid {kind} id: {error}"),
+        })
+    }
+}
+
+/// The buffered IDs of one kind (or counter name, or random options) and their refill state.
+struct Pool<T: PoolId> {
+    client: Client,
+    source: Source,
+    batch_size: u32,
+    low_water: usize,
+    /// `None` for kinds without a time, or when the config sets no limit.
+    max_age: Option<Duration>,
+    state: Mutex<PoolState<T>>,
+}
+
+struct PoolState<T: PoolId> {
+    /// Oldest first; never holds an empty batch.
+    batches: VecDeque<Batch<T>>,
+    /// IDs in `batches`.
+    len: usize,
+    /// Callers waiting for the next refill, first come first served. Invariant: non-empty only
+    /// while `batches` is empty, and then a refill is in flight or starts once `fallbacks`
+    /// reaches zero.
+    waiters: VecDeque<oneshot::Sender<Delivery<T>>>,
+    /// A refill task is running.
+    refilling: bool,
+    /// Callers doing their own request after a failed refill; no refill starts until they are
+    /// done, or a batch generated before their IDs could be served after them.
+    fallbacks: usize,
+}
+
+/// The answer of one refill request.
+struct Batch<T> {
+    requested_at: Instant,
+    ids: VecDeque<T>,
+}
+
+/// What a waiting caller receives.
+enum Delivery<T: PoolId> {
+    Id(T),
+    Failed(Error),
+    /// The refill failed with an error that cannot be copied: make one request yourself.
+    Fallback(FallbackPermit<T>),
+}
+
+impl<T: PoolId> Pool<T> {
+    fn new(client: &Client, source: Source, config: &BufferConfig) -> Arc<Self> {
+        let max_age = if source.is_time_based() { config.max_age() } else { None };
+        Arc::new(Self {
+            client: client.clone(),
+            batch_size: config.batch_size(),
+            low_water: usize::try_from(config.low_water()).expect("u32 fits in usize"),
+            max_age,
+            source,
+            state: Mutex::new(PoolState {
+                batches: VecDeque::new(),
+                len: 0,
+                waiters: VecDeque::new(),
+                refilling: false,
+                fallbacks: 0,
+            }),
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, PoolState<T>> {
+        lock(&self.state)
+    }
+
+    /// Whether a batch requested at `requested_at` is past `max_age` at `now`.
+    fn is_expired(&self, requested_at: Instant, now: Instant) -> bool {
+        self.max_age.is_some_and(|max_age| now.saturating_duration_since(requested_at) > max_age)
+    }
+
+    /// One ID: from the pool, or from the next refill.
+    async fn take(self: &Arc<Self>) -> Result<T, Error> {
+        // The pool path never waits, so without this a task looping on it would hold its
+        // worker thread and starve other tasks, timers and this pool's own refill. Like
+        // tokio's channels, spend cooperative budget: it yields once in a while.
+        tokio::task::consume_budget().await;
+        loop {
+            let receiver = {
+                let mut state = self.lock();
+                self.drop_expired(&mut state);
+                if let Some(id) = state.pop() {
+                    self.start_refill_if_needed(&mut state);
+                    return Ok(id);
+                }
+                let (sender, receiver) = oneshot::channel();
+                state.waiters.push_back(sender);
+                self.start_refill_if_needed(&mut state);
+                receiver
+            };
+            match receiver.await {
+                Ok(Delivery::Id(id)) => return Ok(id),
+                Ok(Delivery::Failed(error)) => return Err(error),
+                Ok(Delivery::Fallback(permit)) => {
+                    let result = self.fetch_one().await;
+                    // Only now may a refill start: its batch is generated after our ID.
+                    drop(permit);
+                    return result;
+                }
+                // The refill task was dropped before it answered (its runtime shut down):
+                // queue again, which starts a refill on this task's runtime.
+                Err(_) => continue,
+            }
+        }
+    }
+
+    fn drop_expired(&self, state: &mut PoolState<T>) {
+        if self.max_age.is_none() {
+            return;
+        }
+        let now = Instant::now();
+        while let Some(front) = state.batches.front()
+            && self.is_expired(front.requested_at, now)
+        {
+            state.len -= front.ids.len();
+            state.batches.pop_front();
+        }
+    }
+
+    /// Spawns the refill task unless one runs, fallbacks are pending, or the pool is full
+    /// enough with nobody waiting.
+    fn start_refill_if_needed(self: &Arc<Self>, state: &mut PoolState<T>) {
+        let wanted = state.len < self.low_water || !state.waiters.is_empty();
+        if !wanted || state.refilling || state.fallbacks > 0 {
+            return;
+        }
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                state.refilling = true;
+                runtime.spawn(Refill { pool: Arc::clone(self), finished: false }.run());
+            }
+            // Only when a fallback permit is dropped outside any runtime. Wake the waiters so
+            // they queue again from their own tasks, which can spawn.
+            Err(_) => state.waiters.clear(),
+        }
+    }
+
+    async fn fetch(&self, count: Option<u32>) -> Result<Vec<T>, Error> {
+        let kind = self.source.kind();
+        let ids = self.client.ids(kind, &self.source.request(count)).await?;
+        ids.iter().map(|id| T::parse(kind, id)).collect()
+    }
+
+    /// One unbuffered request, for a caller whose refill failed.
+    async fn fetch_one(&self) -> Result<T, Error> {
+        let mut ids = self.fetch(None).await?;
+        Ok(ids.pop().expect("Client::ids checked that exactly one id came back"))
+    }
+
+    /// Applies a refill's result; returns whether to fetch another batch right away.
+    fn finish_refill(
+        self: &Arc<Self>,
+        result: Result<Vec<T>, Error>,
+        requested_at: Instant,
+        stale_in_a_row: &mut u32,
+    ) -> bool {
+        let mut state = self.lock();
+        match result {
+            Ok(_) if self.is_expired(requested_at, Instant::now()) => {
+                *stale_in_a_row += 1;
+                if *stale_in_a_row < MAX_STALE_REFILLS {
+                    return true;
+                }
+                let max_age = self.max_age.expect("only batches with a max_age expire");
+                let error = Error::InvalidResponse {
+                    message: format!(
+                        "{MAX_STALE_REFILLS} batches of {} ids in a row arrived older than \
+                         max_age ({} ms); raise BufferConfig::max_age above the server's \
+                         response time",
+                        self.source.kind(),
+                        max_age.as_millis()
+                    ),
+                };
+                self.fail(&mut state, error);
+            }
+            Ok(ids) => {
+                *stale_in_a_row = 0;
+                state.deliver(ids, requested_at);
+                // More callers waited than one batch could serve.
+                if !state.waiters.is_empty() {
+                    return true;
+                }
+            }
+            Err(error) => self.fail(&mut state, error),
+        }
+        state.refilling = false;
+        false
+    }
+
+    /// Answers every waiting caller after a failed refill; see the module docs.
+    fn fail(self: &Arc<Self>, state: &mut PoolState<T>, error: Error) {
+        let template = copy_error(&error);
+        let mut original = Some(error);
+        for waiter in std::mem::take(&mut state.waiters) {
+            let (delivery, is_original) = match (original.take(), &template) {
+                (Some(error), _) => (Delivery::Failed(error), true),
+                (None, Some(template)) => {
+                    (Delivery::Failed(copy_error(template).expect("copied once")), false)
+                }
+                (None, None) => {
+                    state.fallbacks += 1;
+                    let permit = FallbackPermit { pool: Arc::clone(self), armed: true };
+                    (Delivery::Fallback(permit), false)
+                }
+            };
+            // A caller that has gone away sends its delivery back.
+            match waiter.send(delivery) {
+                Ok(()) => {}
+                Err(Delivery::Failed(error)) if is_original => original = Some(error),
+                Err(Delivery::Fallback(mut permit)) => {
+                    // We hold the lock: release the permit here, not in its `Drop`.
+                    state.fallbacks -= 1;
+                    permit.armed = false;
+                }
+                Err(_) => {}
+            }
+        }
+    }
+}
+
+impl<T: PoolId> PoolState<T> {
+    /// The oldest buffered ID.
+    fn pop(&mut self) -> Option<T> {
+        let front = self.batches.front_mut()?;
+        let id = front.ids.pop_front().expect("the pool never holds an empty batch");
+        if front.ids.is_empty() {
+            self.batches.pop_front();
+        }
+        self.len -= 1;
+        Some(id)
+    }
+
+    /// Hands a fresh batch to the waiting callers in order, and keeps the rest.
+    fn deliver(&mut self, ids: Vec<T>, requested_at: Instant) {
+        let mut ids = VecDeque::from(ids);
+        while !ids.is_empty()
+            && let Some(waiter) = self.waiters.pop_front()
+        {
+            let id = ids.pop_front().expect("checked non-empty");
+            if let Err(Delivery::Id(id)) = waiter.send(Delivery::Id(id)) {
+                // That caller has gone away; the ID goes to the next one.
+                ids.push_front(id);
+            }
+        }
+        if !ids.is_empty() {
+            self.len += ids.len();
+            self.batches.push_back(Batch { requested_at, ids });
+        }
+    }
+}
+
+/// The one refill task of a pool, while it runs.
+struct Refill<T: PoolId> {
+    pool: Arc<Pool<T>>,
+    /// Set once the task has cleared `refilling` itself.
+    finished: bool,
+}
+
+impl<T: PoolId> Refill<T> {
+    async fn run(mut self) {
+        let mut stale_in_a_row = 0;
+        loop {
+            let requested_at = Instant::now();
+            let result = self.pool.fetch(Some(self.pool.batch_size)).await;
+            if !self.pool.finish_refill(result, requested_at, &mut stale_in_a_row) {
+                self.finished = true;
+                return;
+            }
+        }
+    }
+}
+
+impl<T: PoolId> Drop for Refill<T> {
+    /// A refill dropped mid-request (its runtime shut down) must not leave the pool marked as
+    /// refilling forever: clear the mark and wake the waiters, which queue again.
+    fn drop(&mut self) {
+        if !self.finished {
+            let mut state = self.pool.lock();
+            state.refilling = false;
+            state.waiters.clear();
+        }
+    }
+}
+
+/// Held by a caller making its own request after a failed refill; the pool starts no refill
+/// until every permit is dropped.
+struct FallbackPermit<T: PoolId> {
+    pool: Arc<Pool<T>>,
+    armed: bool,
+}
+
+impl<T: PoolId> Drop for FallbackPermit<T> {
+    fn drop(&mut self) {
+        if self.armed {
+            let mut state = self.pool.lock();
+            state.fallbacks -= 1;
+            self.pool.start_refill_if_needed(&mut state);
+        }
+    }
+}
+
+/// A copy of an error that holds only data; `None` for a transport error, whose
+/// `reqwest::Error` source cannot be cloned.
+fn copy_error(error: &Error) -> Option<Error> {
+    match error {
+        Error::Api { status, code, message, retry_after } => Some(Error::Api {
+            status: *status,
+            code: *code,
+            message: message.clone(),
+            retry_after: *retry_after,
+        }),
+        Error::InvalidResponse { message } => {
+            Some(Error::InvalidResponse { message: message.clone() })
+        }
+        Error::InvalidUrl { url, reason } => {
+            Some(Error::InvalidUrl { url: url.clone(), reason: reason.clone() })
+        }
+        Error::Transport { .. } => None,
+    }
+}
+
+/// Locks a mutex whose data stays consistent even if a holder panicked: every critical
+/// section here finishes its updates before anything that could panic.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config_defaults_and_clamps() {
+        let config = BufferConfig::default();
+        assert_eq!((config.batch_size(), config.low_water()), (1000, 250));
+        assert_eq!(config.max_age(), Some(Duration::from_secs(1)));
+        assert_eq!(BufferConfig::new().with_batch_size(0).batch_size(), 1);
+        assert_eq!(BufferConfig::new().with_batch_size(10).low_water(), 2);
+        assert_eq!(BufferConfig::new().with_batch_size(10).with_low_water(50).low_water(), 10);
+        assert_eq!(BufferConfig::new().with_low_water(0).low_water(), 0);
+        assert_eq!(BufferConfig::new().with_max_age(None).max_age(), None);
+    }
+
+    #[test]
+    fn only_time_based_kinds_expire() {
+        let config = BufferConfig::new().with_max_age(Some(Duration::from_millis(5)));
+        let client = Client::new("http://127.0.0.1:1").expect("valid URL");
+        for kind in Kind::ALL {
+            let source = match kind {
+                Kind::Counter => Source::Counter("orders".to_owned()),
+                Kind::Random => Source::Random(RandomOptions::default()),
+                kind => Source::Kind(kind),
+            };
+            let time_based = source.is_time_based();
+            let pool = Pool::<String>::new(&client, source, &config);
+            assert_eq!(pool.max_age.is_some(), time_based, "{kind}");
+            let long_ago = Instant::now();
+            let later = long_ago + Duration::from_millis(6);
+            assert_eq!(pool.is_expired(long_ago, later), time_based, "{kind}");
+            assert!(!pool.is_expired(long_ago, long_ago + Duration::from_millis(5)), "{kind}");
+        }
+    }
+
+    #[test]
+    fn pool_serves_batches_oldest_first_and_waiters_before_the_pool() {
+        let client = Client::new("http://127.0.0.1:1").expect("valid URL");
+        let pool = Pool::<u64>::new(&client, Source::Kind(Kind::Snowflake), &BufferConfig::new());
+        let mut state = pool.lock();
+        let (first_sender, mut first) = oneshot::channel();
+        let (gone_sender, gone) = oneshot::channel();
+        let (second_sender, mut second) = oneshot::channel();
+        drop(gone);
+        state.waiters.extend([first_sender, gone_sender, second_sender]);
+        let now = Instant::now();
+        state.deliver(vec![1, 2, 3, 4], now);
+        assert!(matches!(first.try_recv(), Ok(Delivery::Id(1))));
+        // The caller that went away did not swallow an ID.
+        assert!(matches!(second.try_recv(), Ok(Delivery::Id(2))));
+        state.deliver(vec![5, 6], now);
+        assert_eq!(state.len, 4);
+        let served: Vec<u64> = std::iter::from_fn(|| state.pop()).collect();
+        assert_eq!(served, [3, 4, 5, 6]);
+        assert_eq!(state.len, 0);
+        assert!(state.batches.is_empty());
+    }
+
+    #[test]
+    fn copies_errors_that_hold_only_data() {
+        let api = Error::Api {
+            status: 429,
+            code: idgen_core::wire::ErrorCode::RateLimited,
+            message: "too many requests".to_owned(),
+            retry_after: Some(Duration::from_secs(1)),
+        };
+        let copy = copy_error(&api).expect("api errors copy");
+        assert_eq!(copy.to_string(), api.to_string());
+        let invalid = Error::InvalidResponse { message: "bad".to_owned() };
+        assert_eq!(copy_error(&invalid).expect("copies").to_string(), invalid.to_string());
+    }
+}

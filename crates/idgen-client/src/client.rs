@@ -1,0 +1,618 @@
+//! [`Client`]: one typed async method per route of the idgen HTTP API.
+
+use std::fmt::Display;
+use std::str::FromStr;
+use std::time::Duration;
+
+use idgen_core::random::{Alphabet, Length};
+use idgen_core::wire::{
+    DecodeResponse, HealthResponse, IdRequest, IdResponse, IdsResponse, KindsResponse,
+};
+use idgen_core::{Kind, Ulid, Uuid};
+use reqwest::Url;
+use reqwest::header::{ACCEPT, RETRY_AFTER};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+
+use crate::error::{Error, api_error, parse_retry_after, transport_reason};
+
+/// How long one request may take, from connecting to the last byte, unless
+/// [`ClientBuilder::timeout`] says otherwise.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How long connecting may take unless [`ClientBuilder::connect_timeout`] says otherwise.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The largest batch the server hands out by default (`IDGEN_MAX_BATCH`); the default chunk
+/// size of [`Client::batches`].
+pub const DEFAULT_CHUNK_SIZE: u32 = 10_000;
+
+/// Options of the `random` kind. `RandomOptions::default()` is what the server uses when it is
+/// given none: 21 characters, alphanumeric.
+///
+/// ```
+/// use idgen_client::{Alphabet, Length, RandomOptions};
+///
+/// let api_key = RandomOptions::new(Length::new(32)?, Alphabet::Base58);
+/// assert_eq!(api_key.length.get(), 32);
+/// assert!(Length::new(5000).is_err(), "1..=1024 is checked before any request");
+/// # Ok::<(), idgen_client::ParamError>(())
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RandomOptions {
+    /// Number of characters, 1..=1024.
+    pub length: Length,
+    /// Characters to draw from.
+    pub alphabet: Alphabet,
+}
+
+impl RandomOptions {
+    /// `length` characters from `alphabet`.
+    pub fn new(length: Length, alphabet: Alphabet) -> Self {
+        Self { length, alphabet }
+    }
+
+    fn to_request(self, count: Option<u32>) -> IdRequest {
+        IdRequest {
+            count,
+            name: None,
+            length: Some(u32::try_from(self.length.get()).expect("Length is at most 1024")),
+            alphabet: Some(self.alphabet.name().to_owned()),
+        }
+    }
+}
+
+/// Builds a [`Client`] with non-default settings; see [`Client::builder`].
+#[derive(Debug, Clone)]
+#[must_use = "a builder does nothing until `build` is called"]
+pub struct ClientBuilder {
+    base_url: String,
+    timeout: Duration,
+    connect_timeout: Duration,
+    user_agent: String,
+}
+
+impl ClientBuilder {
+    /// Limit on a whole request, from connecting to the last byte of the body.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Limit on establishing the TCP (and TLS) connection.
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// The `User-Agent` header; `idgen-client/<version>` by default.
+    pub fn user_agent(mut self, user_agent: impl Into<String>) -> Self {
+        self.user_agent = user_agent.into();
+        self
+    }
+
+    /// Checks the base URL and builds the client. No request is sent.
+    ///
+    /// # Errors
+    /// [`Error::InvalidUrl`] when the base URL is not an absolute `http` or `https` URL.
+    pub fn build(self) -> Result<Client, Error> {
+        let base = parse_base_url(&self.base_url)?;
+        // reqwest is built with `rustls-no-provider`: without a process-wide crypto provider
+        // it panics on the first client. Installing fails harmlessly when one is already set.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let http = reqwest::Client::builder()
+            .timeout(self.timeout)
+            .connect_timeout(self.connect_timeout)
+            .user_agent(self.user_agent)
+            .build()
+            .map_err(|source| Error::Transport {
+                url: origin(&base),
+                reason: format!("cannot set up the HTTP client: {source}"),
+                source,
+            })?;
+        Ok(Client { http, base, timeout: self.timeout })
+    }
+}
+
+/// An async client of one idgen server.
+///
+/// Cheap to clone (the connection pool is shared); build one and reuse it.
+///
+/// ```no_run
+/// use idgen_client::{Client, RandomOptions, Alphabet, Length};
+///
+/// # async fn example() -> Result<(), idgen_client::Error> {
+/// let client = Client::new("http://127.0.0.1:8080")?;
+/// let order_id = client.snowflake().await?;
+/// let ids = client.uuid7s(100).await?;
+/// let token = client
+///     .random(RandomOptions::new(Length::new(32).expect("32 is in 1..=1024"), Alphabet::Hex))
+///     .await?;
+/// let parts = client.decode(idgen_client::Kind::Snowflake, &order_id.to_string()).await?;
+/// println!("{order_id} from worker {:?}; {} uuids; token {token}", parts.worker_id, ids.len());
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug, Clone)]
+pub struct Client {
+    http: reqwest::Client,
+    /// Absolute http(s) URL, without query or fragment; routes are appended to its path.
+    base: Url,
+    timeout: Duration,
+}
+
+impl Client {
+    /// A client with default settings for the server at `base_url`, e.g.
+    /// `http://127.0.0.1:8080` (a path prefix such as `https://example.com/idgen` is kept).
+    ///
+    /// # Errors
+    /// [`Error::InvalidUrl`] when `base_url` is not an absolute `http` or `https` URL.
+    ///
+    /// ```
+    /// use idgen_client::{Client, Error};
+    ///
+    /// let client = Client::new("http://127.0.0.1:8080")?; // no request is sent yet
+    /// assert_eq!(client.base_url(), "http://127.0.0.1:8080/");
+    /// assert!(matches!(Client::new("127.0.0.1:8080"), Err(Error::InvalidUrl { .. })));
+    /// # Ok::<(), Error>(())
+    /// ```
+    pub fn new(base_url: impl Into<String>) -> Result<Self, Error> {
+        Self::builder(base_url).build()
+    }
+
+    /// A [`ClientBuilder`] to set the timeout or user agent.
+    pub fn builder(base_url: impl Into<String>) -> ClientBuilder {
+        ClientBuilder {
+            base_url: base_url.into(),
+            timeout: DEFAULT_TIMEOUT,
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            user_agent: concat!("idgen-client/", env!("CARGO_PKG_VERSION")).to_owned(),
+        }
+    }
+
+    /// The server's base URL.
+    pub fn base_url(&self) -> &str {
+        self.base.as_str()
+    }
+
+    /// One random (version 4) UUID.
+    pub async fn uuid(&self) -> Result<Uuid, Error> {
+        self.one(Kind::Uuid, IdRequest::default()).await
+    }
+
+    /// `count` random (version 4) UUIDs.
+    pub async fn uuids(&self, count: u32) -> Result<Vec<Uuid>, Error> {
+        self.many(Kind::Uuid, counted(count)).await
+    }
+
+    /// One time-ordered (version 7) UUID.
+    pub async fn uuid7(&self) -> Result<Uuid, Error> {
+        self.one(Kind::Uuid7, IdRequest::default()).await
+    }
+
+    /// `count` version 7 UUIDs, strictly increasing.
+    pub async fn uuid7s(&self, count: u32) -> Result<Vec<Uuid>, Error> {
+        self.many(Kind::Uuid7, counted(count)).await
+    }
+
+    /// One ULID.
+    pub async fn ulid(&self) -> Result<Ulid, Error> {
+        self.one(Kind::Ulid, IdRequest::default()).await
+    }
+
+    /// `count` ULIDs, strictly increasing.
+    pub async fn ulids(&self, count: u32) -> Result<Vec<Ulid>, Error> {
+        self.many(Kind::Ulid, counted(count)).await
+    }
+
+    /// One 64-bit snowflake (time, worker, sequence).
+    pub async fn snowflake(&self) -> Result<u64, Error> {
+        self.one(Kind::Snowflake, IdRequest::default()).await
+    }
+
+    /// `count` snowflakes, strictly increasing.
+    pub async fn snowflakes(&self, count: u32) -> Result<Vec<u64>, Error> {
+        self.many(Kind::Snowflake, counted(count)).await
+    }
+
+    /// One timestamp ID: milliseconds since the Unix epoch, unique per server.
+    pub async fn timestamp(&self) -> Result<u64, Error> {
+        self.one(Kind::Timestamp, IdRequest::default()).await
+    }
+
+    /// `count` timestamp IDs, strictly increasing.
+    pub async fn timestamps(&self, count: u32) -> Result<Vec<u64>, Error> {
+        self.many(Kind::Timestamp, counted(count)).await
+    }
+
+    /// The next value of the counter `name` (`[A-Za-z0-9_.-]{1,64}`; the server's default
+    /// counter is `default`).
+    pub async fn counter(&self, name: &str) -> Result<u64, Error> {
+        self.one(Kind::Counter, named(name, None)).await
+    }
+
+    /// The next `count` values of the counter `name`, strictly increasing.
+    pub async fn counters(&self, name: &str, count: u32) -> Result<Vec<u64>, Error> {
+        self.many(Kind::Counter, named(name, Some(count))).await
+    }
+
+    /// One random string.
+    pub async fn random(&self, options: RandomOptions) -> Result<String, Error> {
+        self.one(Kind::Random, options.to_request(None)).await
+    }
+
+    /// `count` random strings.
+    pub async fn randoms(&self, options: RandomOptions, count: u32) -> Result<Vec<String>, Error> {
+        self.many(Kind::Random, options.to_request(Some(count))).await
+    }
+
+    /// IDs of any kind, as the strings the server sent: one without `request.count`, else
+    /// `count`. Parameters are passed through unchecked, so the server's validation (and its
+    /// error codes) apply.
+    pub async fn ids(&self, kind: Kind, request: &IdRequest) -> Result<Vec<String>, Error> {
+        let url = self.ids_url(kind, request);
+        let ids = match self.get::<IdOrIds>(url).await? {
+            IdOrIds::Many(IdsResponse { ids }) => ids,
+            IdOrIds::One(IdResponse { id }) => vec![id],
+        };
+        let expected = request.count.unwrap_or(1);
+        if ids.len() != expected as usize {
+            return Err(Error::InvalidResponse {
+                message: format!("asked for {expected} {kind} ids, got {}", ids.len()),
+            });
+        }
+        Ok(ids)
+    }
+
+    /// `total` IDs of `kind` fetched in requests of at most `chunk_size` (which should not
+    /// exceed the server's `IDGEN_MAX_BATCH`), for streaming large amounts: call
+    /// [`Batches::next_batch`] until it returns `None`. `request.count` is ignored.
+    pub fn batches(&self, kind: Kind, request: IdRequest, total: u64, chunk_size: u32) -> Batches {
+        Batches { client: self.clone(), kind, request, plan: ChunkPlan::new(total, chunk_size) }
+    }
+
+    /// Takes an ID apart: time for the sortable kinds, worker and sequence for snowflakes,
+    /// version and variant for UUIDs.
+    pub async fn decode(&self, kind: Kind, id: &str) -> Result<DecodeResponse, Error> {
+        self.get(self.endpoint(&["v1", "decode", kind.name(), id])).await
+    }
+
+    /// The kinds the server issues.
+    pub async fn kinds(&self) -> Result<KindsResponse, Error> {
+        self.get(self.endpoint(&["v1", "kinds"])).await
+    }
+
+    /// `GET /healthz`: the process is up.
+    pub async fn health(&self) -> Result<HealthResponse, Error> {
+        self.get(self.endpoint(&["healthz"])).await
+    }
+
+    /// `GET /readyz`: the server can issue every kind. A server that cannot answers 503, which
+    /// comes back as [`Error::Api`] with code `unavailable` and the reasons as the message.
+    pub async fn ready(&self) -> Result<HealthResponse, Error> {
+        self.get(self.endpoint(&["readyz"])).await
+    }
+
+    async fn one<T>(&self, kind: Kind, request: IdRequest) -> Result<T, Error>
+    where
+        T: FromStr,
+        T::Err: Display,
+    {
+        let mut ids = self.many(kind, request).await?;
+        Ok(ids.pop().expect("ids() checked that exactly one id came back"))
+    }
+
+    async fn many<T>(&self, kind: Kind, request: IdRequest) -> Result<Vec<T>, Error>
+    where
+        T: FromStr,
+        T::Err: Display,
+    {
+        let ids = self.ids(kind, &request).await?;
+        ids.iter().map(|id| parse_id(kind, id)).collect()
+    }
+
+    /// The base URL with `segments` appended to its path, each percent-encoded.
+    fn endpoint(&self, segments: &[&str]) -> Url {
+        let mut url = self.base.clone();
+        url.path_segments_mut()
+            .expect("parse_base_url refused cannot-be-a-base URLs")
+            .pop_if_empty()
+            .extend(segments);
+        url
+    }
+
+    fn ids_url(&self, kind: Kind, request: &IdRequest) -> Url {
+        let mut url = self.endpoint(&["v1", "ids", kind.name()]);
+        let IdRequest { count, name, length, alphabet } = request;
+        let count = count.map(|count| count.to_string());
+        let length = length.map(|length| length.to_string());
+        let pairs = [
+            ("count", count.as_deref()),
+            ("name", name.as_deref()),
+            ("length", length.as_deref()),
+            ("alphabet", alphabet.as_deref()),
+        ];
+        // Only touch the query when there is one: an empty query would leave a bare `?`.
+        if pairs.iter().any(|(_, value)| value.is_some()) {
+            let mut query = url.query_pairs_mut();
+            for (key, value) in pairs {
+                if let Some(value) = value {
+                    query.append_pair(key, value);
+                }
+            }
+        }
+        url
+    }
+
+    async fn get<T: DeserializeOwned>(&self, url: Url) -> Result<T, Error> {
+        let response = self
+            .http
+            .get(url.clone())
+            .header(ACCEPT, "application/json")
+            .send()
+            .await
+            .map_err(|source| self.transport(source))?;
+        let status = response.status();
+        let retry_after = response
+            .headers()
+            .get(RETRY_AFTER)
+            .and_then(|value| value.to_str().ok())
+            .and_then(parse_retry_after);
+        let body = response.bytes().await.map_err(|source| self.transport(source))?;
+        if !status.is_success() {
+            return Err(api_error(status.as_u16(), retry_after, &body));
+        }
+        serde_json::from_slice(&body).map_err(|error| Error::InvalidResponse {
+            message: format!("GET {} answered unexpected JSON: {error}", url.path()),
+        })
+    }
+
+    fn transport(&self, source: reqwest::Error) -> Error {
+        Error::Transport {
+            url: origin(&self.base),
+            reason: transport_reason(&source, Some(self.timeout)),
+            source,
+        }
+    }
+}
+
+/// A batch of `count` IDs, as the request of [`Client::ids`].
+fn counted(count: u32) -> IdRequest {
+    IdRequest { count: Some(count), ..IdRequest::default() }
+}
+
+fn named(name: &str, count: Option<u32>) -> IdRequest {
+    IdRequest { count, name: Some(name.to_owned()), ..IdRequest::default() }
+}
+
+fn parse_id<T>(kind: Kind, id: &str) -> Result<T, Error>
+where
+    T: FromStr,
+    T::Err: Display,
+{
+    id.parse().map_err(|error| Error::InvalidResponse {
+        message: format!("`{id}` is not a valid {kind} id: {error}"),
+    })
+}
+
+/// Either answer of `GET /v1/ids/{kind}`.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum IdOrIds {
+    Many(IdsResponse),
+    One(IdResponse),
+}
+
+/// Checks a base URL: absolute, http or https, with a host; drops query and fragment.
+fn parse_base_url(input: &str) -> Result<Url, Error> {
+    let invalid =
+        |reason: &str| Error::InvalidUrl { url: input.to_owned(), reason: reason.to_owned() };
+    // `localhost:8080` parses as scheme `localhost`: ask for the scheme instead.
+    if !input.contains("://") {
+        return Err(invalid("give a full URL such as http://127.0.0.1:8080"));
+    }
+    let mut url = Url::parse(input.trim()).map_err(|error| invalid(&error.to_string()))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(invalid("the URL must start with http:// or https://"));
+    }
+    if url.cannot_be_a_base() || url.host().is_none() {
+        return Err(invalid("the URL has no host"));
+    }
+    url.set_query(None);
+    url.set_fragment(None);
+    Ok(url)
+}
+
+/// `scheme://host:port` of a URL, for messages.
+fn origin(url: &Url) -> String {
+    url.origin().ascii_serialization()
+}
+
+/// Sizes of the requests that fetch `total` IDs at most `chunk_size` at a time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct ChunkPlan {
+    remaining: u64,
+    chunk_size: u32,
+}
+
+impl ChunkPlan {
+    fn new(total: u64, chunk_size: u32) -> Self {
+        // A chunk size of 0 would never finish; treat it as 1.
+        Self { remaining: total, chunk_size: chunk_size.max(1) }
+    }
+}
+
+impl Iterator for ChunkPlan {
+    type Item = u32;
+
+    fn next(&mut self) -> Option<u32> {
+        if self.remaining == 0 {
+            return None;
+        }
+        let size =
+            u32::try_from(self.remaining).map_or(self.chunk_size, |rest| rest.min(self.chunk_size));
+        self.remaining -= u64::from(size);
+        Some(size)
+    }
+}
+
+/// A large number of IDs, fetched one request at a time; see [`Client::batches`].
+#[derive(Debug, Clone)]
+pub struct Batches {
+    client: Client,
+    kind: Kind,
+    request: IdRequest,
+    plan: ChunkPlan,
+}
+
+impl Batches {
+    /// The next chunk of IDs, or `None` when all have been fetched. After an error, the chunk
+    /// that failed is not retried and the next call moves on to the following chunk.
+    pub async fn next_batch(&mut self) -> Option<Result<Vec<String>, Error>> {
+        let size = self.plan.next()?;
+        let request = IdRequest { count: Some(size), ..self.request.clone() };
+        Some(self.client.ids(self.kind, &request).await)
+    }
+
+    /// How many IDs are still to be fetched.
+    pub fn remaining(&self) -> u64 {
+        self.plan.remaining
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn client(base: &str) -> Client {
+        Client::new(base).expect("valid test URL")
+    }
+
+    fn check_ids_url(base: &str, kind: Kind, request: IdRequest, expected: &str) {
+        assert_eq!(client(base).ids_url(kind, &request).as_str(), expected);
+    }
+
+    #[test]
+    fn builds_id_urls() {
+        check_ids_url(
+            "http://127.0.0.1:8080",
+            Kind::Uuid,
+            IdRequest::default(),
+            "http://127.0.0.1:8080/v1/ids/uuid",
+        );
+        check_ids_url("http://h:1/", Kind::Uuid7, counted(5), "http://h:1/v1/ids/uuid7?count=5");
+        check_ids_url(
+            "http://h:1",
+            Kind::Counter,
+            named("orders.eu-1", Some(3)),
+            "http://h:1/v1/ids/counter?count=3&name=orders.eu-1",
+        );
+        check_ids_url(
+            "http://h:1",
+            Kind::Random,
+            IdRequest { count: None, name: None, length: Some(32), alphabet: Some("hex".into()) },
+            "http://h:1/v1/ids/random?length=32&alphabet=hex",
+        );
+        // Names the server will refuse still reach it intact, encoded.
+        check_ids_url(
+            "http://h:1",
+            Kind::Counter,
+            named("a b&c=d", None),
+            "http://h:1/v1/ids/counter?name=a+b%26c%3Dd",
+        );
+        // A path prefix (a reverse proxy) is kept; query and fragment are dropped.
+        check_ids_url(
+            "https://example.com/idgen/?x=1#top",
+            Kind::Ulid,
+            IdRequest::default(),
+            "https://example.com/idgen/v1/ids/ulid",
+        );
+        check_ids_url(
+            "https://example.com/idgen",
+            Kind::Ulid,
+            counted(2),
+            "https://example.com/idgen/v1/ids/ulid?count=2",
+        );
+    }
+
+    #[test]
+    fn builds_other_urls_with_encoded_segments() {
+        let client = client("http://h:1/base");
+        assert_eq!(
+            client.endpoint(&["v1", "decode", "uuid", "a/b?c"]).as_str(),
+            "http://h:1/base/v1/decode/uuid/a%2Fb%3Fc"
+        );
+        assert_eq!(client.endpoint(&["v1", "kinds"]).as_str(), "http://h:1/base/v1/kinds");
+        assert_eq!(client.endpoint(&["healthz"]).as_str(), "http://h:1/base/healthz");
+    }
+
+    #[test]
+    fn refuses_unusable_base_urls() {
+        for base in [
+            "127.0.0.1:8080",
+            "localhost:8080",
+            "ftp://h/",
+            "mailto:a@b",
+            "http://",
+            "",
+            "not a url",
+        ] {
+            match Client::new(base) {
+                Err(Error::InvalidUrl { url, .. }) => assert_eq!(url, base),
+                other => panic!("{base:?}: expected InvalidUrl, got {other:?}"),
+            }
+        }
+        let message = Client::new("localhost:8080").expect_err("no scheme").to_string();
+        assert!(message.starts_with("invalid server url `localhost:8080`"), "{message}");
+    }
+
+    #[test]
+    fn plans_chunks() {
+        fn check(total: u64, chunk_size: u32, expected: &[u32]) {
+            let sizes: Vec<u32> = ChunkPlan::new(total, chunk_size).collect();
+            assert_eq!(sizes, expected, "total {total}, chunk size {chunk_size}");
+        }
+        check(0, 10_000, &[]);
+        check(1, 10_000, &[1]);
+        check(10_000, 10_000, &[10_000]);
+        check(10_001, 10_000, &[10_000, 1]);
+        check(25_000, 10_000, &[10_000, 10_000, 5_000]);
+        check(7, 3, &[3, 3, 1]);
+        check(3, 0, &[1, 1, 1]);
+        let huge = u64::from(u32::MAX) * 2 + 5;
+        let sizes: Vec<u32> = ChunkPlan::new(huge, u32::MAX).collect();
+        assert_eq!(sizes, [u32::MAX, u32::MAX, 5]);
+    }
+
+    #[test]
+    fn random_options_become_query_parameters() {
+        let options = RandomOptions::new(Length::new(32).expect("in range"), Alphabet::Hex);
+        let request = options.to_request(Some(4));
+        assert_eq!(request.count, Some(4));
+        assert_eq!(request.length, Some(32));
+        assert_eq!(request.alphabet.as_deref(), Some("hex"));
+        assert_eq!(request.name, None);
+    }
+
+    #[test]
+    fn parses_either_id_answer() {
+        let one: IdOrIds = serde_json::from_str(r#"{"id":"1"}"#).expect("one");
+        assert!(matches!(one, IdOrIds::One(IdResponse { id }) if id == "1"));
+        let many: IdOrIds = serde_json::from_str(r#"{"ids":["1","2"]}"#).expect("many");
+        assert!(matches!(many, IdOrIds::Many(IdsResponse { ids }) if ids == ["1", "2"]));
+    }
+
+    #[test]
+    fn parses_typed_ids_or_says_why_not() {
+        let uuid: Uuid =
+            parse_id(Kind::Uuid, "67e55044-10b1-426f-9247-bb680e5fe0c8").expect("uuid");
+        assert_eq!(uuid.get_version_num(), 4);
+        let snowflake: u64 = parse_id(Kind::Snowflake, "1234567890123").expect("u64");
+        assert_eq!(snowflake, 1_234_567_890_123);
+        let ulid: Ulid = parse_id(Kind::Ulid, "01ARZ3NDEKTSV4RRFFQ69G5FAV").expect("ulid");
+        assert_eq!(ulid.to_string(), "01ARZ3NDEKTSV4RRFFQ69G5FAV");
+        let error = parse_id::<u64>(Kind::Counter, "12x").expect_err("not a number");
+        assert!(matches!(error, Error::InvalidResponse { .. }));
+        assert!(error.to_string().contains("`12x` is not a valid counter id"), "{error}");
+    }
+}

@@ -1,0 +1,363 @@
+//! The real `idgen` binary against a real `idgen-server` process.
+
+mod common;
+
+use std::collections::HashSet;
+use std::process::Output;
+use std::time::Duration;
+
+use common::{TestServer, dead_url, is_recent};
+use idgen_core::Kind;
+use idgen_core::wire::{DecodeResponse, IdResponse, IdsResponse, KindsResponse};
+
+/// Generous: a debug build fetching 100 000 IDs on a loaded two-core CI machine.
+const RUN_DEADLINE: Duration = Duration::from_secs(120);
+
+/// What one run of `idgen` left behind.
+struct Run {
+    status: Option<i32>,
+    stdout: String,
+    stderr: String,
+}
+
+impl Run {
+    fn lines(&self) -> Vec<&str> {
+        self.stdout.lines().collect()
+    }
+
+    /// Exit 0, nothing on stderr; returns stdout.
+    fn success(&self) -> &str {
+        assert_eq!(self.status, Some(0), "idgen failed; stderr: {}", self.stderr);
+        assert_eq!(self.stderr, "", "stderr of a successful run");
+        &self.stdout
+    }
+
+    /// Exit `status`, empty stdout, exactly one line on stderr; returns that line.
+    fn failure(&self, status: i32) -> &str {
+        assert_eq!(self.status, Some(status), "exit status; stderr: {}", self.stderr);
+        assert_eq!(self.stdout, "", "stdout of a failed run");
+        let lines: Vec<&str> = self.stderr.lines().collect();
+        assert_eq!(lines.len(), 1, "stderr must be one line: {:?}", self.stderr);
+        assert!(lines[0].starts_with("idgen: "), "{:?}", lines[0]);
+        lines[0]
+    }
+}
+
+/// `idgen` with no `IDGEN_URL` from the developer's environment.
+fn idgen_command() -> assert_cmd::Command {
+    let mut command = assert_cmd::Command::new(env!("CARGO_BIN_EXE_idgen"));
+    command.env_remove("IDGEN_URL").timeout(RUN_DEADLINE);
+    command
+}
+
+fn run_command(mut command: assert_cmd::Command) -> Run {
+    let Output { status, stdout, stderr } = command.output().expect("run idgen");
+    Run {
+        status: status.code(),
+        stdout: String::from_utf8(stdout).expect("stdout is UTF-8"),
+        stderr: String::from_utf8(stderr).expect("stderr is UTF-8"),
+    }
+}
+
+/// `idgen --server <url> <args>`.
+fn idgen(url: &str, args: &[&str]) -> Run {
+    let mut command = idgen_command();
+    command.arg("--server").arg(url).args(args);
+    run_command(command)
+}
+
+/// Asserts that `id` looks like an ID of `kind` with the server's defaults.
+fn check_id(kind: Kind, id: &str) {
+    match kind {
+        Kind::Uuid => {
+            let uuid =
+                idgen_core::Uuid::parse_str(id).unwrap_or_else(|error| panic!("{id:?}: {error}"));
+            assert_eq!(uuid.get_version_num(), 4, "{id}");
+        }
+        Kind::Uuid7 => {
+            let uuid =
+                idgen_core::Uuid::parse_str(id).unwrap_or_else(|error| panic!("{id:?}: {error}"));
+            assert_eq!(uuid.get_version_num(), 7, "{id}");
+        }
+        Kind::Ulid => {
+            assert_eq!(id.len(), 26, "{id}");
+            let ulid: idgen_core::Ulid =
+                id.parse().unwrap_or_else(|error| panic!("{id:?}: {error}"));
+            assert!(is_recent(ulid.timestamp_ms()), "{id}");
+        }
+        Kind::Snowflake | Kind::Counter => {
+            let value: i64 = id.parse().unwrap_or_else(|error| panic!("{id:?}: {error}"));
+            assert!(value >= 0, "{id}");
+        }
+        Kind::Timestamp => {
+            let ms: u64 = id.parse().unwrap_or_else(|error| panic!("{id:?}: {error}"));
+            assert!(is_recent(ms), "{id}");
+        }
+        Kind::Random => {
+            assert_eq!(id.len(), 21, "{id}");
+            assert!(id.bytes().all(|byte| byte.is_ascii_alphanumeric()), "{id}");
+        }
+    }
+}
+
+/// Strictly increasing in the kind's order: numeric for integers, bytewise for strings.
+fn assert_increasing(kind: Kind, ids: &[&str]) {
+    for pair in ids.windows(2) {
+        let increasing = match kind {
+            Kind::Snowflake | Kind::Timestamp | Kind::Counter => {
+                pair[0].parse::<u64>().expect("integer") < pair[1].parse::<u64>().expect("integer")
+            }
+            _ => pair[0] < pair[1],
+        };
+        assert!(increasing, "{kind}: {} then {}", pair[0], pair[1]);
+    }
+}
+
+fn assert_unique(ids: &[&str]) {
+    let distinct: HashSet<&&str> = ids.iter().collect();
+    assert_eq!(distinct.len(), ids.len(), "duplicates among {} ids", ids.len());
+}
+
+#[test]
+fn every_kind_prints_one_id_in_plain_format() {
+    let server = TestServer::start();
+    for kind in Kind::ALL {
+        let run = idgen(&server.url, &[kind.name()]);
+        run.success();
+        let lines = run.lines();
+        assert_eq!(lines.len(), 1, "{kind}: {:?}", run.stdout);
+        check_id(kind, lines[0]);
+    }
+}
+
+#[test]
+fn every_kind_prints_the_server_json_shape() {
+    let server = TestServer::start();
+    for kind in Kind::ALL {
+        let one = idgen(&server.url, &["--format", "json", kind.name()]);
+        let IdResponse { id } = serde_json::from_str(one.success())
+            .unwrap_or_else(|error| panic!("{kind}: {error}: {:?}", one.stdout));
+        check_id(kind, &id);
+
+        // The format flag may also follow the command.
+        let many = idgen(&server.url, &[kind.name(), "-n", "3", "--format", "json"]);
+        let IdsResponse { ids } = serde_json::from_str(many.success())
+            .unwrap_or_else(|error| panic!("{kind}: {error}: {:?}", many.stdout));
+        assert_eq!(ids.len(), 3, "{kind}");
+        ids.iter().for_each(|id| check_id(kind, id));
+    }
+}
+
+#[test]
+fn batches_have_the_requested_count_without_duplicates() {
+    let server = TestServer::start();
+    for kind in Kind::ALL {
+        let run = idgen(&server.url, &[kind.name(), "-n", "500"]);
+        run.success();
+        let ids = run.lines();
+        assert_eq!(ids.len(), 500, "{kind}");
+        assert_unique(&ids);
+        ids.iter().for_each(|id| check_id(kind, id));
+        if kind.sortable() {
+            assert_increasing(kind, &ids);
+        }
+    }
+}
+
+#[test]
+fn counts_above_the_chunk_size_arrive_complete() {
+    let server = TestServer::start();
+    // Default chunk of 10 000: three requests.
+    let run = idgen(&server.url, &["uuid", "-n", "25000"]);
+    run.success();
+    let ids = run.lines();
+    assert_eq!(ids.len(), 25_000);
+    assert_unique(&ids);
+
+    // Small chunks keep the order across requests.
+    let run = idgen(&server.url, &["snowflake", "-n", "95", "--chunk-size", "10"]);
+    run.success();
+    let ids = run.lines();
+    assert_eq!(ids.len(), 95);
+    assert_unique(&ids);
+    assert_increasing(Kind::Snowflake, &ids);
+
+    // Streamed JSON is still one valid document.
+    let run = idgen(&server.url, &["--format", "json", "ulid", "-n", "25", "--chunk-size", "10"]);
+    let IdsResponse { ids } = serde_json::from_str(run.success()).expect("one JSON document");
+    assert_eq!(ids.len(), 25);
+    let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+    assert_unique(&ids);
+    assert_increasing(Kind::Ulid, &ids);
+}
+
+#[test]
+fn counter_name_selects_a_sequence() {
+    let server = TestServer::start();
+    let first = idgen(&server.url, &["counter", "--name", "orders", "-n", "3"]);
+    first.success();
+    let second = idgen(&server.url, &["counter", "--name", "orders"]);
+    second.success();
+    let other = idgen(&server.url, &["counter", "--name", "invoices", "-n", "2"]);
+    other.success();
+
+    let orders: Vec<&str> = first.lines().into_iter().chain(second.lines()).collect();
+    assert_eq!(orders.len(), 4);
+    assert_increasing(Kind::Counter, &orders);
+    let invoices = other.lines();
+    assert_eq!(invoices.len(), 2);
+    assert_increasing(Kind::Counter, &invoices);
+}
+
+#[test]
+fn random_takes_length_and_alphabet() {
+    let server = TestServer::start();
+    let run = idgen(&server.url, &["random", "--length", "32", "--alphabet", "hex", "-n", "20"]);
+    run.success();
+    let ids = run.lines();
+    assert_eq!(ids.len(), 20);
+    for id in ids {
+        assert_eq!(id.len(), 32, "{id}");
+        assert!(id.bytes().all(|byte| matches!(byte, b'0'..=b'9' | b'a'..=b'f')), "{id}");
+    }
+}
+
+#[test]
+fn decodes_a_snowflake_it_printed() {
+    let server = TestServer::start();
+    let issued = idgen(&server.url, &["snowflake"]);
+    let snowflake = issued.success().trim().to_owned();
+
+    let plain = idgen(&server.url, &["decode", "snowflake", &snowflake]);
+    let text = plain.success();
+    let field = |key: &str| -> String {
+        let prefix = format!("{key}: ");
+        text.lines()
+            .find_map(|line| line.strip_prefix(&prefix))
+            .unwrap_or_else(|| panic!("no `{key}:` line in {text:?}"))
+            .to_owned()
+    };
+    assert_eq!(field("id"), snowflake);
+    assert!(is_recent(field("timestamp_ms").parse().expect("integer ms")), "{text}");
+    assert_eq!(field("worker_id"), "0", "embedded mode is worker 0");
+    field("sequence").parse::<u16>().expect("integer sequence");
+    assert!(field("time").ends_with('Z'), "{text}");
+
+    let json = idgen(&server.url, &["decode", "snowflake", &snowflake, "--format", "json"]);
+    let decoded: DecodeResponse = serde_json::from_str(json.success()).expect("decode JSON");
+    assert_eq!(decoded.id, snowflake);
+    assert_eq!(decoded.worker_id, Some(0));
+    assert!(decoded.sequence.is_some());
+    assert!(decoded.timestamp_ms.is_some_and(is_recent));
+}
+
+#[test]
+fn kinds_lists_every_kind() {
+    let server = TestServer::start();
+    let plain = idgen(&server.url, &["kinds"]);
+    let lines = {
+        plain.success();
+        plain.lines()
+    };
+    let names: Vec<&str> = Kind::ALL.iter().map(|kind| kind.name()).collect();
+    assert_eq!(lines.len(), names.len(), "{:?}", plain.stdout);
+    for (line, name) in lines.iter().zip(&names) {
+        assert!(line.starts_with(&format!("{name}: ")), "{line:?}");
+    }
+
+    let json = idgen(&server.url, &["--format", "json", "kinds"]);
+    let KindsResponse { kinds } = serde_json::from_str(json.success()).expect("kinds JSON");
+    let listed: Vec<&str> = kinds.iter().map(|kind| kind.name.as_str()).collect();
+    assert_eq!(listed, names);
+}
+
+#[test]
+fn a_refused_request_is_one_line_on_stderr_and_exit_2() {
+    let server = TestServer::start();
+    let line = idgen(&server.url, &["random", "--length", "5000"]).failure(2).to_owned();
+    assert!(line.starts_with("idgen: server error (400 invalid_length): "), "{line}");
+
+    let line =
+        idgen(&server.url, &["counter", "--name", "no spaces allowed"]).failure(2).to_owned();
+    assert!(line.contains("(400 invalid_counter_name)"), "{line}");
+
+    let line = idgen(&server.url, &["decode", "snowflake", "not-a-number"]).failure(2).to_owned();
+    assert!(line.contains("400 "), "{line}");
+
+    // Too many per request: the server's limit, reported as the server words it.
+    let line =
+        idgen(&server.url, &["uuid", "-n", "20000", "--chunk-size", "20000"]).failure(2).to_owned();
+    assert!(line.contains("(400 invalid_count)"), "{line}");
+}
+
+#[test]
+fn an_unreachable_server_is_one_line_on_stderr_and_exit_1() {
+    let url = dead_url();
+    let run = idgen(&url, &["uuid", "-n", "5"]);
+    assert_eq!(run.failure(1), format!("idgen: cannot reach {url}: connection refused"));
+}
+
+#[test]
+fn bad_usage_exits_2_without_a_server() {
+    let url = dead_url();
+    for args in [&["uuid", "-n", "0"][..], &["decode", "nope", "1"], &["frobnicate"]] {
+        let run = idgen(&url, args);
+        assert_eq!(run.status, Some(2), "{args:?}: {}", run.stderr);
+        assert_eq!(run.stdout, "", "{args:?}");
+    }
+    let line = idgen("localhost:8080", &["uuid"]).failure(2).to_owned();
+    assert!(line.contains("invalid server url"), "{line}");
+}
+
+#[test]
+fn idgen_url_is_the_default_server_and_the_flag_wins() {
+    let server = TestServer::start();
+    let mut command = idgen_command();
+    command.env("IDGEN_URL", &server.url).arg("uuid7");
+    let run = run_command(command);
+    run.success();
+    check_id(Kind::Uuid7, run.lines()[0]);
+
+    let mut command = idgen_command();
+    command.env("IDGEN_URL", dead_url()).args(["--server", &server.url, "ulid"]);
+    let run = run_command(command);
+    run.success();
+    check_id(Kind::Ulid, run.lines()[0]);
+
+    let dead = dead_url();
+    let mut command = idgen_command();
+    command.env("IDGEN_URL", &dead).arg("uuid");
+    let run = run_command(command);
+    assert_eq!(run.failure(1), format!("idgen: cannot reach {dead}: connection refused"));
+}
+
+#[test]
+fn a_closed_pipe_ends_quietly_with_status_0() {
+    let server = TestServer::start();
+    let scratch = tempfile::tempdir().expect("temp dir");
+    let status_file = scratch.path().join("status");
+    let stderr_file = scratch.path().join("stderr");
+    // sh reports the status of the last command of a pipeline (head); capture idgen's own
+    // status and stderr in files.
+    let script =
+        r#"{ "$IDGEN" --server "$URL" uuid -n 100000 2>"$ERR"; echo $? >"$STATUS"; } | head -1"#;
+    let mut command = assert_cmd::Command::new("sh");
+    command
+        .arg("-c")
+        .arg(script)
+        .env_remove("IDGEN_URL")
+        .env("IDGEN", env!("CARGO_BIN_EXE_idgen"))
+        .env("URL", &server.url)
+        .env("ERR", &stderr_file)
+        .env("STATUS", &status_file)
+        .timeout(RUN_DEADLINE);
+    let run = run_command(command);
+    assert_eq!(run.status, Some(0), "sh: {}", run.stderr);
+    let lines = run.lines();
+    assert_eq!(lines.len(), 1, "head -1 prints one line");
+    check_id(Kind::Uuid, lines[0]);
+    let status = std::fs::read_to_string(&status_file).expect("idgen's status was written");
+    assert_eq!(status.trim(), "0", "idgen's exit status");
+    let stderr = std::fs::read_to_string(&stderr_file).expect("idgen's stderr file");
+    assert_eq!(stderr, "", "idgen's stderr");
+}

@@ -1,0 +1,130 @@
+//! A real `idgen-server` process per test: started on `127.0.0.1:0` with a fresh data dir,
+//! its URL read from the one line it prints, killed by pid when the handle drops.
+
+use std::io::{BufRead, BufReader, Read};
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// How long a server may take to print its listening line.
+const STARTUP_DEADLINE: Duration = Duration::from_secs(30);
+
+const LISTENING_PREFIX: &str = "idgen-server listening on ";
+
+/// A running `idgen-server`; killed when dropped.
+pub struct TestServer {
+    /// e.g. `http://127.0.0.1:41234`
+    pub url: String,
+    child: Child,
+    _data_dir: tempfile::TempDir,
+}
+
+/// Where `cargo test --workspace` puts the server binary: next to ours.
+fn server_binary() -> PathBuf {
+    let name = format!("idgen-server{}", std::env::consts::EXE_SUFFIX);
+    let path = std::path::Path::new(env!("CARGO_BIN_EXE_idgen")).with_file_name(name);
+    assert!(
+        path.is_file(),
+        "the idgen-server binary is missing at {}: these tests run the real server; build it \
+         with `cargo test --workspace` (or `cargo build -p idgen-server`) first",
+        path.display()
+    );
+    path
+}
+
+impl TestServer {
+    pub fn start() -> TestServer {
+        let data_dir = tempfile::tempdir().expect("create a temp data dir");
+        let mut command = Command::new(server_binary());
+        command
+            .arg("--bind")
+            .arg("127.0.0.1:0")
+            .arg("--data-dir")
+            .arg(data_dir.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        // The developer's own IDGEN_* settings must not change what these tests see.
+        for (key, _) in std::env::vars_os() {
+            if key.to_string_lossy().starts_with("IDGEN_") {
+                command.env_remove(key);
+            }
+        }
+        let mut child = command.spawn().expect("spawn idgen-server");
+
+        // Drain stderr (for the failure message) and stdout to the end, so the server never
+        // blocks or fails on a full or closed pipe; stdout lines are handed to us.
+        let mut stderr = child.stderr.take().expect("stderr is piped");
+        let stderr_thread = std::thread::spawn(move || {
+            let mut text = Vec::new();
+            let _ = stderr.read_to_end(&mut text);
+            String::from_utf8_lossy(&text).into_owned()
+        });
+        let stdout = child.stdout.take().expect("stdout is piped");
+        let (lines_tx, lines_rx) = mpsc::channel::<String>();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                // The receiver is gone once the URL is known; keep draining anyway.
+                let _ = lines_tx.send(line);
+            }
+        });
+
+        let deadline = Instant::now() + STARTUP_DEADLINE;
+        let url = loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match lines_rx.recv_timeout(left) {
+                Ok(line) => {
+                    if let Some(rest) = line.strip_prefix(LISTENING_PREFIX) {
+                        break rest
+                            .split_whitespace()
+                            .next()
+                            .expect("a URL after the prefix")
+                            .to_owned();
+                    }
+                }
+                Err(error) => {
+                    let _ = child.kill();
+                    let status = child.wait().map(|status| status.to_string());
+                    // The pipe closed when the process ended, so this returns.
+                    let stderr = stderr_thread.join().unwrap_or_default();
+                    panic!(
+                        "idgen-server did not print `{LISTENING_PREFIX}URL` ({error:?}); \
+                         exit: {status:?}; stderr:\n{stderr}"
+                    );
+                }
+            }
+        };
+        TestServer { url, child, _data_dir: data_dir }
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A URL on which nothing listens: a port the kernel just handed out and got back.
+pub fn dead_url() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
+    let port = listener.local_addr().expect("bound").port();
+    drop(listener);
+    format!("http://127.0.0.1:{port}")
+}
+
+/// Milliseconds since the Unix epoch, for "is this time plausible" checks.
+pub fn now_ms() -> u64 {
+    let since_epoch = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("the clock is after 1970");
+    u64::try_from(since_epoch.as_millis()).expect("fits in u64")
+}
+
+/// Whether `ms` is within an hour of now (the server and the test share a clock).
+pub fn is_recent(ms: u64) -> bool {
+    now_ms().abs_diff(ms) < 3_600_000
+}

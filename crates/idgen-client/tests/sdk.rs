@@ -1,0 +1,298 @@
+//! The SDK against a real `idgen-server` process, and against canned HTTP answers for the
+//! shapes a real server should never send.
+
+mod common;
+
+use std::collections::HashSet;
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use common::{TestServer, dead_url, is_recent};
+use idgen_client::{
+    Alphabet, Client, Error, ErrorCode, IdRequest, Kind, KindsResponse, Length, RandomOptions,
+};
+
+fn client(server: &TestServer) -> Client {
+    Client::builder(&server.url).timeout(Duration::from_secs(30)).build().expect("valid URL")
+}
+
+fn assert_strictly_increasing<T: PartialOrd + std::fmt::Debug>(values: &[T]) {
+    for pair in values.windows(2) {
+        assert!(pair[0] < pair[1], "{:?} then {:?}", pair[0], pair[1]);
+    }
+}
+
+fn assert_unique<T: std::hash::Hash + Eq>(values: &[T]) {
+    let distinct: HashSet<&T> = values.iter().collect();
+    assert_eq!(distinct.len(), values.len(), "duplicates");
+}
+
+#[tokio::test]
+async fn typed_methods_return_parsed_ids() {
+    let server = TestServer::start();
+    let client = client(&server);
+
+    assert_eq!(client.uuid().await.expect("uuid").get_version_num(), 4);
+    assert_eq!(client.uuid7().await.expect("uuid7").get_version_num(), 7);
+    assert!(is_recent(client.ulid().await.expect("ulid").timestamp_ms()));
+    assert!(client.snowflake().await.expect("snowflake") > 0);
+    assert!(is_recent(client.timestamp().await.expect("timestamp")));
+
+    let first = client.counter("sdk").await.expect("counter");
+    let second = client.counter("sdk").await.expect("counter");
+    assert!(first < second, "{first} then {second}");
+
+    let token = client.random(RandomOptions::default()).await.expect("random");
+    assert_eq!(token.len(), 21);
+    assert!(token.bytes().all(|byte| byte.is_ascii_alphanumeric()), "{token}");
+    let options = RandomOptions::new(Length::new(40).expect("in range"), Alphabet::Nanoid);
+    let token = client.random(options).await.expect("random nanoid");
+    assert_eq!(token.len(), 40);
+    assert!(token.bytes().all(|byte| byte.is_ascii_alphanumeric() || byte == b'_' || byte == b'-'));
+}
+
+#[tokio::test]
+async fn batch_methods_return_count_ids_in_order() {
+    let server = TestServer::start();
+    let client = client(&server);
+
+    let uuids = client.uuids(200).await.expect("uuids");
+    assert_eq!(uuids.len(), 200);
+    assert_unique(&uuids);
+    assert!(uuids.iter().all(|uuid| uuid.get_version_num() == 4));
+
+    let uuid7s = client.uuid7s(200).await.expect("uuid7s");
+    assert_eq!(uuid7s.len(), 200);
+    assert_strictly_increasing(&uuid7s);
+
+    let ulids = client.ulids(200).await.expect("ulids");
+    assert_eq!(ulids.len(), 200);
+    assert_strictly_increasing(&ulids);
+
+    let snowflakes = client.snowflakes(5000).await.expect("snowflakes");
+    assert_eq!(snowflakes.len(), 5000);
+    assert_strictly_increasing(&snowflakes);
+
+    let timestamps = client.timestamps(50).await.expect("timestamps");
+    assert_eq!(timestamps.len(), 50);
+    assert_strictly_increasing(&timestamps);
+
+    let single = client.counter("batch").await.expect("counter");
+    let mut values = vec![single];
+    values.extend(client.counters("batch", 100).await.expect("counters"));
+    assert_eq!(values.len(), 101);
+    assert_strictly_increasing(&values);
+
+    let options = RandomOptions::new(Length::new(16).expect("in range"), Alphabet::Hex);
+    let tokens = client.randoms(options, 30).await.expect("randoms");
+    assert_eq!(tokens.len(), 30);
+    assert_unique(&tokens);
+    assert!(tokens.iter().all(|token| token.len() == 16
+        && token.bytes().all(|byte| matches!(byte, b'0'..=b'9' | b'a'..=b'f'))));
+}
+
+#[tokio::test]
+async fn generic_ids_and_chunked_batches() {
+    let server = TestServer::start();
+    let client = client(&server);
+
+    let request = IdRequest {
+        count: Some(5),
+        length: Some(8),
+        alphabet: Some("base58".to_owned()),
+        ..IdRequest::default()
+    };
+    let ids = client.ids(Kind::Random, &request).await.expect("random ids");
+    assert_eq!(ids.len(), 5);
+    assert!(ids.iter().all(|id| id.len() == 8 && !id.contains(['0', 'O', 'I', 'l'])), "{ids:?}");
+
+    let one = client.ids(Kind::Uuid7, &IdRequest::default()).await.expect("one id");
+    assert_eq!(one.len(), 1);
+
+    let mut batches = client.batches(Kind::Ulid, IdRequest::default(), 25, 10);
+    let mut sizes = Vec::new();
+    let mut all = Vec::new();
+    while let Some(batch) = batches.next_batch().await {
+        let batch = batch.expect("batch");
+        sizes.push(batch.len());
+        all.extend(batch);
+    }
+    assert_eq!(sizes, [10, 10, 5]);
+    assert_eq!(batches.remaining(), 0);
+    assert_strictly_increasing(&all);
+}
+
+#[tokio::test]
+async fn decode_takes_ids_apart() {
+    let server = TestServer::start();
+    let client = client(&server);
+
+    let snowflake = client.snowflake().await.expect("snowflake");
+    let decoded = client.decode(Kind::Snowflake, &snowflake.to_string()).await.expect("decode");
+    assert_eq!(decoded.id, snowflake.to_string());
+    assert_eq!(decoded.worker_id, Some(0));
+    assert!(decoded.sequence.is_some());
+    assert!(decoded.timestamp_ms.is_some_and(is_recent), "{decoded:?}");
+    assert!(decoded.time.is_some());
+
+    let uuid7 = client.uuid7().await.expect("uuid7");
+    let decoded = client.decode(Kind::Uuid7, &uuid7.to_string()).await.expect("decode uuid7");
+    assert!(decoded.timestamp_ms.is_some_and(is_recent), "{decoded:?}");
+
+    let ulid = client.ulid().await.expect("ulid");
+    let decoded = client.decode(Kind::Ulid, &ulid.to_string()).await.expect("decode ulid");
+    assert_eq!(decoded.timestamp_ms, Some(ulid.timestamp_ms()));
+
+    let uuid = client.uuid().await.expect("uuid");
+    let decoded = client.decode(Kind::Uuid, &uuid.to_string()).await.expect("decode uuid");
+    assert_eq!(decoded.version, Some(4));
+    assert_eq!(decoded.variant.as_deref(), Some("rfc9562"));
+}
+
+#[tokio::test]
+async fn kinds_health_and_readiness() {
+    let server = TestServer::start();
+    let client = client(&server);
+
+    let KindsResponse { kinds } = client.kinds().await.expect("kinds");
+    let names: Vec<&str> = kinds.iter().map(|kind| kind.name.as_str()).collect();
+    let expected: Vec<&str> = Kind::ALL.iter().map(|kind| kind.name()).collect();
+    assert_eq!(names, expected);
+
+    assert_eq!(client.health().await.expect("healthz").status, "ok");
+    let ready = client.ready().await.expect("readyz");
+    assert_eq!(ready.status, "ok");
+    assert!(ready.reasons.is_empty());
+}
+
+/// Asserts an `Error::Api` with this status and code and a non-empty message.
+fn assert_api_error(result: Result<impl std::fmt::Debug, Error>, status: u16, code: ErrorCode) {
+    match result {
+        Err(Error::Api { status: got_status, code: got_code, message, .. }) => {
+            assert_eq!((got_status, got_code), (status, code), "{message}");
+            assert!(!message.is_empty());
+        }
+        other => panic!("expected a {status} {code} error, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn api_errors_carry_the_server_code_and_message() {
+    let server = TestServer::start();
+    let client = client(&server);
+
+    let too_long = IdRequest { length: Some(5000), ..IdRequest::default() };
+    let error = client.ids(Kind::Random, &too_long).await.expect_err("length 5000");
+    assert_eq!(error.code(), Some(ErrorCode::InvalidLength));
+    assert_eq!(error.status(), Some(400));
+    assert!(error.is_client_error());
+    assert!(error.to_string().starts_with("server error (400 invalid_length): "), "{error}");
+
+    let bad_alphabet = IdRequest { alphabet: Some("emoji".to_owned()), ..IdRequest::default() };
+    assert_api_error(
+        client.ids(Kind::Random, &bad_alphabet).await,
+        400,
+        ErrorCode::InvalidAlphabet,
+    );
+    assert_api_error(client.uuids(0).await, 400, ErrorCode::InvalidCount);
+    assert_api_error(client.uuids(1_000_000).await, 400, ErrorCode::InvalidCount);
+    assert_api_error(client.counter("has spaces").await, 400, ErrorCode::InvalidCounterName);
+    assert_api_error(
+        client.decode(Kind::Snowflake, "not-a-number").await,
+        400,
+        ErrorCode::InvalidId,
+    );
+}
+
+#[tokio::test]
+async fn transport_errors_name_the_server_and_the_cause() {
+    let url = dead_url();
+    let client = Client::new(&url).expect("valid URL");
+    match client.uuid().await {
+        Err(error @ Error::Transport { .. }) => {
+            assert_eq!(error.to_string(), format!("cannot reach {url}: connection refused"));
+            assert!(!error.is_client_error());
+        }
+        other => panic!("expected a transport error, got {other:?}"),
+    }
+
+    // Accepted by the kernel's backlog, never answered.
+    let silent = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let url = format!("http://{}", silent.local_addr().expect("bound"));
+    let client = Client::builder(&url).timeout(Duration::from_millis(300)).build().expect("valid");
+    match client.snowflake().await {
+        Err(error @ Error::Transport { .. }) => {
+            assert_eq!(error.to_string(), format!("cannot reach {url}: timed out after 300 ms"));
+        }
+        other => panic!("expected a timeout, got {other:?}"),
+    }
+}
+
+/// Answers one HTTP request on a fresh port with `response`; the thread returns the request.
+fn canned_server(response: &'static str) -> (String, JoinHandle<String>) {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("bound"));
+    let handle = std::thread::spawn(move || {
+        let (mut stream, _) = listener.accept().expect("accept");
+        let mut request = Vec::new();
+        let mut buffer = [0u8; 1024];
+        while !request.windows(4).any(|window| window == b"\r\n\r\n") {
+            let read = stream.read(&mut buffer).expect("read request");
+            if read == 0 {
+                break;
+            }
+            request.extend_from_slice(&buffer[..read]);
+        }
+        stream.write_all(response.as_bytes()).expect("write response");
+        String::from_utf8_lossy(&request).into_owned()
+    });
+    (url, handle)
+}
+
+#[tokio::test]
+async fn builder_settings_reach_the_server() {
+    let (url, request) = canned_server(
+        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 14\r\nconnection: close\r\n\r\n{\"id\":\"12345\"}",
+    );
+    let client =
+        Client::builder(format!("{url}/prefix/")).user_agent("orders/1.0").build().expect("valid");
+    assert_eq!(client.snowflake().await.expect("canned id"), 12345);
+    let request = request.join().expect("server thread").to_ascii_lowercase();
+    assert!(request.starts_with("get /prefix/v1/ids/snowflake http/1.1\r\n"), "{request}");
+    assert!(request.contains("\r\nuser-agent: orders/1.0\r\n"), "{request}");
+    assert!(request.contains("\r\naccept: application/json\r\n"), "{request}");
+}
+
+#[tokio::test]
+async fn answers_of_the_wrong_shape_become_typed_errors() {
+    let (url, _request) = canned_server(
+        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 15\r\nconnection: close\r\n\r\n{\"id\":\"x-y-z\"}\n",
+    );
+    let error = Client::new(url).expect("valid").uuid().await.expect_err("not a uuid");
+    assert!(matches!(error, Error::InvalidResponse { .. }), "{error:?}");
+
+    let (url, _request) = canned_server(
+        "HTTP/1.1 200 OK\r\ncontent-type: text/html\r\ncontent-length: 5\r\nconnection: close\r\n\r\nhello",
+    );
+    let error = Client::new(url).expect("valid").ulid().await.expect_err("not JSON");
+    assert!(matches!(error, Error::InvalidResponse { .. }), "{error:?}");
+
+    let (url, _request) = canned_server(
+        "HTTP/1.1 502 Bad Gateway\r\ncontent-type: text/html\r\ncontent-length: 25\r\nconnection: close\r\n\r\n<h1>upstream is down</h1>",
+    );
+    let error = Client::new(url).expect("valid").kinds().await.expect_err("502");
+    assert_eq!(error.code(), Some(ErrorCode::Internal));
+    assert_eq!(error.to_string(), "server error (502 internal): <h1>upstream is down</h1>");
+
+    let (url, _request) = canned_server(
+        "HTTP/1.1 429 Too Many Requests\r\nretry-after: 3\r\ncontent-type: application/json\r\ncontent-length: 63\r\nconnection: close\r\n\r\n{\"error\":{\"code\":\"rate_limited\",\"message\":\"too many requests\"}}",
+    );
+    match Client::new(url).expect("valid").uuid7().await {
+        Err(Error::Api { status: 429, code: ErrorCode::RateLimited, retry_after, .. }) => {
+            assert_eq!(retry_after, Some(Duration::from_secs(3)));
+        }
+        other => panic!("expected 429 rate_limited, got {other:?}"),
+    }
+}

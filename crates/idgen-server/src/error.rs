@@ -1,0 +1,351 @@
+//! The API's errors, and the only place that knows their HTTP status codes.
+//!
+//! Every failure a handler can meet is an [`ApiError`]; one `match` turns it into a status, the
+//! headers that go with it (`Allow`, `Retry-After`, `RateLimit-*`) and the one body shape
+//! `{"error": {"code", "message"}}`. Messages are written for the API's users; internal causes
+//! (I/O errors, panics in a blocking task) are logged with their chain and never sent.
+//!
+//! Errors that actix produces itself (a body it cannot read, a payload that is too large) are
+//! rewritten into the same shape by [`error_handlers`], so no response ever shows a Rust type,
+//! a path or an address.
+
+use actix_web::body::{BoxBody, EitherBody, MessageBody};
+use actix_web::dev::ServiceResponse;
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::middleware::{ErrorHandlerResponse, ErrorHandlers};
+use actix_web::{HttpResponse, HttpResponseBuilder, ResponseError};
+use idgen_core::wire::{ErrorBody, ErrorCode, HealthResponse};
+use idgen_core::{DecodeError, KINDS, ParamError};
+
+/// Everything that can go wrong in a request.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// A query or body parameter is invalid.
+    #[error(transparent)]
+    Param(#[from] ParamError),
+    /// The request body (or another part of the request) cannot be read; the message is for the
+    /// user.
+    #[error("{0}")]
+    InvalidBody(String),
+    #[error("unknown kind")]
+    UnknownKind,
+    #[error("too many counters (limit {max})")]
+    TooManyCounters { max: usize },
+    #[error(transparent)]
+    Decode(#[from] DecodeError),
+    #[error("no such route")]
+    NotFound,
+    #[error("method not allowed (allowed: {allow})")]
+    MethodNotAllowed { allow: &'static str },
+    #[error("no acceptable media type")]
+    NotAcceptable,
+    /// Over the per-client rate limit. `limit` is the burst; both times are whole seconds,
+    /// rounded up.
+    #[error("rate limited for {retry_after_secs} s")]
+    RateLimited { retry_after_secs: u64, limit: u32, reset_secs: u64 },
+    /// IDs cannot be issued right now; the message says why, for the user.
+    #[error("{message}")]
+    Unavailable { message: String, retry_after_secs: u64 },
+    /// A bug or an environment failure; logged, never described to the client.
+    #[error("internal error")]
+    Internal(#[source] anyhow::Error),
+    /// An error response actix built itself, rewritten into our shape with its status kept.
+    #[error("request failed with status {0}")]
+    Foreign(StatusCode),
+}
+
+impl ApiError {
+    /// A 503 the client should retry after `retry_after_secs` (at least 1).
+    pub fn unavailable(message: impl Into<String>, retry_after_secs: u64) -> Self {
+        ApiError::Unavailable { message: message.into(), retry_after_secs: retry_after_secs.max(1) }
+    }
+
+    /// The stable code clients match on.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            ApiError::Param(error) => match error {
+                ParamError::Count { .. } => ErrorCode::InvalidCount,
+                ParamError::Length { .. } => ErrorCode::InvalidLength,
+                ParamError::Alphabet => ErrorCode::InvalidAlphabet,
+                ParamError::CounterName => ErrorCode::InvalidCounterName,
+                // Worker ids come from configuration, never from a request.
+                ParamError::WorkerId => ErrorCode::Internal,
+            },
+            ApiError::InvalidBody(_) => ErrorCode::InvalidBody,
+            ApiError::UnknownKind => ErrorCode::UnknownKind,
+            ApiError::TooManyCounters { .. } => ErrorCode::TooManyCounters,
+            ApiError::Decode(DecodeError::Malformed { .. }) => ErrorCode::InvalidId,
+            ApiError::Decode(DecodeError::NotDecodable { .. }) => ErrorCode::NotDecodable,
+            ApiError::NotFound => ErrorCode::NotFound,
+            ApiError::MethodNotAllowed { .. } => ErrorCode::MethodNotAllowed,
+            ApiError::NotAcceptable => ErrorCode::NotAcceptable,
+            ApiError::RateLimited { .. } => ErrorCode::RateLimited,
+            ApiError::Unavailable { .. } => ErrorCode::Unavailable,
+            ApiError::Internal(_) => ErrorCode::Internal,
+            ApiError::Foreign(status) => match status.as_u16() {
+                404 => ErrorCode::NotFound,
+                405 => ErrorCode::MethodNotAllowed,
+                406 => ErrorCode::NotAcceptable,
+                429 => ErrorCode::RateLimited,
+                503 => ErrorCode::Unavailable,
+                400..=499 => ErrorCode::InvalidBody,
+                _ => ErrorCode::Internal,
+            },
+        }
+    }
+
+    /// The sentence the user reads.
+    pub fn message(&self) -> String {
+        match self {
+            ApiError::Param(ParamError::WorkerId) | ApiError::Internal(_) => {
+                "internal error; the server logged the details".to_owned()
+            }
+            ApiError::Param(error) => error.to_string(),
+            ApiError::InvalidBody(message) => message.clone(),
+            ApiError::UnknownKind => {
+                let names: Vec<&str> = KINDS.iter().map(|kind| kind.name).collect();
+                format!(
+                    "unknown kind; use one of: {} (GET /v1/kinds describes them)",
+                    names.join(", ")
+                )
+            }
+            ApiError::TooManyCounters { max } => format!(
+                "this server already keeps the maximum of {max} counters; use an existing counter name"
+            ),
+            ApiError::Decode(error) => error.to_string(),
+            ApiError::NotFound => "no such route; GET /openapi.json lists every route".to_owned(),
+            ApiError::MethodNotAllowed { allow } => {
+                format!("method not allowed on this route; use {allow}")
+            }
+            ApiError::NotAcceptable => {
+                "cannot answer in the requested media type; accept application/json or text/plain"
+                    .to_owned()
+            }
+            ApiError::RateLimited { retry_after_secs, .. } => {
+                format!("too many requests from this client; retry in {retry_after_secs} s")
+            }
+            ApiError::Unavailable { message, .. } => message.clone(),
+            ApiError::Foreign(status) => match status.as_u16() {
+                404 => ApiError::NotFound.message(),
+                405 => "method not allowed on this route".to_owned(),
+                408 => "the request took too long to arrive; send it again".to_owned(),
+                413 => "the request body is too large".to_owned(),
+                414 => "the request URI is too long".to_owned(),
+                415 => "unsupported content type; send JSON".to_owned(),
+                431 => "the request headers are too large".to_owned(),
+                429 => "too many requests from this client; retry later".to_owned(),
+                503 => "the server cannot answer right now; retry later".to_owned(),
+                400..=499 => "the request could not be read; check its syntax".to_owned(),
+                _ => "internal error; the server logged the details".to_owned(),
+            },
+        }
+    }
+
+    fn retry_after_secs(&self) -> Option<u64> {
+        match self {
+            ApiError::RateLimited { retry_after_secs, .. }
+            | ApiError::Unavailable { retry_after_secs, .. } => Some((*retry_after_secs).max(1)),
+            ApiError::Foreign(status) if *status == StatusCode::SERVICE_UNAVAILABLE => Some(1),
+            _ => None,
+        }
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            ApiError::Param(ParamError::WorkerId) | ApiError::Internal(_) => {
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
+            ApiError::Param(_)
+            | ApiError::InvalidBody(_)
+            | ApiError::TooManyCounters { .. }
+            | ApiError::Decode(_) => StatusCode::BAD_REQUEST,
+            ApiError::UnknownKind | ApiError::NotFound => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::NotAcceptable => StatusCode::NOT_ACCEPTABLE,
+            ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Foreign(status) => *status,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse<BoxBody> {
+        match self {
+            ApiError::Internal(cause) => {
+                tracing::error!(error = format!("{cause:#}"), "internal error")
+            }
+            ApiError::Param(ParamError::WorkerId) => {
+                tracing::error!("a request reached a worker id check; this is a bug")
+            }
+            ApiError::Unavailable { message, .. } => tracing::warn!(%message, "cannot issue ids"),
+            _ => {}
+        }
+        let mut response = HttpResponseBuilder::new(self.status_code());
+        if let ApiError::MethodNotAllowed { allow } = self {
+            response.insert_header((header::ALLOW, *allow));
+        }
+        if let Some(secs) = self.retry_after_secs() {
+            response.insert_header((header::RETRY_AFTER, secs));
+        }
+        if let ApiError::RateLimited { limit, reset_secs, .. } = self {
+            response.insert_header(("ratelimit-limit", *limit));
+            response.insert_header(("ratelimit-remaining", 0));
+            response.insert_header(("ratelimit-reset", (*reset_secs).max(1)));
+        }
+        json_response(response, &ErrorBody::new(self.code(), self.message()))
+    }
+}
+
+fn json_response(mut builder: HttpResponseBuilder, body: &impl serde::Serialize) -> HttpResponse {
+    match serde_json::to_vec(body) {
+        Ok(bytes) => builder.content_type(mime_json()).body(bytes),
+        // Serialising our own plain structs cannot fail; answer something valid regardless.
+        Err(_) => builder
+            .content_type(mime_json())
+            .body(r#"{"error":{"code":"internal","message":"internal error"}}"#),
+    }
+}
+
+fn mime_json() -> HeaderValue {
+    HeaderValue::from_static("application/json")
+}
+
+/// `/readyz` when the server cannot issue every kind: 503 with the reasons and `Retry-After`.
+pub fn not_ready(reasons: Vec<String>, retry_after_secs: u64) -> HttpResponse {
+    let mut response = HttpResponseBuilder::new(StatusCode::SERVICE_UNAVAILABLE);
+    response.insert_header((header::RETRY_AFTER, retry_after_secs.max(1)));
+    json_response(response, &HealthResponse { status: "unavailable".to_owned(), reasons })
+}
+
+/// Middleware that rewrites every error response not already in our JSON shape (actix's own
+/// extractor, payload and routing errors) into it, keeping the status.
+pub fn error_handlers<B: MessageBody + 'static>() -> ErrorHandlers<B> {
+    ErrorHandlers::new().default_handler(rewrite_foreign_error)
+}
+
+fn rewrite_foreign_error<B: MessageBody + 'static>(
+    response: ServiceResponse<B>,
+) -> actix_web::Result<ErrorHandlerResponse<B>> {
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| value.starts_with("application/json"));
+    if is_json {
+        return Ok(ErrorHandlerResponse::Response(response.map_into_left_body()));
+    }
+    let status = response.status();
+    let allow = response.headers().get(header::ALLOW).cloned();
+    let (request, _) = response.into_parts();
+    let mut rewritten = ApiError::Foreign(status).error_response();
+    if let Some(allow) = allow {
+        rewritten.headers_mut().insert(header::ALLOW, allow);
+    }
+    let rewritten: HttpResponse<EitherBody<B, BoxBody>> = rewritten.map_into_right_body();
+    Ok(ErrorHandlerResponse::Response(ServiceResponse::new(request, rewritten)))
+}
+
+/// Error handlers for actix's extractors, so their failures carry our codes and messages.
+pub fn json_config() -> actix_web::web::JsonConfig {
+    actix_web::web::JsonConfig::default().error_handler(|error, _| {
+        tracing::debug!(%error, "unreadable JSON body");
+        ApiError::InvalidBody("the body must be a JSON object like {\"count\": 10}".to_owned())
+            .into()
+    })
+}
+
+/// See [`json_config`].
+pub fn query_config() -> actix_web::web::QueryConfig {
+    actix_web::web::QueryConfig::default().error_handler(|error, _| {
+        tracing::debug!(%error, "unreadable query string");
+        ApiError::InvalidBody("the query string could not be read".to_owned()).into()
+    })
+}
+
+/// See [`json_config`].
+pub fn path_config() -> actix_web::web::PathConfig {
+    actix_web::web::PathConfig::default().error_handler(|error, _| {
+        tracing::debug!(%error, "unreadable path");
+        ApiError::NotFound.into()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::body::to_bytes;
+
+    async fn render(
+        error: ApiError,
+    ) -> (StatusCode, actix_web::http::header::HeaderMap, serde_json::Value) {
+        let response = error.error_response();
+        let status = response.status();
+        let headers = response.headers().clone();
+        let body = to_bytes(response.into_body()).await.unwrap();
+        (status, headers, serde_json::from_slice(&body).unwrap())
+    }
+
+    async fn check(error: ApiError, status: u16, code: &str) -> serde_json::Value {
+        let (actual, _, body) = render(error).await;
+        assert_eq!(actual.as_u16(), status, "{body}");
+        assert_eq!(body["error"]["code"], code, "{body}");
+        assert!(body["error"]["message"].as_str().is_some_and(|m| !m.is_empty()));
+        body
+    }
+
+    #[actix_web::test]
+    async fn every_error_maps_to_status_and_code() {
+        check(ParamError::Count { max: 10 }.into(), 400, "invalid_count").await;
+        check(ParamError::Length { max: 1024 }.into(), 400, "invalid_length").await;
+        check(ParamError::Alphabet.into(), 400, "invalid_alphabet").await;
+        check(ParamError::CounterName.into(), 400, "invalid_counter_name").await;
+        check(ApiError::InvalidBody("bad".into()), 400, "invalid_body").await;
+        check(ApiError::UnknownKind, 404, "unknown_kind").await;
+        check(ApiError::TooManyCounters { max: 3 }, 400, "too_many_counters").await;
+        check(
+            DecodeError::Malformed { kind: "uuid", reason: "wrong length" }.into(),
+            400,
+            "invalid_id",
+        )
+        .await;
+        check(DecodeError::NotDecodable { kind: "random" }.into(), 400, "not_decodable").await;
+        check(ApiError::NotFound, 404, "not_found").await;
+        check(ApiError::NotAcceptable, 406, "not_acceptable").await;
+        check(ApiError::Foreign(StatusCode::PAYLOAD_TOO_LARGE), 413, "invalid_body").await;
+        check(ApiError::Foreign(StatusCode::BAD_GATEWAY), 502, "internal").await;
+    }
+
+    #[actix_web::test]
+    async fn internal_causes_are_not_sent() {
+        let cause = anyhow::anyhow!("open /var/lib/idgen/state.json: Permission denied")
+            .context("std::io::Error at src/store/embedded.rs:12");
+        let body = check(ApiError::Internal(cause), 500, "internal").await;
+        let text = body.to_string();
+        assert!(
+            !text.contains("/var/lib") && !text.contains("::") && !text.contains(".rs"),
+            "{text}"
+        );
+    }
+
+    #[actix_web::test]
+    async fn headers_of_405_429_503() {
+        let (_, headers, _) = render(ApiError::MethodNotAllowed { allow: "GET, POST" }).await;
+        assert_eq!(headers.get(header::ALLOW).unwrap(), "GET, POST");
+
+        let (status, headers, body) =
+            render(ApiError::RateLimited { retry_after_secs: 2, limit: 5, reset_secs: 2 }).await;
+        assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(body["error"]["code"], "rate_limited");
+        assert_eq!(headers.get(header::RETRY_AFTER).unwrap(), "2");
+        assert_eq!(headers.get("ratelimit-limit").unwrap(), "5");
+        assert_eq!(headers.get("ratelimit-remaining").unwrap(), "0");
+        assert_eq!(headers.get("ratelimit-reset").unwrap(), "2");
+
+        let (status, headers, _) = render(ApiError::unavailable("clock is behind", 0)).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(headers.get(header::RETRY_AFTER).unwrap(), "1");
+        assert_eq!(headers.get(header::CONTENT_TYPE).unwrap(), "application/json");
+    }
+}

@@ -1,0 +1,118 @@
+//! The original Flask tutorial's routes, with the same response shapes, for drop-in use:
+//! `{"id": "..."}` for uuid, timestamp (a string of ms) and random strings, `{"id": <integer>}`
+//! for the counter (named `default`, shared with `/v1/ids/counter`) and snowflakes. Unlike
+//! the tutorial, these IDs are unique: they come from the same generators as `/v1`.
+
+use actix_web::http::header::ContentType;
+use actix_web::{HttpRequest, HttpResponse, get, web};
+use idgen_core::ParamError;
+use idgen_core::counter::CounterName;
+use idgen_core::random::{Alphabet, Length};
+use idgen_core::wire::{ErrorBody, IdResponse};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::{no_store, segment};
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// The tutorial's integer shape (counter and snowflake); `/v1` always sends strings.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct IntegerIdResponse {
+    pub id: u64,
+}
+
+fn string_id(id: impl std::fmt::Display) -> HttpResponse {
+    json(format!("{{\"id\":\"{id}\"}}"))
+}
+
+fn integer_id(id: u64) -> HttpResponse {
+    json(format!("{{\"id\":{id}}}"))
+}
+
+fn json(body: String) -> HttpResponse {
+    HttpResponse::Ok().insert_header(no_store()).content_type(ContentType::json()).body(body)
+}
+
+/// `GET /generate_uuid`
+#[utoipa::path(
+    tag = "compat",
+    summary = "A UUID v4 (tutorial route)",
+    responses(
+        (status = 200, description = "{\"id\": \"<uuid>\"}", body = IdResponse),
+        (status = 429, description = "Rate limited", body = ErrorBody),
+    )
+)]
+#[get("/generate_uuid")]
+pub async fn generate_uuid(state: web::Data<AppState>) -> HttpResponse {
+    string_id(state.uuid(&mut rand::rng()))
+}
+
+/// `GET /generate_timestamp_id`
+#[utoipa::path(
+    tag = "compat",
+    summary = "A timestamp ID, ms since the Unix epoch as a string (tutorial route)",
+    responses(
+        (status = 200, description = "{\"id\": \"<ms>\"}", body = IdResponse),
+        (status = 429, description = "Rate limited", body = ErrorBody),
+        (status = 503, description = "Cannot issue now; see Retry-After", body = ErrorBody),
+    )
+)]
+#[get("/generate_timestamp_id")]
+pub async fn generate_timestamp_id(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    Ok(string_id(state.timestamps(1).await?.start))
+}
+
+/// `GET /generate_counter_id`
+#[utoipa::path(
+    tag = "compat",
+    summary = "The next value of the counter `default`, as an integer (tutorial route)",
+    responses(
+        (status = 200, description = "{\"id\": <integer>}", body = IntegerIdResponse),
+        (status = 429, description = "Rate limited", body = ErrorBody),
+        (status = 503, description = "Cannot issue now; see Retry-After", body = ErrorBody),
+    )
+)]
+#[get("/generate_counter_id")]
+pub async fn generate_counter_id(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let values = state.counter_values(&CounterName::default(), 1).await?;
+    Ok(integer_id(*values.start()))
+}
+
+/// `GET /generate_snowflake_id`
+#[utoipa::path(
+    tag = "compat",
+    summary = "A snowflake, as an integer (tutorial route)",
+    responses(
+        (status = 200, description = "{\"id\": <integer>}", body = IntegerIdResponse),
+        (status = 429, description = "Rate limited", body = ErrorBody),
+        (status = 503, description = "Cannot issue now; see Retry-After", body = ErrorBody),
+    )
+)]
+#[get("/generate_snowflake_id")]
+pub async fn generate_snowflake_id(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    Ok(integer_id(state.snowflake().await?.get()))
+}
+
+/// `GET /generate_random_string/{length}`
+#[utoipa::path(
+    tag = "compat",
+    summary = "An alphanumeric random string (tutorial route)",
+    params(("length" = u32, Path, description = "1 to 1024")),
+    responses(
+        (status = 200, description = "{\"id\": \"<string>\"}", body = IdResponse),
+        (status = 400, description = "Length out of range or not a number (invalid_length)", body = ErrorBody),
+        (status = 429, description = "Rate limited", body = ErrorBody),
+    )
+)]
+#[get("/generate_random_string/{length}")]
+pub async fn generate_random_string(
+    state: web::Data<AppState>,
+    request: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let length = segment(&request, "length")
+        .parse::<usize>()
+        .map_err(|_| ParamError::Length { max: Length::MAX })?;
+    let length = Length::new(length)?;
+    Ok(string_id(state.random(&mut rand::rng(), length, Alphabet::Alphanumeric)))
+}

@@ -1,0 +1,444 @@
+//! `GET|POST /v1/ids/{kind}`: one ID (`{"id"}`) or a batch (`{"ids"}`), as JSON or as plain
+//! text (one ID per line).
+//!
+//! Parameters come from the query string and, for POST, from an optional JSON body
+//! ([`IdRequest`]); the query string wins. Unknown parameters are ignored, and a parameter is
+//! only checked for the kinds that use it (`name` for counter, `length` and `alphabet` for
+//! random). The response is written straight into one buffer: IDs never need JSON escaping
+//! (hex, Crockford base32, digits and the random alphabets are all plain ASCII).
+
+use std::borrow::Cow;
+use std::fmt::{Display, Write};
+
+use actix_web::http::header::{self, ContentType};
+use actix_web::{HttpRequest, HttpResponse, get, post, web};
+use idgen_core::counter::CounterName;
+use idgen_core::random::{Alphabet, Length};
+use idgen_core::wire::{ErrorBody, IdRequest, IdResponse, IdsResponse};
+use idgen_core::{Kind, ParamError};
+
+use super::{no_store, segment};
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// `GET /v1/ids/{kind}`
+#[utoipa::path(
+    tag = "ids",
+    summary = "Issue one ID, or a batch with count",
+    params(
+        ("kind" = String, Path, description = "uuid, uuid7, ulid, snowflake, timestamp, counter or random"),
+        ("count" = Option<u32>, Query, description = "Batch size, 1 to IDGEN_MAX_BATCH; the answer is then {\"ids\": [...]}"),
+        ("name" = Option<String>, Query, description = "Counter name, [A-Za-z0-9_.-]{1,64} (kind counter; default `default`)"),
+        ("length" = Option<u32>, Query, description = "String length, 1 to 1024 (kind random; default 21)"),
+        ("alphabet" = Option<String>, Query, description = "alphanumeric (default), hex, base58 or nanoid (kind random)"),
+    ),
+    responses(
+        (status = 200, description = "One ID (without count) or a batch in generation order; with `Accept: text/plain`, one ID per line",
+            content((IdResponse = "application/json"), (IdsResponse = "application/json"), (String = "text/plain")),
+            headers(("Cache-Control" = String, description = "no-store"))),
+        (status = 400, description = "Invalid count, name, length or alphabet", body = ErrorBody),
+        (status = 404, description = "Unknown kind", body = ErrorBody),
+        (status = 406, description = "Accept names neither JSON nor plain text", body = ErrorBody),
+        (status = 429, description = "Rate limited", body = ErrorBody),
+        (status = 503, description = "Cannot issue this kind now; see Retry-After", body = ErrorBody),
+    )
+)]
+#[get("/v1/ids/{kind}")]
+pub async fn get_ids(
+    state: web::Data<AppState>,
+    request: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    issue(&state, &request, None).await
+}
+
+/// `POST /v1/ids/{kind}`
+#[utoipa::path(
+    tag = "ids",
+    summary = "Issue IDs; parameters may also come in a JSON body",
+    params(
+        ("kind" = String, Path, description = "uuid, uuid7, ulid, snowflake, timestamp, counter or random"),
+        ("count" = Option<u32>, Query, description = "Batch size; wins over the body's count"),
+        ("name" = Option<String>, Query, description = "Counter name; wins over the body's name"),
+        ("length" = Option<u32>, Query, description = "String length; wins over the body's length"),
+        ("alphabet" = Option<String>, Query, description = "Alphabet; wins over the body's alphabet"),
+    ),
+    request_body(content = Option<IdRequest>, description = "Optional; the same fields as the query string", content_type = "application/json"),
+    responses(
+        (status = 200, description = "As for GET",
+            content((IdResponse = "application/json"), (IdsResponse = "application/json"), (String = "text/plain")),
+            headers(("Cache-Control" = String, description = "no-store"))),
+        (status = 400, description = "Invalid parameter or body", body = ErrorBody),
+        (status = 404, description = "Unknown kind", body = ErrorBody),
+        (status = 406, description = "Accept names neither JSON nor plain text", body = ErrorBody),
+        (status = 429, description = "Rate limited", body = ErrorBody),
+        (status = 503, description = "Cannot issue this kind now; see Retry-After", body = ErrorBody),
+    )
+)]
+#[post("/v1/ids/{kind}")]
+pub async fn post_ids(
+    state: web::Data<AppState>,
+    request: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    issue(&state, &request, Some(&body)).await
+}
+
+async fn issue(
+    state: &AppState,
+    request: &HttpRequest,
+    body: Option<&[u8]>,
+) -> Result<HttpResponse, ApiError> {
+    let kind = Kind::from_name(segment(request, "kind")).ok_or(ApiError::UnknownKind)?;
+    let format = Format::negotiate(request.headers().get(header::ACCEPT))?;
+    let body = body.map(parse_body).transpose()?.flatten();
+    let spec =
+        Spec::resolve(kind, parse_query(request.query_string()), body, state.limits().max_batch)?;
+    let count = spec.count.unwrap_or(1) as usize;
+    let mut out = IdWriter::new(format, spec.count.is_some(), count, kind);
+    match kind {
+        Kind::Uuid => {
+            let mut rng = rand::rng();
+            (0..count).for_each(|_| out.push(state.uuid(&mut rng)));
+        }
+        Kind::Uuid7 => {
+            let mut rng = rand::rng();
+            (0..count).for_each(|_| out.push(state.uuid7(&mut rng)));
+        }
+        Kind::Ulid => {
+            let mut rng = rand::rng();
+            (0..count).for_each(|_| out.push(state.ulid(&mut rng)));
+        }
+        Kind::Random => {
+            let mut rng = rand::rng();
+            for _ in 0..count {
+                out.push(state.random(&mut rng, spec.length, spec.alphabet));
+            }
+        }
+        Kind::Snowflake => {
+            let mut ids = Vec::with_capacity(count);
+            state.snowflakes(count, &mut ids).await?;
+            ids.into_iter().for_each(|id| out.push(id));
+        }
+        Kind::Timestamp => {
+            state.timestamps(count as u64).await?.for_each(|value| out.push(value));
+        }
+        Kind::Counter => {
+            let name = spec.name.as_ref().expect("resolved for kind counter");
+            state.counter_values(name, count as u64).await?.for_each(|value| out.push(value));
+        }
+    }
+    Ok(out.finish())
+}
+
+/// `POST` bodies: empty means "no body"; anything else must be an [`IdRequest`] object.
+fn parse_body(bytes: &[u8]) -> Result<Option<IdRequest>, ApiError> {
+    let invalid = || {
+        ApiError::InvalidBody(
+            "the body must be a JSON object with optional fields count (integer), name, length (integer) and alphabet"
+                .to_owned(),
+        )
+    };
+    match bytes.iter().find(|byte| !byte.is_ascii_whitespace()) {
+        None => Ok(None),
+        // serde would also read a struct from a JSON array; only an object is a request.
+        Some(b'{') => serde_json::from_slice(bytes).map(Some).map_err(|_| invalid()),
+        Some(_) => Err(invalid()),
+    }
+}
+
+/// The query parameters, borrowed from the query string (first occurrence wins).
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct QueryParams<'a> {
+    pub count: Option<Cow<'a, str>>,
+    pub name: Option<Cow<'a, str>>,
+    pub length: Option<Cow<'a, str>>,
+    pub alphabet: Option<Cow<'a, str>>,
+}
+
+pub fn parse_query(query: &str) -> QueryParams<'_> {
+    let mut params = QueryParams::default();
+    for (key, value) in form_urlencoded::parse(query.as_bytes()) {
+        let slot = match &*key {
+            "count" => &mut params.count,
+            "name" => &mut params.name,
+            "length" => &mut params.length,
+            "alphabet" => &mut params.alphabet,
+            _ => continue,
+        };
+        slot.get_or_insert(value);
+    }
+    params
+}
+
+/// A validated request.
+#[derive(Debug, PartialEq, Eq)]
+struct Spec {
+    /// `None`: a single `{"id"}`; `Some(n)`: a batch `{"ids"}` of n.
+    count: Option<u32>,
+    /// Kind counter only.
+    name: Option<CounterName>,
+    length: Length,
+    alphabet: Alphabet,
+}
+
+impl Spec {
+    fn resolve(
+        kind: Kind,
+        query: QueryParams<'_>,
+        body: Option<IdRequest>,
+        max_batch: u32,
+    ) -> Result<Spec, ApiError> {
+        let body = body.unwrap_or_default();
+        let count_error = || ParamError::Count { max: max_batch };
+        let count = match query.count {
+            Some(text) => Some(text.parse::<u32>().map_err(|_| count_error())?),
+            None => body.count,
+        };
+        if count.is_some_and(|count| !(1..=max_batch).contains(&count)) {
+            return Err(count_error().into());
+        }
+        let mut spec =
+            Spec { count, name: None, length: Length::DEFAULT, alphabet: Alphabet::default() };
+        match kind {
+            Kind::Counter => {
+                spec.name = Some(match query.name.as_deref().or(body.name.as_deref()) {
+                    Some(name) => CounterName::parse(name)?,
+                    None => CounterName::default(),
+                });
+            }
+            Kind::Random => {
+                let length_error = || ParamError::Length { max: Length::MAX };
+                let length = match query.length {
+                    Some(text) => Some(text.parse::<usize>().map_err(|_| length_error())?),
+                    None => body.length.map(|length| length as usize),
+                };
+                if let Some(length) = length {
+                    spec.length = Length::new(length)?;
+                }
+                if let Some(alphabet) = query.alphabet.as_deref().or(body.alphabet.as_deref()) {
+                    spec.alphabet = alphabet.parse()?;
+                }
+            }
+            _ => {}
+        }
+        Ok(spec)
+    }
+}
+
+/// The two representations of IDs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Json,
+    Text,
+}
+
+impl Format {
+    /// Picks JSON or plain text from `Accept` by quality, then by specificity (`text/plain`
+    /// beats `*/*`); JSON on a tie or without the header. 406 when neither is acceptable.
+    pub fn negotiate(accept: Option<&header::HeaderValue>) -> Result<Format, ApiError> {
+        let Some(accept) = accept.and_then(|value| value.to_str().ok()) else {
+            return Ok(Format::Json);
+        };
+        if accept.trim().is_empty() {
+            return Ok(Format::Json);
+        }
+        // (quality in thousandths, specificity) of the best range matching each format.
+        let mut json = (0u16, 0u8);
+        let mut text = (0u16, 0u8);
+        for range in accept.split(',') {
+            let mut parts = range.split(';');
+            let media = parts.next().unwrap_or_default().trim();
+            let quality = parts
+                .filter_map(|param| param.trim().strip_prefix("q="))
+                .find_map(parse_quality)
+                .unwrap_or(1000);
+            let is = |name: &str| media.eq_ignore_ascii_case(name);
+            let (json_match, text_match) = if is("*/*") {
+                (Some(0), Some(0))
+            } else if is("application/*") {
+                (Some(1), None)
+            } else if is("application/json") {
+                (Some(2), None)
+            } else if is("text/*") {
+                (None, Some(1))
+            } else if is("text/plain") {
+                (None, Some(2))
+            } else {
+                (None, None)
+            };
+            // A more specific range decides for its format, whatever its quality.
+            if let Some(specificity) = json_match
+                && specificity >= json.1
+            {
+                json = (quality, specificity);
+            }
+            if let Some(specificity) = text_match
+                && specificity >= text.1
+            {
+                text = (quality, specificity);
+            }
+        }
+        match (json, text) {
+            ((0, _), (0, _)) => Err(ApiError::NotAcceptable),
+            (json, text) if text > json => Ok(Format::Text),
+            _ => Ok(Format::Json),
+        }
+    }
+}
+
+/// `q=0.8` -> 800.
+fn parse_quality(text: &str) -> Option<u16> {
+    let value: f32 = text.trim().parse().ok()?;
+    (0.0..=1.0).contains(&value).then(|| (value * 1000.0).round() as u16)
+}
+
+/// Builds the response body in one buffer.
+struct IdWriter {
+    buffer: String,
+    format: Format,
+    batch: bool,
+    empty: bool,
+}
+
+impl IdWriter {
+    fn new(format: Format, batch: bool, count: usize, kind: Kind) -> Self {
+        let id_len = match kind {
+            Kind::Uuid | Kind::Uuid7 => 36,
+            Kind::Ulid => 26,
+            _ => 24,
+        };
+        let mut buffer = String::with_capacity(16 + count * (id_len + 3));
+        if format == Format::Json {
+            buffer.push_str(if batch { "{\"ids\":[" } else { "{\"id\":" });
+        }
+        Self { buffer, format, batch, empty: true }
+    }
+
+    fn push(&mut self, id: impl Display) {
+        match self.format {
+            Format::Json => {
+                if !self.empty {
+                    self.buffer.push(',');
+                }
+                self.buffer.push('"');
+                write!(self.buffer, "{id}").expect("writing to a String cannot fail");
+                self.buffer.push('"');
+            }
+            Format::Text => {
+                writeln!(self.buffer, "{id}").expect("writing to a String cannot fail");
+            }
+        }
+        self.empty = false;
+    }
+
+    fn finish(mut self) -> HttpResponse {
+        let content_type = match self.format {
+            Format::Json => {
+                self.buffer.push_str(if self.batch { "]}" } else { "}" });
+                ContentType::json()
+            }
+            Format::Text => ContentType(mime_text_utf8()),
+        };
+        HttpResponse::Ok().insert_header(no_store()).content_type(content_type).body(self.buffer)
+    }
+}
+
+fn mime_text_utf8() -> actix_web::mime::Mime {
+    "text/plain; charset=utf-8".parse().expect("a valid media type")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn accept(value: &str) -> Result<Format, ApiError> {
+        Format::negotiate(Some(&header::HeaderValue::from_str(value).unwrap()))
+    }
+
+    #[test]
+    fn accept_negotiation() {
+        assert_eq!(Format::negotiate(None).unwrap(), Format::Json);
+        for (value, expected) in [
+            ("", Format::Json),
+            ("*/*", Format::Json),
+            ("application/json", Format::Json),
+            ("text/plain", Format::Text),
+            ("text/plain; charset=utf-8", Format::Text),
+            ("TEXT/PLAIN", Format::Text),
+            ("text/plain, */*", Format::Text),
+            ("text/*", Format::Text),
+            ("application/json, text/plain", Format::Json),
+            ("application/json;q=0.5, text/plain", Format::Text),
+            ("text/plain;q=0.5, application/json", Format::Json),
+            ("text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8", Format::Json),
+            ("text/plain;q=0, */*", Format::Json),
+        ] {
+            assert_eq!(accept(value).unwrap(), expected, "Accept: {value}");
+        }
+        for value in ["image/png", "text/html", "application/json;q=0"] {
+            assert!(matches!(accept(value), Err(ApiError::NotAcceptable)), "Accept: {value}");
+        }
+    }
+
+    #[test]
+    fn query_first_occurrence_wins_and_unknown_are_ignored() {
+        let params = parse_query("count=3&count=4&foo=bar&name=a%2Eb&alphabet=hex");
+        assert_eq!(params.count.as_deref(), Some("3"));
+        assert_eq!(params.name.as_deref(), Some("a.b"));
+        assert_eq!(params.alphabet.as_deref(), Some("hex"));
+        assert_eq!(params.length, None);
+        assert_eq!(parse_query(""), QueryParams::default());
+    }
+
+    fn resolve(kind: Kind, query: &str, body: Option<&str>) -> Result<Spec, ApiError> {
+        let body = body.map(|b| parse_body(b.as_bytes())).transpose()?.flatten();
+        Spec::resolve(kind, parse_query(query), body, 100)
+    }
+
+    fn code(result: Result<Spec, ApiError>) -> &'static str {
+        result.expect_err("should be refused").code().as_str()
+    }
+
+    #[test]
+    fn parameters_are_validated_for_their_kind() {
+        assert_eq!(resolve(Kind::Uuid, "", None).unwrap().count, None);
+        assert_eq!(resolve(Kind::Uuid, "count=100", None).unwrap().count, Some(100));
+        for bad in ["count=0", "count=101", "count=abc", "count=-1", "count=", "count=1.5"] {
+            assert_eq!(code(resolve(Kind::Uuid, bad, None)), "invalid_count", "{bad}");
+        }
+        // Parameters of other kinds are ignored.
+        assert!(resolve(Kind::Uuid, "length=abc&alphabet=klingon&name=%20", None).is_ok());
+
+        let counter = resolve(Kind::Counter, "", None).unwrap();
+        assert_eq!(counter.name.unwrap().as_str(), "default");
+        assert_eq!(
+            resolve(Kind::Counter, "name=orders", None).unwrap().name.unwrap().as_str(),
+            "orders"
+        );
+        assert_eq!(code(resolve(Kind::Counter, "name=a/b", None)), "invalid_counter_name");
+        assert_eq!(code(resolve(Kind::Counter, "name=", None)), "invalid_counter_name");
+
+        let random = resolve(Kind::Random, "length=32&alphabet=hex", None).unwrap();
+        assert_eq!((random.length.get(), random.alphabet), (32, Alphabet::Hex));
+        let random = resolve(Kind::Random, "", None).unwrap();
+        assert_eq!((random.length, random.alphabet), (Length::DEFAULT, Alphabet::Alphanumeric));
+        for bad in ["length=0", "length=1025", "length=x"] {
+            assert_eq!(code(resolve(Kind::Random, bad, None)), "invalid_length", "{bad}");
+        }
+        assert_eq!(code(resolve(Kind::Random, "alphabet=klingon", None)), "invalid_alphabet");
+    }
+
+    #[test]
+    fn body_fills_in_and_query_wins() {
+        let body = Some(r#"{"count": 5, "length": 8, "alphabet": "nanoid", "extra": true}"#);
+        let spec = resolve(Kind::Random, "", body).unwrap();
+        assert_eq!((spec.count, spec.length.get(), spec.alphabet), (Some(5), 8, Alphabet::Nanoid));
+        let spec = resolve(Kind::Random, "count=2&alphabet=hex", body).unwrap();
+        assert_eq!((spec.count, spec.length.get(), spec.alphabet), (Some(2), 8, Alphabet::Hex));
+        assert_eq!(resolve(Kind::Uuid, "", Some("  \n")).unwrap().count, None);
+        assert_eq!(code(resolve(Kind::Uuid, "", Some(r#"{"count": 0}"#))), "invalid_count");
+        for bad in ["{", "[]", "null", r#"{"count": "5"}"#, r#"{"count": -1}"#] {
+            assert_eq!(code(resolve(Kind::Uuid, "", Some(bad))), "invalid_body", "{bad}");
+        }
+    }
+}

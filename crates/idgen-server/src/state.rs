@@ -1,0 +1,408 @@
+//! `AppState`: the generators, the counters and the store, built once and shared by every
+//! worker, plus the rules that tie the generators' ceilings to durable marks.
+//!
+//! The hot paths (uuid, uuid7, ulid, snowflake, timestamp, random) take no lock here: the
+//! generators are lock-light atomics in idgen-core. Only when a generator reports
+//! `CeilingReached` does a request go to the store, which writes a mark *ahead* of what it
+//! needs (up to 500 ms past the clock, or a block of counter values), and then raises the
+//! ceiling. A background task ([`AppState::refresh_time_marks`]) keeps the time marks ahead of
+//! a busy server so that requests rarely wait for that fsync.
+
+use std::collections::HashMap;
+use std::ops::{Range, RangeInclusive};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix_web::web;
+use idgen_core::counter::{Counter, CounterName};
+use idgen_core::random::{self, Alphabet, Length};
+use idgen_core::snowflake::{SnowflakeConfig, SnowflakeGenerator, SnowflakeId, WorkerId};
+use idgen_core::timestamp::TimestampGenerator;
+use idgen_core::ulid::UlidGenerator;
+use idgen_core::uuid7::Uuid7Generator;
+use idgen_core::{Clock, IssueError, Ulid, Uuid};
+use parking_lot::RwLock;
+use rand::Rng;
+
+use crate::config::Config;
+use crate::error::ApiError;
+use crate::store::{Mark, Snapshot, Store, StoreError};
+
+/// The clock every generator reads; a trait object so tests (and a later issue) can inject one.
+pub type SharedClock = Arc<dyn Clock>;
+
+/// How far ahead a time mark is written. Snowflake marks: at most this far past the *clock*
+/// (see [`AppState::time_margin_ms`]), never past the previous mark: after `kill -9` the next
+/// run starts above the mark, and if each run added a margin to the last one's, a few quick
+/// restarts would put the floor beyond the snowflake backward allowance. Timestamp ids have no
+/// such allowance, so their marks go this far (or 16 batches) past what is needed.
+const TIME_MARK_AHEAD_MS: u64 = 500;
+/// Smallest block of counter values reserved per write.
+const COUNTER_BLOCK: u64 = 1_000;
+/// A reservation for a batch of `count` covers this many such batches, so that concurrent
+/// batch requests do not each need a write (and cannot starve each other of the block).
+const BATCHES_PER_RESERVATION: u64 = 16;
+/// Longest a request waits in total for snowflake sequence numbers to free up.
+const EXHAUSTED_WAIT_BUDGET_MS: u64 = 50;
+/// How long one request keeps raising a ceiling that concurrent requests use up before it
+/// answers 503. Each raise is a durable write covering many batches, so in practice one or
+/// two suffice; the bound only matters if the store stops keeping up.
+const CEILING_DEADLINE: Duration = Duration::from_secs(2);
+
+/// Request limits from the configuration.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub max_batch: u32,
+    pub max_counters: usize,
+}
+
+/// Everything a handler needs, shared by all workers (`web::Data<AppState>`).
+pub struct AppState {
+    clock: SharedClock,
+    uuid7: Uuid7Generator<SharedClock>,
+    ulid: UlidGenerator<SharedClock>,
+    snowflake: SnowflakeGenerator<SharedClock>,
+    timestamp: TimestampGenerator<SharedClock>,
+    /// Read-mostly: a name is inserted once, then only looked up.
+    counters: RwLock<HashMap<CounterName, Arc<Counter>>>,
+    store: Arc<Store>,
+    limits: Limits,
+}
+
+impl AppState {
+    /// Builds the generators above the store's durable marks. Nothing can be issued until a
+    /// first mark above them is written (the ceilings start at the marks).
+    pub fn new(config: &Config, store: Store, clock: SharedClock) -> anyhow::Result<Self> {
+        let worker_id = WorkerId::new(config.worker_id)?;
+        let durable = store.snapshot();
+        let snowflake_config = SnowflakeConfig {
+            epoch_ms: config.snowflake_epoch_ms,
+            worker_id,
+            max_backward_ms: config.snowflake_max_backward_ms,
+        };
+        let snowflake = SnowflakeGenerator::new(Arc::clone(&clock), snowflake_config)
+            .with_floor(durable.snowflake_ms);
+        snowflake.set_ceiling(durable.snowflake_ms);
+        let timestamp =
+            TimestampGenerator::new(Arc::clone(&clock)).with_floor(durable.timestamp_ms);
+        timestamp.set_ceiling(durable.timestamp_ms);
+        let counters = durable
+            .counters
+            .into_iter()
+            .map(|(name, reserved_through)| {
+                // Ceiling = what was reserved, so the first use reserves a fresh block.
+                (name, Arc::new(Counter::starting_after(reserved_through)))
+            })
+            .collect();
+        Ok(Self {
+            uuid7: Uuid7Generator::new(Arc::clone(&clock)),
+            ulid: UlidGenerator::new(Arc::clone(&clock)),
+            clock,
+            snowflake,
+            timestamp,
+            counters: RwLock::new(counters),
+            store: Arc::new(store),
+            limits: Limits { max_batch: config.max_batch, max_counters: config.max_counters },
+        })
+    }
+
+    pub fn limits(&self) -> Limits {
+        self.limits
+    }
+
+    pub fn snowflake_config(&self) -> SnowflakeConfig {
+        self.snowflake.config()
+    }
+
+    /// `embedded` (later also `redis`).
+    pub fn mode(&self) -> &'static str {
+        self.store.mode()
+    }
+
+    pub fn uuid<R: Rng + ?Sized>(&self, rng: &mut R) -> Uuid {
+        idgen_core::uuid::generate(rng)
+    }
+
+    pub fn uuid7<R: Rng + ?Sized>(&self, rng: &mut R) -> Uuid {
+        self.uuid7.generate(rng)
+    }
+
+    pub fn ulid<R: Rng + ?Sized>(&self, rng: &mut R) -> Ulid {
+        self.ulid.generate(rng)
+    }
+
+    pub fn random<R: Rng + ?Sized>(
+        &self,
+        rng: &mut R,
+        length: Length,
+        alphabet: Alphabet,
+    ) -> String {
+        random::generate(rng, length, alphabet)
+    }
+
+    /// `count` snowflakes appended to `out`, increasing.
+    pub async fn snowflakes(
+        &self,
+        count: usize,
+        out: &mut Vec<SnowflakeId>,
+    ) -> Result<(), ApiError> {
+        let target_len = out.len() + count;
+        let mut waited_ms = 0;
+        let deadline = Instant::now() + CEILING_DEADLINE;
+        while out.len() < target_len {
+            let missing = target_len - out.len();
+            let before = out.len();
+            let result = if missing == 1 {
+                self.snowflake.generate().map(|id| out.push(id))
+            } else {
+                self.snowflake.generate_batch(missing, out)
+            };
+            match result {
+                Ok(()) if out.len() == before => {
+                    return Err(ApiError::Internal(anyhow::anyhow!(
+                        "snowflake generator reported success without issuing"
+                    )));
+                }
+                Ok(()) => {}
+                Err(IssueError::CeilingReached { needed, .. }) => {
+                    if Instant::now() > deadline {
+                        return Err(ceiling_unavailable());
+                    }
+                    let target = self.time_target(needed);
+                    let ceiling = self.raise(Mark::Snowflake, needed, target).await?;
+                    self.snowflake.set_ceiling(ceiling);
+                }
+                Err(IssueError::Exhausted { retry_after_ms }) => {
+                    let wait_ms = retry_after_ms.max(1);
+                    if waited_ms + wait_ms > EXHAUSTED_WAIT_BUDGET_MS {
+                        return Err(ApiError::unavailable(
+                            "every snowflake sequence number the clock allows is in use; retry in a moment",
+                            1,
+                        ));
+                    }
+                    tokio::time::sleep(Duration::from_millis(wait_ms)).await;
+                    waited_ms += wait_ms;
+                }
+                Err(error) => return Err(self.issue_error("snowflake", error)),
+            }
+        }
+        Ok(())
+    }
+
+    /// One snowflake.
+    pub async fn snowflake(&self) -> Result<SnowflakeId, ApiError> {
+        let mut out = Vec::with_capacity(1);
+        self.snowflakes(1, &mut out).await?;
+        Ok(out[0])
+    }
+
+    /// `count` consecutive timestamp ids.
+    pub async fn timestamps(&self, count: u64) -> Result<Range<u64>, ApiError> {
+        let deadline = Instant::now() + CEILING_DEADLINE;
+        while Instant::now() <= deadline {
+            let result = if count == 1 {
+                self.timestamp.generate().map(|value| value..value + 1)
+            } else {
+                self.timestamp.generate_batch(count)
+            };
+            match result {
+                Ok(range) => return Ok(range),
+                Err(IssueError::CeilingReached { needed, .. }) => {
+                    // Timestamp ids have no backward allowance to protect (a restart simply
+                    // continues above the mark), so the reservation can be generous.
+                    let ahead =
+                        count.saturating_mul(BATCHES_PER_RESERVATION).max(TIME_MARK_AHEAD_MS);
+                    let target = needed.saturating_add(ahead);
+                    let ceiling = self.raise(Mark::Timestamp, needed, target).await?;
+                    self.timestamp.set_ceiling(ceiling);
+                }
+                Err(error) => return Err(self.issue_error("timestamp", error)),
+            }
+        }
+        Err(ceiling_unavailable())
+    }
+
+    /// `count` consecutive values of the counter `name`, creating it on first use.
+    pub async fn counter_values(
+        &self,
+        name: &CounterName,
+        count: u64,
+    ) -> Result<RangeInclusive<u64>, ApiError> {
+        let counter = self.counter(name)?;
+        let deadline = Instant::now() + CEILING_DEADLINE;
+        while Instant::now() <= deadline {
+            match counter.take(count) {
+                Ok(range) => return Ok(range),
+                Err(IssueError::CeilingReached { needed, .. }) => {
+                    let target = needed.saturating_add(batch_reservation(count));
+                    let ceiling = self.raise(Mark::Counter(name.clone()), needed, target).await?;
+                    counter.set_ceiling(ceiling);
+                }
+                Err(error) => return Err(self.issue_error("counter", error)),
+            }
+        }
+        Err(ceiling_unavailable())
+    }
+
+    fn counter(&self, name: &CounterName) -> Result<Arc<Counter>, ApiError> {
+        if let Some(counter) = self.counters.read().get(name) {
+            return Ok(Arc::clone(counter));
+        }
+        let mut counters = self.counters.write();
+        if let Some(counter) = counters.get(name) {
+            return Ok(Arc::clone(counter));
+        }
+        if counters.len() >= self.limits.max_counters {
+            return Err(ApiError::TooManyCounters { max: self.limits.max_counters });
+        }
+        // A name the store has never seen: nothing was issued, start after 0. Its ceiling is 0,
+        // so the first `take` reserves a block durably before issuing.
+        let counter = Arc::new(Counter::starting_after(0));
+        counters.insert(name.clone(), Arc::clone(&counter));
+        Ok(counter)
+    }
+
+    /// Writes a mark through the store on the blocking pool (it fsyncs) and returns the new
+    /// ceiling.
+    async fn raise(&self, mark: Mark, needed: u64, target: u64) -> Result<u64, ApiError> {
+        let store = Arc::clone(&self.store);
+        match web::block(move || store.reserve(&mark, needed, target)).await {
+            Ok(Ok(ceiling)) => Ok(ceiling),
+            Ok(Err(error)) => {
+                tracing::error!(error = %error, "cannot make a high-water mark durable");
+                Err(ApiError::unavailable(
+                    "the server cannot save its state right now, so it issues no more ids of this kind; retry later",
+                    1,
+                ))
+            }
+            Err(error) => Err(ApiError::Internal(anyhow::anyhow!("store task failed: {error}"))),
+        }
+    }
+
+    /// A generator's refusal, as a user-facing 503.
+    fn issue_error(&self, kind: &str, error: IssueError) -> ApiError {
+        match error {
+            IssueError::ClockMovedBackwards { last_ms, now_ms } => {
+                let behind_ms = last_ms.saturating_sub(now_ms);
+                let allowance = self.snowflake.config().max_backward_ms;
+                let retry = behind_ms.saturating_sub(allowance).div_ceil(1000);
+                ApiError::unavailable(
+                    format!(
+                        "the server's clock is {behind_ms} ms behind the last {kind} id it issued; \
+                         {kind} ids resume when the clock catches up"
+                    ),
+                    retry,
+                )
+            }
+            IssueError::TimeOutOfRange { .. } => ApiError::unavailable(
+                format!(
+                    "the server's clock reads a time that {kind} ids cannot represent; the operator must check the clock and the epoch"
+                ),
+                60,
+            ),
+            IssueError::Exhausted { .. } => ApiError::unavailable(
+                format!("no {kind} ids are left for this moment; retry in a moment"),
+                1,
+            ),
+            IssueError::CeilingReached { .. } => ceiling_unavailable(),
+        }
+    }
+
+    /// Why the server cannot issue every kind right now (empty when ready), and how many
+    /// seconds to wait before asking again.
+    pub async fn readiness(&self) -> (Vec<String>, u64) {
+        let mut reasons = Vec::new();
+        let mut retry_after_secs = 1;
+        let config = self.snowflake.config();
+        let now_ms = self.clock.now_ms();
+        let high_water_ms = self.snowflake.high_water_ms();
+        if now_ms < config.epoch_ms {
+            reasons.push("snowflake: the clock reads a time before the snowflake epoch".to_owned());
+            retry_after_secs = 60;
+        } else if high_water_ms > now_ms.saturating_add(config.max_backward_ms) {
+            let behind_ms = high_water_ms - now_ms;
+            reasons.push(format!(
+                "snowflake: the clock is {behind_ms} ms behind the last issued id (allowance {} ms)",
+                config.max_backward_ms
+            ));
+            retry_after_secs =
+                retry_after_secs.max((behind_ms - config.max_backward_ms).div_ceil(1000));
+        }
+        let store = Arc::clone(&self.store);
+        match web::block(move || store.check_writable()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => {
+                tracing::warn!(error = %error, "readiness: data directory not writable");
+                reasons.push("store: the data directory is not writable".to_owned());
+            }
+            Err(error) => {
+                tracing::warn!(error = %error, "readiness: store check failed");
+                reasons.push("store: the writability check failed".to_owned());
+            }
+        }
+        (reasons, retry_after_secs)
+    }
+
+    /// How far ahead of the clock time marks go: 500 ms, but at most half the snowflake
+    /// backward allowance, so that a restart right after `kill -9` (the floor is then ahead of
+    /// the clock by up to this much) stays within the allowance.
+    fn time_margin_ms(&self) -> u64 {
+        TIME_MARK_AHEAD_MS.min(self.snowflake.config().max_backward_ms / 2).max(1)
+    }
+
+    /// The mark to write when `needed` is above the ceiling.
+    fn time_target(&self, needed: u64) -> u64 {
+        needed.max(self.clock.now_ms().saturating_add(self.time_margin_ms()))
+    }
+
+    /// Keeps the time marks ahead of a busy server so requests rarely wait for a write.
+    /// Called every ~100 ms; writes only while ids are being issued near a mark that the clock
+    /// is about to reach.
+    pub async fn refresh_time_marks(&self) {
+        let within = self.time_margin_ms() / 2;
+        for mark in [Mark::Snowflake, Mark::Timestamp] {
+            let high_water = match mark {
+                Mark::Snowflake => self.snowflake.high_water_ms(),
+                _ => self.timestamp.high_water_ms(),
+            };
+            let durable = self.store.mark(&mark);
+            let now_ms = self.clock.now_ms();
+            let idle = high_water.saturating_add(within) < durable;
+            let far_ahead = durable > now_ms.saturating_add(within);
+            if idle || far_ahead {
+                continue;
+            }
+            let target = self.time_target(high_water.saturating_add(1));
+            if let Ok(ceiling) = self.raise(mark.clone(), target, target).await {
+                match mark {
+                    Mark::Snowflake => self.snowflake.set_ceiling(ceiling),
+                    _ => self.timestamp.set_ceiling(ceiling),
+                }
+            }
+        }
+    }
+
+    /// At a clean shutdown: rewrite the marks down to what was really issued.
+    pub fn settle(&self) -> Result<(), StoreError> {
+        let counters = self
+            .counters
+            .read()
+            .iter()
+            .map(|(name, counter)| (name.clone(), counter.last_issued()))
+            .collect();
+        self.store.settle(&Snapshot {
+            snowflake_ms: self.snowflake.high_water_ms(),
+            timestamp_ms: self.timestamp.high_water_ms(),
+            counters,
+        })
+    }
+}
+
+/// How many values (counter) or ms (timestamp) one reservation for a batch of `count` covers.
+fn batch_reservation(count: u64) -> u64 {
+    COUNTER_BLOCK.max(count.saturating_mul(BATCHES_PER_RESERVATION))
+}
+
+fn ceiling_unavailable() -> ApiError {
+    ApiError::unavailable("the server could not reserve ids durably; retry in a moment", 1)
+}
