@@ -10,6 +10,7 @@ use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use idgen_core::counter::CounterName;
 use serde::{Deserialize, Deserializer};
 
 /// Every environment variable idgen-server reads starts with this.
@@ -20,11 +21,45 @@ const MAX_BACKWARD_LIMIT_MS: u64 = 60_000;
 const MAX_BATCH_LIMIT: u32 = 1_000_000;
 const MAX_COUNTERS_LIMIT: usize = 1_000_000;
 const RATE_LIMIT_MAX: u32 = 1_000_000;
+const COUNTER_BLOCK_MAX: u64 = 1_000_000;
+const LEASE_TTL_MIN_MS: u64 = 300;
+const LEASE_TTL_MAX_MS: u64 = 3_600_000;
+const REDIS_PREFIX_MAX_LEN: usize = 64;
+const WAIT_REPLICAS_MAX: u32 = 16;
 
 /// The server's settings. Tests build it in code (`Config { bind: ..., ..Config::default() }`);
 /// the binary loads it with [`Config::load`].
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct Config {
+    /// Redis mode when set: counters, worker-id leases and the rate limit live in Redis.
+    #[serde(default)]
+    pub redis_url: Option<RedisUrl>,
+    /// `IDGEN_REDIS_URL` names Redis Cluster nodes (a comma-separated list of seed nodes).
+    #[serde(default)]
+    pub redis_cluster: bool,
+    /// Replicas every uniqueness-guarding write must reach (`WAIT`) before it is used; 0 = off.
+    #[serde(default)]
+    pub redis_wait_replicas: u32,
+    /// Prefix of every Redis key idgen writes.
+    #[serde(default = "default_redis_prefix")]
+    pub redis_prefix: String,
+    /// Counter values a node takes from Redis at once; 1 = every request goes to Redis.
+    #[serde(default = "default_counter_block")]
+    pub counter_block: u64,
+    /// Lifetime of a snowflake worker-id lease in Redis.
+    #[serde(default = "default_lease_ttl_ms")]
+    pub lease_ttl_ms: u64,
+    /// What the shared rate limit does when Redis cannot be asked.
+    #[serde(default, deserialize_with = "deserialize_rate_limit_fail")]
+    pub rate_limit_fail: RateLimitFail,
+    /// Counters raised to at least these values at start-up (Redis mode), e.g. after a
+    /// migration from an embedded data dir.
+    #[serde(default, deserialize_with = "deserialize_seeds")]
+    pub seed_counters: Vec<(CounterName, u64)>,
+    /// Whether `worker_id` was given (env or flag). In Redis mode an unset worker id means
+    /// "lease any free one"; a given one is leased as is or start-up fails.
+    #[serde(skip)]
+    pub worker_id_fixed: bool,
     /// `host:port` to listen on; port 0 picks a free port.
     #[serde(default = "default_bind")]
     pub bind: String,
@@ -90,6 +125,127 @@ fn default_rate_limit_burst() -> u32 {
 fn default_log() -> String {
     "info".to_owned()
 }
+fn default_redis_prefix() -> String {
+    "idgen:".to_owned()
+}
+fn default_counter_block() -> u64 {
+    1
+}
+fn default_lease_ttl_ms() -> u64 {
+    10_000
+}
+
+/// A Redis URL. It may hold a password, so it never shows in `Debug` or in an error.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct RedisUrl(String);
+
+impl RedisUrl {
+    pub fn new(url: impl Into<String>) -> Self {
+        Self(url.into())
+    }
+
+    /// The URL itself, for connecting only: never log it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// The comma-separated URLs (one, except for Redis Cluster seed nodes).
+    pub fn urls(&self) -> Vec<String> {
+        self.0.split(',').map(|url| url.trim().to_owned()).collect()
+    }
+
+    /// Every URL `redis://` with a parsable address. `rediss://` (TLS) is refused: this build
+    /// has no TLS support for Redis (it would pull a second TLS stack into the build).
+    pub fn is_valid(&self) -> bool {
+        use deadpool_redis::redis::IntoConnectionInfo;
+        self.urls()
+            .iter()
+            .all(|url| url.starts_with("redis://") && url.as_str().into_connection_info().is_ok())
+    }
+
+    /// `text` with this URL and its passwords (if any) blanked out, for error messages.
+    pub fn redact(&self, text: &str) -> String {
+        let mut text = text.replace(&self.0, "<IDGEN_REDIS_URL>");
+        for url in self.urls() {
+            text = text.replace(&url, "<IDGEN_REDIS_URL>");
+            if let Some(password) = password_of(&url)
+                && !password.is_empty()
+            {
+                text = text.replace(password, "<password>");
+            }
+        }
+        text
+    }
+}
+
+fn password_of(url: &str) -> Option<&str> {
+    let rest = url.split_once("://")?.1;
+    let userinfo = rest.split_once('@')?.0;
+    Some(userinfo.split_once(':').map_or(userinfo, |(_, password)| password))
+}
+
+impl RedisUrl {
+    #[cfg(test)]
+    fn password(&self) -> Option<&str> {
+        password_of(&self.0)
+    }
+}
+
+impl std::fmt::Debug for RedisUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RedisUrl(<redacted>)")
+    }
+}
+
+/// `IDGEN_RATE_LIMIT_FAIL`: when Redis cannot be asked, let requests through or refuse them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum RateLimitFail {
+    /// Let the request through (logged and counted).
+    #[default]
+    Open,
+    /// Answer 503.
+    Closed,
+}
+
+impl std::str::FromStr for RateLimitFail {
+    type Err = ();
+    fn from_str(text: &str) -> Result<Self, ()> {
+        match text.trim() {
+            "open" => Ok(RateLimitFail::Open),
+            "closed" => Ok(RateLimitFail::Closed),
+            _ => Err(()),
+        }
+    }
+}
+
+fn deserialize_rate_limit_fail<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<RateLimitFail, D::Error> {
+    let text = String::deserialize(deserializer)?;
+    text.parse().map_err(|()| serde::de::Error::custom("expected open or closed"))
+}
+
+fn deserialize_seeds<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Vec<(CounterName, u64)>, D::Error> {
+    let text = String::deserialize(deserializer)?;
+    parse_seeds(&text).map_err(serde::de::Error::custom)
+}
+
+/// `name=value,name=value` (blanks around commas allowed).
+fn parse_seeds(text: &str) -> Result<Vec<(CounterName, u64)>, String> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|entry| !entry.is_empty())
+        .map(|entry| {
+            let (name, value) = entry.split_once('=').ok_or("expected name=value")?;
+            let name = CounterName::parse(name.trim()).map_err(|e| e.to_string())?;
+            let value = value.trim().parse::<u64>().map_err(|e| e.to_string())?;
+            Ok((name, value))
+        })
+        .collect()
+}
 
 impl Default for Config {
     fn default() -> Self {
@@ -105,6 +261,15 @@ impl Default for Config {
             rate_limit_burst: default_rate_limit_burst(),
             trusted_proxies: Vec::new(),
             log: default_log(),
+            redis_url: None,
+            redis_cluster: false,
+            redis_wait_replicas: 0,
+            redis_prefix: default_redis_prefix(),
+            counter_block: default_counter_block(),
+            lease_ttl_ms: default_lease_ttl_ms(),
+            rate_limit_fail: RateLimitFail::default(),
+            seed_counters: Vec::new(),
+            worker_id_fixed: false,
         }
     }
 }
@@ -170,6 +335,30 @@ pub struct Flags {
     /// Log filter, e.g. info or idgen_server=debug [env: IDGEN_LOG, default info]
     #[arg(long, value_name = "FILTER")]
     pub log: Option<String>,
+    /// Redis mode: redis://[user:password@]host:port[/db] [env: IDGEN_REDIS_URL, default unset = embedded mode]
+    #[arg(long, value_name = "URL")]
+    pub redis_url: Option<String>,
+    /// The Redis URL lists Redis Cluster nodes, comma-separated: true or false [env: IDGEN_REDIS_CLUSTER, default false]
+    #[arg(long, value_name = "BOOL")]
+    pub redis_cluster: Option<String>,
+    /// Replicas each counter, lease and mark write must reach before use, 0 = off [env: IDGEN_REDIS_WAIT_REPLICAS, default 0]
+    #[arg(long, value_name = "N")]
+    pub redis_wait_replicas: Option<String>,
+    /// Prefix of every Redis key [env: IDGEN_REDIS_PREFIX, default idgen:]
+    #[arg(long, value_name = "PREFIX")]
+    pub redis_prefix: Option<String>,
+    /// Counter values taken from Redis at once, 1 = strict global order [env: IDGEN_COUNTER_BLOCK, default 1]
+    #[arg(long, value_name = "N")]
+    pub counter_block: Option<String>,
+    /// Lifetime of the snowflake worker-id lease in Redis [env: IDGEN_LEASE_TTL_MS, default 10000]
+    #[arg(long, value_name = "MS")]
+    pub lease_ttl_ms: Option<String>,
+    /// Shared rate limit when Redis is down: open or closed [env: IDGEN_RATE_LIMIT_FAIL, default open]
+    #[arg(long, value_name = "open|closed")]
+    pub rate_limit_fail: Option<String>,
+    /// Raise counters to at least these values at start (Redis mode) [env: IDGEN_SEED_COUNTERS]
+    #[arg(long, value_name = "NAME=N,NAME=N")]
+    pub seed_counters: Option<String>,
 }
 
 /// One setting, for error messages: its variable, its flag and what a valid value is.
@@ -186,10 +375,18 @@ pub enum Setting {
     RateLimitBurst,
     TrustedProxies,
     Log,
+    RedisUrl,
+    RedisCluster,
+    RedisWaitReplicas,
+    RedisPrefix,
+    CounterBlock,
+    LeaseTtlMs,
+    RateLimitFail,
+    SeedCounters,
 }
 
 impl Setting {
-    pub const ALL: [Setting; 11] = [
+    pub const ALL: [Setting; 19] = [
         Setting::Bind,
         Setting::DataDir,
         Setting::WorkerId,
@@ -201,6 +398,14 @@ impl Setting {
         Setting::RateLimitBurst,
         Setting::TrustedProxies,
         Setting::Log,
+        Setting::RedisUrl,
+        Setting::RedisCluster,
+        Setting::RedisWaitReplicas,
+        Setting::RedisPrefix,
+        Setting::CounterBlock,
+        Setting::LeaseTtlMs,
+        Setting::RateLimitFail,
+        Setting::SeedCounters,
     ];
 
     pub fn env_var(self) -> &'static str {
@@ -216,6 +421,14 @@ impl Setting {
             Setting::RateLimitBurst => "IDGEN_RATE_LIMIT_BURST",
             Setting::TrustedProxies => "IDGEN_TRUSTED_PROXIES",
             Setting::Log => "IDGEN_LOG",
+            Setting::RedisUrl => "IDGEN_REDIS_URL",
+            Setting::RedisCluster => "IDGEN_REDIS_CLUSTER",
+            Setting::RedisWaitReplicas => "IDGEN_REDIS_WAIT_REPLICAS",
+            Setting::RedisPrefix => "IDGEN_REDIS_PREFIX",
+            Setting::CounterBlock => "IDGEN_COUNTER_BLOCK",
+            Setting::LeaseTtlMs => "IDGEN_LEASE_TTL_MS",
+            Setting::RateLimitFail => "IDGEN_RATE_LIMIT_FAIL",
+            Setting::SeedCounters => "IDGEN_SEED_COUNTERS",
         }
     }
 
@@ -232,6 +445,14 @@ impl Setting {
             Setting::RateLimitBurst => "--rate-limit-burst",
             Setting::TrustedProxies => "--trusted-proxies",
             Setting::Log => "--log",
+            Setting::RedisUrl => "--redis-url",
+            Setting::RedisCluster => "--redis-cluster",
+            Setting::RedisWaitReplicas => "--redis-wait-replicas",
+            Setting::RedisPrefix => "--redis-prefix",
+            Setting::CounterBlock => "--counter-block",
+            Setting::LeaseTtlMs => "--lease-ttl-ms",
+            Setting::RateLimitFail => "--rate-limit-fail",
+            Setting::SeedCounters => "--seed-counters",
         }
     }
 
@@ -261,6 +482,24 @@ impl Setting {
                 "must be a comma-separated list of IP addresses, e.g. 10.0.0.1,10.0.0.2".to_owned()
             }
             Setting::Log => "must be a log filter, e.g. info or idgen_server=debug,warn".to_owned(),
+            Setting::RedisUrl => {
+                "must be redis://[user:password@]host:port[/db], or with IDGEN_REDIS_CLUSTER=true a comma-separated list of such URLs (rediss:// is not supported by this build; use a TLS tunnel)".to_owned()
+            }
+            Setting::RedisCluster => "must be true or false".to_owned(),
+            Setting::RedisWaitReplicas => format!(
+                "must be an integer from 0 (off) to {WAIT_REPLICAS_MAX}, and 0 with IDGEN_REDIS_CLUSTER=true (not supported there yet)"
+            ),
+            Setting::RedisPrefix => format!(
+                "must be 1 to {REDIS_PREFIX_MAX_LEN} characters without spaces, braces or control characters, e.g. idgen:"
+            ),
+            Setting::CounterBlock => format!("must be an integer from 1 to {COUNTER_BLOCK_MAX}"),
+            Setting::LeaseTtlMs => {
+                format!("must be an integer from {LEASE_TTL_MIN_MS} to {LEASE_TTL_MAX_MS}")
+            }
+            Setting::RateLimitFail => "must be open or closed".to_owned(),
+            Setting::SeedCounters => {
+                "must be a comma-separated list of name=value (e.g. orders=1500,default=42), and needs IDGEN_REDIS_URL".to_owned()
+            }
         }
     }
 
@@ -322,6 +561,7 @@ impl Config {
         let vars: Vec<(String, String)> =
             vars.into_iter().filter(|(name, _)| name.starts_with(ENV_PREFIX)).collect();
         let mut config = Self::from_env_vars(&vars)?;
+        config.worker_id_fixed = vars.iter().any(|(name, _)| name == Setting::WorkerId.env_var());
         let from_flags = config.apply_flags(flags)?;
         config.finish(&from_flags)?;
         Ok(config)
@@ -369,6 +609,7 @@ impl Config {
         }
         if let Some(text) = flags.worker_id {
             self.worker_id = number(Setting::WorkerId, &text)?;
+            self.worker_id_fixed = true;
             mark(Setting::WorkerId);
         }
         if let Some(text) = flags.snowflake_epoch_ms {
@@ -409,6 +650,44 @@ impl Config {
             self.log = log;
             mark(Setting::Log);
         }
+        if let Some(url) = flags.redis_url {
+            self.redis_url = Some(RedisUrl(url));
+            mark(Setting::RedisUrl);
+        }
+        if let Some(text) = flags.redis_cluster {
+            self.redis_cluster = number(Setting::RedisCluster, &text)?;
+            mark(Setting::RedisCluster);
+        }
+        if let Some(text) = flags.redis_wait_replicas {
+            self.redis_wait_replicas = number(Setting::RedisWaitReplicas, &text)?;
+            mark(Setting::RedisWaitReplicas);
+        }
+        if let Some(prefix) = flags.redis_prefix {
+            self.redis_prefix = prefix;
+            mark(Setting::RedisPrefix);
+        }
+        if let Some(text) = flags.counter_block {
+            self.counter_block = number(Setting::CounterBlock, &text)?;
+            mark(Setting::CounterBlock);
+        }
+        if let Some(text) = flags.lease_ttl_ms {
+            self.lease_ttl_ms = number(Setting::LeaseTtlMs, &text)?;
+            mark(Setting::LeaseTtlMs);
+        }
+        if let Some(text) = flags.rate_limit_fail {
+            self.rate_limit_fail = number(Setting::RateLimitFail, &text)?;
+            mark(Setting::RateLimitFail);
+        }
+        if let Some(text) = flags.seed_counters {
+            self.seed_counters = parse_seeds(&text).map_err(|_| {
+                ConfigError::new(
+                    Setting::SeedCounters,
+                    Source::Flag,
+                    Setting::SeedCounters.expectation(),
+                )
+            })?;
+            mark(Setting::SeedCounters);
+        }
         Ok(given)
     }
 
@@ -440,6 +719,31 @@ impl Config {
         check(self.rate_limit_per_second <= RATE_LIMIT_MAX, Setting::RateLimitPerSecond)?;
         check(self.rate_limit_burst <= RATE_LIMIT_MAX, Setting::RateLimitBurst)?;
         check(tracing_subscriber::EnvFilter::try_new(&self.log).is_ok(), Setting::Log)?;
+        check(
+            self.redis_url
+                .as_ref()
+                .is_none_or(|url| url.is_valid() && (self.redis_cluster || url.urls().len() == 1)),
+            Setting::RedisUrl,
+        )?;
+        check(
+            (1..=REDIS_PREFIX_MAX_LEN).contains(&self.redis_prefix.len())
+                && !self
+                    .redis_prefix
+                    .chars()
+                    .any(|c| c.is_whitespace() || c.is_control() || c == '{' || c == '}'),
+            Setting::RedisPrefix,
+        )?;
+        check(
+            self.redis_wait_replicas <= WAIT_REPLICAS_MAX
+                && (self.redis_wait_replicas == 0 || !self.redis_cluster),
+            Setting::RedisWaitReplicas,
+        )?;
+        check((1..=COUNTER_BLOCK_MAX).contains(&self.counter_block), Setting::CounterBlock)?;
+        check(
+            (LEASE_TTL_MIN_MS..=LEASE_TTL_MAX_MS).contains(&self.lease_ttl_ms),
+            Setting::LeaseTtlMs,
+        )?;
+        check(self.seed_counters.is_empty() || self.redis_url.is_some(), Setting::SeedCounters)?;
         Ok(())
     }
 }
@@ -601,6 +905,107 @@ mod tests {
         let flags = Flags::try_parse_from(["idgen-server", "--worker-id", "1", "--worker-id", "2"])
             .unwrap();
         assert_eq!(flags.worker_id.as_deref(), Some("2"));
+    }
+
+    #[test]
+    fn redis_settings_from_env_and_flags() {
+        let config = load(&[], Flags::default()).unwrap();
+        assert_eq!(config.redis_url, None);
+        assert_eq!(config.redis_prefix, "idgen:");
+        assert_eq!((config.counter_block, config.lease_ttl_ms), (1, 10_000));
+        assert_eq!(config.rate_limit_fail, RateLimitFail::Open);
+        assert!(!config.worker_id_fixed);
+
+        let env = [
+            ("IDGEN_REDIS_URL", "redis://:pw@127.0.0.1:7000/2"),
+            ("IDGEN_REDIS_PREFIX", "ids:"),
+            ("IDGEN_COUNTER_BLOCK", "1000"),
+            ("IDGEN_LEASE_TTL_MS", "3000"),
+            ("IDGEN_RATE_LIMIT_FAIL", "closed"),
+            ("IDGEN_SEED_COUNTERS", "orders=1500, default=42"),
+            ("IDGEN_WORKER_ID", "4"),
+        ];
+        let config = load(&env, Flags::default()).unwrap();
+        assert_eq!(config.redis_url, Some(RedisUrl::new("redis://:pw@127.0.0.1:7000/2")));
+        assert_eq!(config.redis_prefix, "ids:");
+        assert_eq!((config.counter_block, config.lease_ttl_ms), (1000, 3000));
+        assert_eq!(config.rate_limit_fail, RateLimitFail::Closed);
+        assert_eq!(
+            config.seed_counters,
+            vec![
+                (CounterName::parse("orders").unwrap(), 1500),
+                (CounterName::parse("default").unwrap(), 42)
+            ]
+        );
+        assert!(config.worker_id_fixed);
+
+        let flags = Flags {
+            counter_block: Some("5".into()),
+            rate_limit_fail: Some("open".into()),
+            redis_url: Some("redis://localhost:6380".into()),
+            ..Flags::default()
+        };
+        let config = load(&env, flags).unwrap();
+        assert_eq!(config.counter_block, 5);
+        assert_eq!(config.rate_limit_fail, RateLimitFail::Open);
+        assert_eq!(config.redis_url, Some(RedisUrl::new("redis://localhost:6380")));
+        let flags = Flags { worker_id: Some("8".into()), ..Flags::default() };
+        assert!(load(&[], flags).unwrap().worker_id_fixed);
+    }
+
+    #[test]
+    fn bad_redis_settings_name_the_setting_and_hide_the_url() {
+        let url = "invalid IDGEN_REDIS_URL: must be redis://[user:password@]host:port[/db], or with IDGEN_REDIS_CLUSTER=true a comma-separated list of such URLs (rediss:// is not supported by this build; use a TLS tunnel)";
+        check_error(&[("IDGEN_REDIS_URL", "rediss://:pw@host:6380")], Flags::default(), url);
+        check_error(&[("IDGEN_REDIS_URL", "http://host")], Flags::default(), url);
+        check_error(&[("IDGEN_REDIS_URL", "redis://a:1,redis://b:2")], Flags::default(), url);
+        let cluster =
+            [("IDGEN_REDIS_URL", "redis://a:1, redis://b:2"), ("IDGEN_REDIS_CLUSTER", "true")];
+        let config = load(&cluster, Flags::default()).unwrap();
+        assert!(config.redis_cluster);
+        assert_eq!(config.redis_url.unwrap().urls(), ["redis://a:1", "redis://b:2"]);
+        check_error(
+            &[("IDGEN_COUNTER_BLOCK", "0")],
+            Flags::default(),
+            "invalid IDGEN_COUNTER_BLOCK: must be an integer from 1 to 1000000",
+        );
+        check_error(
+            &[("IDGEN_LEASE_TTL_MS", "100")],
+            Flags::default(),
+            "invalid IDGEN_LEASE_TTL_MS: must be an integer from 300 to 3600000",
+        );
+        check_error(
+            &[("IDGEN_RATE_LIMIT_FAIL", "sometimes")],
+            Flags::default(),
+            "invalid IDGEN_RATE_LIMIT_FAIL: must be open or closed",
+        );
+        let env = [("IDGEN_REDIS_WAIT_REPLICAS", "1"), ("IDGEN_REDIS_CLUSTER", "true")];
+        assert_eq!(load(&env, Flags::default()).unwrap_err().name(), "IDGEN_REDIS_WAIT_REPLICAS");
+        let flags = Flags { redis_wait_replicas: Some("2".into()), ..Flags::default() };
+        assert_eq!(load(&[], flags).unwrap().redis_wait_replicas, 2);
+        let flags = Flags { redis_prefix: Some("a b".into()), ..Flags::default() };
+        assert_eq!(load(&[], flags).unwrap_err().name(), "--redis-prefix");
+        for seeds in ["orders", "orders=x", "bad name=1"] {
+            let env = [("IDGEN_REDIS_URL", "redis://h:1"), ("IDGEN_SEED_COUNTERS", seeds)];
+            assert_eq!(load(&env, Flags::default()).unwrap_err().name(), "IDGEN_SEED_COUNTERS");
+        }
+        // Seeds only mean something in Redis mode.
+        let error = load(&[("IDGEN_SEED_COUNTERS", "a=1")], Flags::default()).unwrap_err();
+        assert_eq!(error.name(), "IDGEN_SEED_COUNTERS");
+    }
+
+    #[test]
+    fn the_redis_url_never_shows() {
+        let url = RedisUrl::new("redis://user:hunter2@db.internal:6379/0");
+        let config = Config { redis_url: Some(url.clone()), ..Config::default() };
+        let debug = format!("{config:?}");
+        assert!(!debug.contains("hunter2") && !debug.contains("db.internal"), "{debug}");
+        assert_eq!(
+            url.redact("failed on redis://user:hunter2@db.internal:6379/0 with hunter2"),
+            "failed on <IDGEN_REDIS_URL> with <password>"
+        );
+        assert_eq!(RedisUrl::new("redis://:pw@h:1").password(), Some("pw"));
+        assert_eq!(RedisUrl::new("redis://h:1").password(), None);
     }
 
     #[test]

@@ -9,22 +9,33 @@
 //!
 //! The [`GovernorConfig`] is built once, outside `HttpServer::new`, so every worker shares one
 //! limiter (per-worker limiters would multiply the limit by the worker count).
+//!
+//! Redis mode: the limit is shared by every node. [`shared_rate_limit`] runs one GCRA Lua
+//! script per request against the client's key in Redis (on Redis's clock), with the same key
+//! extraction and the same 429. When Redis cannot be asked, `IDGEN_RATE_LIMIT_FAIL` decides:
+//! `open` lets the request through (logged, counted), `closed` answers 503.
 
 use std::net::IpAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use actix_governor::governor::NotUntil;
 use actix_governor::governor::clock::{Clock, DefaultClock, QuantaInstant};
 use actix_governor::governor::middleware::NoOpMiddleware;
 use actix_governor::{Governor, GovernorConfig, GovernorConfigBuilder, KeyExtractor};
-use actix_web::dev::ServiceRequest;
+use actix_web::body::{EitherBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::HeaderMap;
 use actix_web::middleware::Condition;
+use actix_web::middleware::Next;
+use actix_web::web;
 use actix_web::{HttpResponse, HttpResponseBuilder, ResponseError};
 
-use crate::config::Config;
+use crate::config::{Config, RateLimitFail};
 use crate::error::ApiError;
+use crate::store::RedisStore;
+use crate::store::redis::RateDecision;
 
 /// How often idle clients are dropped from the limiter's memory.
 const RETAIN_INTERVAL: Duration = Duration::from_secs(60);
@@ -34,7 +45,24 @@ const RETAIN_INTERVAL: Duration = Duration::from_secs(60);
 pub struct RateLimit {
     enabled: bool,
     config: GovernorConfig<ClientIp, NoOpMiddleware>,
+    /// Redis mode: the limiter shared by all nodes (then the local one is off).
+    shared: Option<Arc<SharedLimit>>,
 }
+
+/// The Redis-backed limiter of Redis mode.
+pub struct SharedLimit {
+    store: Arc<RedisStore>,
+    extractor: ClientIp,
+    per_second: u32,
+    burst: u32,
+    fail: RateLimitFail,
+    /// Requests let through because Redis could not be asked (`open`) or refused (`closed`).
+    failures: AtomicU64,
+}
+
+/// App data: the shared limiter, if any (read by [`shared_rate_limit`]).
+#[derive(Clone)]
+pub struct SharedLimitSlot(Option<Arc<SharedLimit>>);
 
 impl RateLimit {
     /// From `rate_limit_per_second` (0 = off), `rate_limit_burst` (0 = same as the rate) and
@@ -46,17 +74,36 @@ impl RateLimit {
         // Disabled: the middleware is switched off by `Condition`, but it still needs a
         // well-formed config to exist; this one is never consulted.
         let (per_second, burst) = if enabled { (per_second, burst.max(1)) } else { (1, 1) };
-        let extractor = ClientIp {
-            trusted_proxies: config.trusted_proxies.iter().map(|ip| ip.to_canonical()).collect(),
-            burst,
-        };
+        let extractor = ClientIp::new(config, burst);
         let governor = GovernorConfigBuilder::default()
             .requests_per_second(u64::from(per_second))
             .burst_size(burst)
             .key_extractor(extractor)
             .finish()
             .expect("the period and burst are both non-zero");
-        Self { enabled, config: governor }
+        Self { enabled, config: governor, shared: None }
+    }
+
+    /// Redis mode: the same settings, applied by Redis for every node together.
+    pub fn new_shared(config: &Config, store: Arc<RedisStore>) -> Self {
+        let mut limit = Self::new(config);
+        if limit.enabled {
+            let burst = config.rate_limit_burst.max(1);
+            limit.shared = Some(Arc::new(SharedLimit {
+                store,
+                extractor: ClientIp::new(config, burst),
+                per_second: config.rate_limit_per_second,
+                burst,
+                fail: config.rate_limit_fail,
+                failures: AtomicU64::new(0),
+            }));
+        }
+        limit
+    }
+
+    /// The app data [`shared_rate_limit`] reads.
+    pub fn shared_data(&self) -> web::Data<SharedLimitSlot> {
+        web::Data::new(SharedLimitSlot(self.shared.clone()))
     }
 
     pub fn enabled(&self) -> bool {
@@ -65,7 +112,7 @@ impl RateLimit {
 
     /// The middleware for the ID routes: a no-op when rate limiting is off.
     pub fn middleware(&self) -> Condition<Governor<ClientIp, NoOpMiddleware>> {
-        Condition::new(self.enabled, Governor::new(&self.config))
+        Condition::new(self.enabled && self.shared.is_none(), Governor::new(&self.config))
     }
 
     /// Drops the state of clients not seen lately; call every minute or so.
@@ -77,7 +124,7 @@ impl RateLimit {
 
     /// A task that calls [`RateLimit::retain_recent`] periodically (none when disabled).
     pub fn spawn_maintenance(&self) -> Option<tokio::task::JoinHandle<()>> {
-        if !self.enabled {
+        if !self.enabled || self.shared.is_some() {
             return None;
         }
         let limit = self.clone();
@@ -101,6 +148,13 @@ pub struct ClientIp {
 }
 
 impl ClientIp {
+    fn new(config: &Config, burst: u32) -> Self {
+        Self {
+            trusted_proxies: config.trusted_proxies.iter().map(|ip| ip.to_canonical()).collect(),
+            burst,
+        }
+    }
+
     /// The client of a request that came from `peer` with these headers.
     ///
     /// The peer is the client unless it is a trusted proxy. Then `X-Forwarded-For` is read
@@ -183,6 +237,60 @@ impl KeyExtractor for ClientIp {
         ApiError::RateLimited { retry_after_secs, limit: self.burst, reset_secs: retry_after_secs }
             .error_response()
     }
+}
+
+impl SharedLimit {
+    /// `Ok` when the request may pass.
+    async fn check(&self, request: &ServiceRequest) -> Result<(), ApiError> {
+        let client = self.extractor.extract(request)?;
+        match self.store.rate_check(&client.to_string(), self.per_second, self.burst).await {
+            Ok(RateDecision::Allowed { .. }) => Ok(()),
+            Ok(RateDecision::Limited { wait }) => {
+                let retry_after_secs = ceil_secs(wait).max(1);
+                Err(ApiError::RateLimited {
+                    retry_after_secs,
+                    limit: self.burst,
+                    reset_secs: retry_after_secs,
+                })
+            }
+            Err(error) => {
+                let failures = self.failures.fetch_add(1, Ordering::Relaxed) + 1;
+                tracing::warn!(
+                    error = %error,
+                    failures,
+                    mode = ?self.fail,
+                    "shared rate limit: Redis could not be asked"
+                );
+                match self.fail {
+                    RateLimitFail::Open => Ok(()),
+                    RateLimitFail::Closed => Err(ApiError::unavailable(
+                        "the rate limiter cannot reach its Redis right now; retry in a moment",
+                        1,
+                    )),
+                }
+            }
+        }
+    }
+
+    /// How many requests met an unreachable Redis so far.
+    pub fn failures(&self) -> u64 {
+        self.failures.load(Ordering::Relaxed)
+    }
+}
+
+/// The shared (Redis) rate limit as an actix middleware; passes everything through when the
+/// app has no shared limiter (embedded mode, or rate limiting off).
+pub async fn shared_rate_limit<B: MessageBody + 'static>(
+    request: ServiceRequest,
+    next: Next<B>,
+) -> Result<ServiceResponse<EitherBody<B>>, actix_web::Error> {
+    let limit = request.app_data::<web::Data<SharedLimitSlot>>().and_then(|slot| slot.0.clone());
+    if let Some(limit) = limit
+        && let Err(error) = limit.check(&request).await
+    {
+        return Ok(request.into_response(error.error_response()).map_into_right_body());
+    }
+    next.call(request).await.map(ServiceResponse::map_into_left_body)
 }
 
 fn ceil_secs(duration: Duration) -> u64 {

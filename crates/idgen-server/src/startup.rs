@@ -5,7 +5,8 @@
 //! Shutdown: actix installs SIGTERM/SIGINT handlers. On either it stops accepting, lets
 //! in-flight requests finish (up to [`SHUTDOWN_TIMEOUT_SECS`]) and its server future returns;
 //! only then are the background tasks stopped and the marks settled to the real high water,
-//! so no request can issue an ID after the final write.
+//! so no request can issue an ID after the final write. In Redis mode the worker-id lease is
+//! then released (its mark set to the real high water), so another node can take it at once.
 //!
 //! Middleware order (outermost first): error rewriting for the whole app; then, for the ID
 //! routes only, the rate limiter. `/healthz`, `/readyz` and `/openapi.json` are registered
@@ -25,12 +26,14 @@ use idgen_core::SystemClock;
 use utoipa::OpenApi;
 use utoipa_actix_web::{AppExt, scope};
 
-use crate::config::{Config, ConfigError, Setting, Source};
+use crate::config::{Config, ConfigError, RedisUrl, Setting, Source};
 use crate::error;
-use crate::rate_limit::RateLimit;
+use crate::lease;
+use crate::rate_limit::{self, RateLimit};
 use crate::routes::{self, compat, decode, health, ids, kinds, openapi};
-use crate::state::{AppState, SharedClock};
-use crate::store::{Store, StoreError};
+use crate::state::{AppState, InitialLease, SharedClock};
+use crate::store::redis::RedisError;
+use crate::store::{RedisStore, Store, StoreError};
 
 /// How long in-flight requests may run after a stop signal.
 pub const SHUTDOWN_TIMEOUT_SECS: u64 = 10;
@@ -45,21 +48,21 @@ pub struct Application {
     address: SocketAddr,
     state: web::Data<AppState>,
     rate_limit: RateLimit,
-    worker_id: u16,
 }
 
 impl Application {
-    /// Opens the data dir, builds the generators and binds `config.bind` (port 0 picks a free
-    /// port). Setting problems come back as a [`ConfigError`] inside the `anyhow::Error`.
+    /// Opens the data dir (embedded mode) or checks Redis and leases a worker id (Redis mode),
+    /// builds the generators and binds `config.bind` (port 0 picks a free port). Setting
+    /// problems (including an unreachable Redis or a worker id held by another node) come back
+    /// as a [`ConfigError`] inside the `anyhow::Error`.
     pub fn build(config: Config) -> anyhow::Result<Application> {
         Self::build_with_clock(config, Arc::new(SystemClock))
     }
 
     /// [`Application::build`] with an injected clock.
     pub fn build_with_clock(config: Config, clock: SharedClock) -> anyhow::Result<Application> {
-        let store =
-            Store::open_embedded(&config.data_dir).map_err(|error| data_dir_error(&error))?;
-        let state = web::Data::new(AppState::new(&config, store, clock)?);
+        // Bind first: in Redis mode the next step leases a worker id, which a failed bind would
+        // otherwise leave held (and a fixed id refused) until the lease expires.
         let listener = TcpListener::bind(&config.bind).map_err(|error| {
             ConfigError::new(
                 Setting::Bind,
@@ -69,8 +72,23 @@ impl Application {
         })?;
         listener.set_nonblocking(true).context("make the listener non-blocking")?;
         let address = listener.local_addr().context("read the bound address")?;
-        let rate_limit = RateLimit::new(&config);
-        Ok(Application { listener, address, state, rate_limit, worker_id: config.worker_id })
+        let (state, redis) = match &config.redis_url {
+            Some(url) => {
+                let (state, store) = build_redis_state(&config, url, clock)?;
+                (state, Some(store))
+            }
+            None => {
+                let store = Store::open_embedded(&config.data_dir)
+                    .map_err(|error| data_dir_error(&error))?;
+                (AppState::new(&config, store, clock)?, None)
+            }
+        };
+        let state = web::Data::new(state);
+        let rate_limit = match redis {
+            Some(store) => RateLimit::new_shared(&config, store),
+            None => RateLimit::new(&config),
+        };
+        Ok(Application { listener, address, state, rate_limit })
     }
 
     /// The address really bound.
@@ -85,7 +103,7 @@ impl Application {
             "idgen-server listening on http://{} (mode: {}, worker {})",
             self.address,
             self.state.mode(),
-            self.worker_id
+            self.state.worker_id()
         )
     }
 
@@ -109,6 +127,8 @@ impl Application {
         };
         let handle = server.handle();
         let refresher = tokio::spawn(refresh_time_marks(state.clone()));
+        let lease_keeper =
+            state.lease_tick().map(|tick| tokio::spawn(keep_lease(state.clone(), tick)));
         let maintenance = rate_limit.spawn_maintenance();
 
         let outcome = tokio::select! {
@@ -120,16 +140,116 @@ impl Application {
         };
 
         refresher.abort();
+        if let Some(task) = lease_keeper {
+            task.abort();
+        }
         if let Some(task) = maintenance {
             task.abort();
         }
         let settled = state.settle().context("save the final high-water marks");
+        if let Err(error) = state.release_lease().await {
+            // Not fatal: the lease expires by itself after IDGEN_LEASE_TTL_MS, and the mark
+            // in Redis is already above everything issued.
+            tracing::warn!(error = %error, "shutdown: the worker-id lease was not released");
+        }
         if let Err(error) = &settled {
             tracing::error!(error = format!("{error:#}"), "shutdown: marks not settled");
         } else {
             tracing::info!("stopped; high-water marks saved");
         }
         outcome.and(settled)
+    }
+}
+
+/// Redis mode start-up: checks that Redis answers, seeds counters, reads the timestamp mark and
+/// leases a worker id. This runs before the server's runtime exists, so it uses a runtime and a
+/// connection of its own (on a helper thread, so that it also works when called from async
+/// code); the returned store connects lazily on the server's runtime.
+fn build_redis_state(
+    config: &Config,
+    url: &RedisUrl,
+    clock: SharedClock,
+) -> anyhow::Result<(AppState, Arc<RedisStore>)> {
+    let unreachable = |error: RedisError| -> anyhow::Error {
+        ConfigError::new(
+            Setting::RedisUrl,
+            Source::Env,
+            url.redact(&format!(
+                "cannot reach Redis ({error}); check that it runs and that the URL is right"
+            )),
+        )
+        .into()
+    };
+    let store = Arc::new(
+        RedisStore::new(
+            url,
+            config.redis_cluster,
+            &config.redis_prefix,
+            config.redis_wait_replicas,
+        )
+        .map_err(unreachable)?,
+    );
+    let ttl = Duration::from_millis(config.lease_ttl_ms);
+    let fixed = config.worker_id_fixed.then_some(config.worker_id);
+    let token = lease::new_token();
+    let startup = std::thread::scope(|scope| {
+        scope
+            .spawn(|| -> anyhow::Result<(u16, u64, std::time::Instant, u64)> {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .context("start a runtime for the Redis start-up checks")?;
+                runtime.block_on(async {
+                    let probe = RedisStore::new(url, config.redis_cluster, &config.redis_prefix, config.redis_wait_replicas).map_err(unreachable)?;
+                    probe.ping().await.map_err(unreachable)?;
+                    for (name, value) in &config.seed_counters {
+                        let now = probe.seed_counter(name, *value).await.map_err(unreachable)?;
+                        tracing::info!(counter = %name, seed = value, now, "counter seeded");
+                    }
+                    let timestamp_mark = probe.load_timestamp_mark().await.map_err(unreachable)?;
+                    match lease::acquire(&probe, fixed, None, &token, ttl)
+                        .await
+                        .map_err(unreachable)?
+                    {
+                        Some((worker_id, mark_ms, sent)) => {
+                            Ok((worker_id, mark_ms, sent, timestamp_mark))
+                        }
+                        None => Err(match fixed {
+                            Some(worker_id) => ConfigError::new(
+                                Setting::WorkerId,
+                                Source::Env,
+                                format!(
+                                    "worker id {worker_id} is leased by another idgen node; pick another or leave IDGEN_WORKER_ID unset to lease a free one"
+                                ),
+                            ),
+                            None => ConfigError::new(
+                                Setting::WorkerId,
+                                Source::Env,
+                                "all 1024 worker ids are leased by other idgen nodes",
+                            ),
+                        }
+                        .into()),
+                    }
+                })
+            })
+            .join()
+            .map_err(|_| anyhow::anyhow!("the Redis start-up checks panicked"))?
+    });
+    let (worker_id, mark_ms, sent, timestamp_mark) = startup?;
+    store.set_snowflake_mark(mark_ms);
+    store.set_timestamp_mark(timestamp_mark);
+    let initial = InitialLease { worker_id, token, mark_ms, sent };
+    let state = AppState::new_redis(config, Arc::clone(&store), clock, initial, timestamp_mark)?;
+    Ok((state, store))
+}
+
+/// Redis mode: renews (or re-takes) the worker-id lease.
+async fn keep_lease(state: web::Data<AppState>, tick: Duration) {
+    let mut interval = tokio::time::interval(tick);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        interval.tick().await;
+        state.maintain_lease().await;
     }
 }
 
@@ -165,6 +285,7 @@ pub fn app(
         .app_data(error::json_config())
         .app_data(error::query_config())
         .app_data(error::path_config())
+        .app_data(rate_limit.shared_data())
         .wrap(error::error_handlers())
         .into_utoipa_app()
         .openapi(openapi::ApiDoc::openapi())
@@ -180,6 +301,7 @@ pub fn app(
                     routes::is_rate_limited(context.head().uri.path())
                 }))
                 .wrap(rate_limit.middleware())
+                .wrap(actix_web::middleware::from_fn(rate_limit::shared_rate_limit))
                 .service(ids::get_ids)
                 .service(ids::post_ids)
                 .service(decode::decode)

@@ -7,6 +7,12 @@
 //! needs (up to 500 ms past the clock, or a block of counter values), and then raises the
 //! ceiling. A background task ([`AppState::refresh_time_marks`]) keeps the time marks ahead of
 //! a busy server so that requests rarely wait for that fsync.
+//!
+//! Redis mode ([`AppState::new_redis`]): counters go to Redis (one `INCRBY` per request, or
+//! buffered [`Segments`]); the snowflake mark belongs to the leased worker id and is raised only
+//! while the lease is ours; snowflakes are refused (503) while the [`Lease`] is not valid, and
+//! [`AppState::maintain_lease`] renews or re-takes it (swapping the generator when the worker id
+//! changes).
 
 use std::collections::HashMap;
 use std::ops::{Range, RangeInclusive};
@@ -26,7 +32,10 @@ use rand::Rng;
 
 use crate::config::Config;
 use crate::error::ApiError;
-use crate::store::{Mark, Snapshot, Store, StoreError};
+use crate::lease::{self, Held, Lease};
+use crate::segment::Segments;
+use crate::store::redis::RedisError;
+use crate::store::{Mark, RedisStore, Snapshot, Store, StoreError};
 
 /// The clock every generator reads; a trait object so tests (and a later issue) can inject one.
 pub type SharedClock = Arc<dyn Clock>;
@@ -61,12 +70,34 @@ pub struct AppState {
     clock: SharedClock,
     uuid7: Uuid7Generator<SharedClock>,
     ulid: UlidGenerator<SharedClock>,
-    snowflake: SnowflakeGenerator<SharedClock>,
+    /// Swapped only in Redis mode, when a new worker id is leased.
+    snowflake: RwLock<Arc<SnowflakeGenerator<SharedClock>>>,
     timestamp: TimestampGenerator<SharedClock>,
     /// Read-mostly: a name is inserted once, then only looked up.
     counters: RwLock<HashMap<CounterName, Arc<Counter>>>,
     store: Arc<Store>,
     limits: Limits,
+    /// Redis mode only.
+    redis: Option<RedisMode>,
+}
+
+/// What Redis mode adds: the store, the worker-id lease and the counter segments.
+struct RedisMode {
+    store: Arc<RedisStore>,
+    lease: Lease,
+    /// `Some` when `IDGEN_WORKER_ID` was given: only that id may be leased.
+    fixed_worker_id: Option<u16>,
+    /// `IDGEN_COUNTER_BLOCK`; 1 sends every request to Redis.
+    counter_block: u64,
+    segments: RwLock<HashMap<CounterName, Arc<Segments>>>,
+}
+
+/// A worker-id lease taken at start-up, handed to [`AppState::new_redis`].
+pub struct InitialLease {
+    pub worker_id: u16,
+    pub token: String,
+    pub mark_ms: u64,
+    pub sent: Instant,
 }
 
 impl AppState {
@@ -98,12 +129,62 @@ impl AppState {
             uuid7: Uuid7Generator::new(Arc::clone(&clock)),
             ulid: UlidGenerator::new(Arc::clone(&clock)),
             clock,
-            snowflake,
+            snowflake: RwLock::new(Arc::new(snowflake)),
             timestamp,
             counters: RwLock::new(counters),
             store: Arc::new(store),
             limits: Limits { max_batch: config.max_batch, max_counters: config.max_counters },
+            redis: None,
         })
+    }
+
+    /// Redis mode: the generators above the marks read from Redis, snowflakes with the worker
+    /// id leased at start-up.
+    pub fn new_redis(
+        config: &Config,
+        store: Arc<RedisStore>,
+        clock: SharedClock,
+        initial: InitialLease,
+        timestamp_mark_ms: u64,
+    ) -> anyhow::Result<Self> {
+        let snowflake_config = SnowflakeConfig {
+            epoch_ms: config.snowflake_epoch_ms,
+            worker_id: WorkerId::new(initial.worker_id)?,
+            max_backward_ms: config.snowflake_max_backward_ms,
+        };
+        let snowflake = SnowflakeGenerator::new(Arc::clone(&clock), snowflake_config)
+            .with_floor(initial.mark_ms);
+        snowflake.set_ceiling(initial.mark_ms);
+        let timestamp = TimestampGenerator::new(Arc::clone(&clock)).with_floor(timestamp_mark_ms);
+        timestamp.set_ceiling(timestamp_mark_ms);
+        let lease = Lease::new(Duration::from_millis(config.lease_ttl_ms));
+        lease.confirm(Held { worker_id: initial.worker_id, token: initial.token }, initial.sent);
+        Ok(Self {
+            uuid7: Uuid7Generator::new(Arc::clone(&clock)),
+            ulid: UlidGenerator::new(Arc::clone(&clock)),
+            clock,
+            snowflake: RwLock::new(Arc::new(snowflake)),
+            timestamp,
+            counters: RwLock::new(HashMap::new()),
+            store: Arc::new(Store::Redis(Arc::clone(&store))),
+            limits: Limits { max_batch: config.max_batch, max_counters: config.max_counters },
+            redis: Some(RedisMode {
+                store,
+                lease,
+                fixed_worker_id: config.worker_id_fixed.then_some(config.worker_id),
+                counter_block: config.counter_block,
+                segments: RwLock::new(HashMap::new()),
+            }),
+        })
+    }
+
+    fn generator(&self) -> Arc<SnowflakeGenerator<SharedClock>> {
+        Arc::clone(&self.snowflake.read())
+    }
+
+    /// The worker id snowflakes are issued with now.
+    pub fn worker_id(&self) -> u16 {
+        self.generator().config().worker_id.get()
     }
 
     pub fn limits(&self) -> Limits {
@@ -111,7 +192,7 @@ impl AppState {
     }
 
     pub fn snowflake_config(&self) -> SnowflakeConfig {
-        self.snowflake.config()
+        self.generator().config()
     }
 
     /// `embedded` (later also `redis`).
@@ -146,6 +227,12 @@ impl AppState {
         count: usize,
         out: &mut Vec<SnowflakeId>,
     ) -> Result<(), ApiError> {
+        if let Some(redis) = &self.redis
+            && !redis.lease.is_valid()
+        {
+            return Err(no_lease(&redis.lease));
+        }
+        let generator = self.generator();
         let target_len = out.len() + count;
         let mut waited_ms = 0;
         let deadline = Instant::now() + CEILING_DEADLINE;
@@ -153,9 +240,9 @@ impl AppState {
             let missing = target_len - out.len();
             let before = out.len();
             let result = if missing == 1 {
-                self.snowflake.generate().map(|id| out.push(id))
+                generator.generate().map(|id| out.push(id))
             } else {
-                self.snowflake.generate_batch(missing, out)
+                generator.generate_batch(missing, out)
             };
             match result {
                 Ok(()) if out.len() == before => {
@@ -169,8 +256,9 @@ impl AppState {
                         return Err(ceiling_unavailable());
                     }
                     let target = self.time_target(needed);
-                    let ceiling = self.raise(Mark::Snowflake, needed, target).await?;
-                    self.snowflake.set_ceiling(ceiling);
+                    let worker_id = generator.config().worker_id.get();
+                    let ceiling = self.raise_snowflake(worker_id, needed, target).await?;
+                    generator.set_ceiling(ceiling);
                 }
                 Err(IssueError::Exhausted { retry_after_ms }) => {
                     let wait_ms = retry_after_ms.max(1);
@@ -223,16 +311,22 @@ impl AppState {
     }
 
     /// `count` consecutive values of the counter `name`, creating it on first use.
+    ///
+    /// One range, except in Redis segment mode (`IDGEN_COUNTER_BLOCK` > 1), where a batch may
+    /// span two segments: still increasing, not contiguous.
     pub async fn counter_values(
         &self,
         name: &CounterName,
         count: u64,
-    ) -> Result<RangeInclusive<u64>, ApiError> {
+    ) -> Result<Vec<RangeInclusive<u64>>, ApiError> {
+        if let Some(redis) = &self.redis {
+            return self.redis_counter_values(redis, name, count).await;
+        }
         let counter = self.counter(name)?;
         let deadline = Instant::now() + CEILING_DEADLINE;
         while Instant::now() <= deadline {
             match counter.take(count) {
-                Ok(range) => return Ok(range),
+                Ok(range) => return Ok(vec![range]),
                 Err(IssueError::CeilingReached { needed, .. }) => {
                     let target = needed.saturating_add(batch_reservation(count));
                     let ceiling = self.raise(Mark::Counter(name.clone()), needed, target).await?;
@@ -242,6 +336,36 @@ impl AppState {
             }
         }
         Err(ceiling_unavailable())
+    }
+
+    async fn redis_counter_values(
+        &self,
+        redis: &RedisMode,
+        name: &CounterName,
+        count: u64,
+    ) -> Result<Vec<RangeInclusive<u64>>, ApiError> {
+        if redis.counter_block <= 1 {
+            // Strict mode: one INCRBY per request, so values are globally ordered.
+            let range = redis.store.incr_counter(name, count).await.map_err(redis_unavailable)?;
+            return Ok(vec![range]);
+        }
+        let segments = {
+            let existing = redis.segments.read().get(name).cloned();
+            match existing {
+                Some(segments) => segments,
+                None => {
+                    let mut all = redis.segments.write();
+                    if !all.contains_key(name) && all.len() >= self.limits.max_counters {
+                        return Err(ApiError::TooManyCounters { max: self.limits.max_counters });
+                    }
+                    Arc::clone(all.entry(name.clone()).or_default())
+                }
+            }
+        };
+        segments
+            .take(&redis.store, name, count, redis.counter_block)
+            .await
+            .map_err(redis_unavailable)
     }
 
     fn counter(&self, name: &CounterName) -> Result<Arc<Counter>, ApiError> {
@@ -262,9 +386,53 @@ impl AppState {
         Ok(counter)
     }
 
-    /// Writes a mark through the store on the blocking pool (it fsyncs) and returns the new
-    /// ceiling.
+    /// Raises the snowflake mark of `worker_id`: in Redis, only while its lease is ours.
+    async fn raise_snowflake(
+        &self,
+        worker_id: u16,
+        needed: u64,
+        target: u64,
+    ) -> Result<u64, ApiError> {
+        let Some(redis) = &self.redis else {
+            return self.raise(Mark::Snowflake, needed, target).await;
+        };
+        let held = match redis.lease.held() {
+            Some(held) if held.worker_id == worker_id => held,
+            _ => return Err(no_lease(&redis.lease)),
+        };
+        match redis.store.raise_worker_mark(worker_id, &held.token, needed, target).await {
+            Ok(Some(ceiling)) => Ok(ceiling),
+            Ok(None) => {
+                tracing::warn!(
+                    worker_id,
+                    "the worker-id lease is held by another node; snowflakes stop"
+                );
+                self.lose_lease(redis);
+                Err(no_lease(&redis.lease))
+            }
+            Err(error) => Err(redis_unavailable(error)),
+        }
+    }
+
+    /// Writes a mark through the store and returns the new ceiling. Embedded: on the blocking
+    /// pool (it fsyncs). Redis: the shared timestamp mark.
     async fn raise(&self, mark: Mark, needed: u64, target: u64) -> Result<u64, ApiError> {
+        if let Some(redis) = &self.redis {
+            return match mark {
+                Mark::Timestamp => redis
+                    .store
+                    .raise_timestamp_mark(needed, target)
+                    .await
+                    .map_err(redis_unavailable),
+                Mark::Snowflake => {
+                    let worker_id = self.worker_id();
+                    Box::pin(self.raise_snowflake(worker_id, needed, target)).await
+                }
+                Mark::Counter(_) => Err(ApiError::Internal(anyhow::anyhow!(
+                    "counter marks are not used in Redis mode"
+                ))),
+            };
+        }
         let store = Arc::clone(&self.store);
         match web::block(move || store.reserve(&mark, needed, target)).await {
             Ok(Ok(ceiling)) => Ok(ceiling),
@@ -284,7 +452,7 @@ impl AppState {
         match error {
             IssueError::ClockMovedBackwards { last_ms, now_ms } => {
                 let behind_ms = last_ms.saturating_sub(now_ms);
-                let allowance = self.snowflake.config().max_backward_ms;
+                let allowance = self.snowflake_config().max_backward_ms;
                 let retry = behind_ms.saturating_sub(allowance).div_ceil(1000);
                 ApiError::unavailable(
                     format!(
@@ -313,9 +481,10 @@ impl AppState {
     pub async fn readiness(&self) -> (Vec<String>, u64) {
         let mut reasons = Vec::new();
         let mut retry_after_secs = 1;
-        let config = self.snowflake.config();
+        let generator = self.generator();
+        let config = generator.config();
         let now_ms = self.clock.now_ms();
-        let high_water_ms = self.snowflake.high_water_ms();
+        let high_water_ms = generator.high_water_ms();
         if now_ms < config.epoch_ms {
             reasons.push("snowflake: the clock reads a time before the snowflake epoch".to_owned());
             retry_after_secs = 60;
@@ -327,6 +496,17 @@ impl AppState {
             ));
             retry_after_secs =
                 retry_after_secs.max((behind_ms - config.max_backward_ms).div_ceil(1000));
+        }
+        if let Some(redis) = &self.redis {
+            if let Err(error) = redis.store.ping().await {
+                tracing::warn!(error = %error, "readiness: Redis unreachable");
+                reasons.push("redis: unreachable".to_owned());
+            }
+            if !redis.lease.is_valid() {
+                reasons.push("snowflake: this node holds no worker-id lease right now".to_owned());
+                retry_after_secs = retry_after_secs.max(redis.lease.retry_after_secs());
+            }
+            return (reasons, retry_after_secs);
         }
         let store = Arc::clone(&self.store);
         match web::block(move || store.check_writable()).await {
@@ -347,7 +527,7 @@ impl AppState {
     /// backward allowance, so that a restart right after `kill -9` (the floor is then ahead of
     /// the clock by up to this much) stays within the allowance.
     fn time_margin_ms(&self) -> u64 {
-        TIME_MARK_AHEAD_MS.min(self.snowflake.config().max_backward_ms / 2).max(1)
+        TIME_MARK_AHEAD_MS.min(self.snowflake_config().max_backward_ms / 2).max(1)
     }
 
     /// The mark to write when `needed` is above the ceiling.
@@ -360,9 +540,16 @@ impl AppState {
     /// is about to reach.
     pub async fn refresh_time_marks(&self) {
         let within = self.time_margin_ms() / 2;
+        let generator = self.generator();
         for mark in [Mark::Snowflake, Mark::Timestamp] {
+            if mark == Mark::Snowflake
+                && let Some(redis) = &self.redis
+                && !redis.lease.is_valid()
+            {
+                continue;
+            }
             let high_water = match mark {
-                Mark::Snowflake => self.snowflake.high_water_ms(),
+                Mark::Snowflake => generator.high_water_ms(),
                 _ => self.timestamp.high_water_ms(),
             };
             let durable = self.store.mark(&mark);
@@ -373,9 +560,16 @@ impl AppState {
                 continue;
             }
             let target = self.time_target(high_water.saturating_add(1));
-            if let Ok(ceiling) = self.raise(mark.clone(), target, target).await {
+            let raised = match mark {
+                Mark::Snowflake => {
+                    let worker_id = generator.config().worker_id.get();
+                    self.raise_snowflake(worker_id, target, target).await
+                }
+                _ => self.raise(mark.clone(), target, target).await,
+            };
+            if let Ok(ceiling) = raised {
                 match mark {
-                    Mark::Snowflake => self.snowflake.set_ceiling(ceiling),
+                    Mark::Snowflake => generator.set_ceiling(ceiling),
                     _ => self.timestamp.set_ceiling(ceiling),
                 }
             }
@@ -391,11 +585,118 @@ impl AppState {
             .map(|(name, counter)| (name.clone(), counter.last_issued()))
             .collect();
         self.store.settle(&Snapshot {
-            snowflake_ms: self.snowflake.high_water_ms(),
+            snowflake_ms: self.generator().high_water_ms(),
             timestamp_ms: self.timestamp.high_water_ms(),
             counters,
         })
     }
+}
+
+impl AppState {
+    /// Redis mode: one look at the worker-id lease (called every [`Lease::tick`]). Renews it
+    /// when due; when it was lost, stops snowflakes and leases a worker id again (the same one
+    /// if it is free, else another unless `IDGEN_WORKER_ID` fixes it).
+    pub async fn maintain_lease(&self) {
+        let Some(redis) = &self.redis else { return };
+        let lease = &redis.lease;
+        match lease.held() {
+            Some(held) => {
+                if !lease.renewal_due() && lease.is_valid() {
+                    return;
+                }
+                let sent = Instant::now();
+                match redis.store.renew(held.worker_id, &held.token, lease.ttl()).await {
+                    Ok(true) => lease.confirm(held, sent),
+                    Ok(false) => {
+                        tracing::warn!(
+                            worker_id = held.worker_id,
+                            "the worker-id lease expired or was taken; snowflakes stop until a new one is held"
+                        );
+                        self.lose_lease(redis);
+                    }
+                    Err(error) => {
+                        if lease.is_valid() {
+                            tracing::warn!(error = %error, "cannot renew the worker-id lease; retrying");
+                        } else {
+                            tracing::debug!(error = %error, "cannot renew the worker-id lease");
+                        }
+                    }
+                }
+            }
+            None => self.reacquire(redis).await,
+        }
+    }
+
+    fn lose_lease(&self, redis: &RedisMode) {
+        redis.lease.drop_lease();
+        // Whatever is in flight stops at the next ceiling check.
+        self.generator().set_ceiling(0);
+    }
+
+    async fn reacquire(&self, redis: &RedisMode) {
+        let previous = self.generator();
+        let previous_id = previous.config().worker_id.get();
+        let token = lease::new_token();
+        let ttl = redis.lease.ttl();
+        let acquired =
+            lease::acquire(&redis.store, redis.fixed_worker_id, Some(previous_id), &token, ttl)
+                .await;
+        let (worker_id, mark_ms, sent) = match acquired {
+            Ok(Some(found)) => found,
+            Ok(None) => {
+                tracing::warn!(
+                    "no worker id can be leased now (all taken, or the fixed one is held)"
+                );
+                return;
+            }
+            Err(error) => {
+                tracing::debug!(error = %error, "cannot lease a worker id yet");
+                return;
+            }
+        };
+        // Start above the worker's mark, and above what this process issued with it.
+        let mut floor = mark_ms;
+        if worker_id == previous_id {
+            floor = floor.max(previous.high_water_ms());
+        }
+        let config = SnowflakeConfig {
+            worker_id: WorkerId::new(worker_id).expect("lease::acquire returns ids up to 1023"),
+            ..previous.config()
+        };
+        let generator = SnowflakeGenerator::new(Arc::clone(&self.clock), config).with_floor(floor);
+        generator.set_ceiling(mark_ms);
+        redis.store.set_snowflake_mark(mark_ms);
+        *self.snowflake.write() = Arc::new(generator);
+        redis.lease.confirm(Held { worker_id, token }, sent);
+        tracing::info!(worker_id, "leased a worker id; snowflakes resume");
+    }
+
+    /// Redis mode, at a clean shutdown: store the real snowflake high water as the worker's
+    /// mark and release the lease, so that the id is free at once.
+    pub async fn release_lease(&self) -> Result<(), RedisError> {
+        let Some(redis) = &self.redis else { return Ok(()) };
+        let Some(held) = redis.lease.drop_lease() else { return Ok(()) };
+        let high_water = self.generator().high_water_ms();
+        self.generator().set_ceiling(0);
+        redis.store.release(held.worker_id, &held.token, high_water).await.map(|_| ())
+    }
+
+    /// The lease maintenance interval (Redis mode).
+    pub fn lease_tick(&self) -> Option<Duration> {
+        self.redis.as_ref().map(|redis| redis.lease.tick())
+    }
+}
+
+fn no_lease(lease: &Lease) -> ApiError {
+    ApiError::unavailable(
+        "this node holds no snowflake worker id right now (its Redis lease could not be renewed); retry in a moment or use another node",
+        lease.retry_after_secs(),
+    )
+}
+
+fn redis_unavailable(error: RedisError) -> ApiError {
+    tracing::warn!(error = %error, "Redis call failed");
+    ApiError::unavailable("the server cannot reach its Redis right now; retry in a moment", 1)
 }
 
 /// How many values (counter) or ms (timestamp) one reservation for a batch of `count` covers.

@@ -76,7 +76,7 @@ pub async fn generate_timestamp_id(state: web::Data<AppState>) -> Result<HttpRes
 #[get("/generate_counter_id")]
 pub async fn generate_counter_id(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let values = state.counter_values(&CounterName::default(), 1).await?;
-    Ok(integer_id(*values.start()))
+    Ok(integer_id(values.first().map_or(0, |range| *range.start())))
 }
 
 /// `GET /generate_snowflake_id`

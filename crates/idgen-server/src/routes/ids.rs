@@ -124,7 +124,12 @@ async fn issue(
         }
         Kind::Counter => {
             let name = spec.name.as_ref().expect("resolved for kind counter");
-            state.counter_values(name, count as u64).await?.for_each(|value| out.push(value));
+            state
+                .counter_values(name, count as u64)
+                .await?
+                .into_iter()
+                .flatten()
+                .for_each(|value| out.push(value));
         }
     }
     Ok(out.finish())

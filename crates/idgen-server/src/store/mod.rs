@@ -1,21 +1,25 @@
-//! Durable high-water marks: the only module that touches the data directory.
+//! Durable high-water marks: the only module that touches the data directory or Redis.
 //!
 //! The generators in idgen-core never issue above a *ceiling*; the store makes a mark durable
 //! first and only then is the ceiling raised to it (see `state.rs`). After a crash the marks
 //! are a floor for the next run, so nothing issued before is issued again: gaps, never repeats.
 //!
 //! Marks kept: the snowflake and timestamp time marks (Unix ms) and, per counter name, the
-//! value reserved through. [`Store`] is an enum over back ends so a Redis one can sit next to
-//! the embedded one; the rest of the server only sees this interface.
+//! value reserved through. [`Store`] is an enum over the back ends. The embedded one is
+//! synchronous (fsync on the blocking pool); the Redis one ([`RedisStore`]) is async and also
+//! holds counters, worker-id leases and the shared rate limit, so `AppState` calls it directly.
 
 pub mod embedded;
+pub mod redis;
 
 use std::io;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use idgen_core::counter::CounterName;
 
 pub use embedded::EmbeddedStore;
+pub use redis::RedisStore;
 
 /// One durable high-water mark.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -48,12 +52,17 @@ pub enum StoreError {
     Corrupt { path: PathBuf, reason: String },
     #[error("cannot write {}: {source}", path.display())]
     Write { path: PathBuf, source: io::Error },
+    #[error("the Redis store has no synchronous writes")]
+    NotLocal,
 }
 
 /// The back end holding the marks.
 pub enum Store {
     /// A JSON file in `IDGEN_DATA_DIR`, written atomically, locked against a second server.
     Embedded(EmbeddedStore),
+    /// Redis (`IDGEN_REDIS_URL`). Its operations are async and called by `AppState` directly;
+    /// the synchronous methods below only read its cached marks.
+    Redis(Arc<RedisStore>),
 }
 
 impl Store {
@@ -66,6 +75,7 @@ impl Store {
     pub fn mode(&self) -> &'static str {
         match self {
             Store::Embedded(_) => "embedded",
+            Store::Redis(_) => "redis",
         }
     }
 
@@ -73,6 +83,11 @@ impl Store {
     pub fn snapshot(&self) -> Snapshot {
         match self {
             Store::Embedded(store) => store.snapshot(),
+            Store::Redis(store) => Snapshot {
+                snowflake_ms: store.snowflake_mark(),
+                timestamp_ms: store.timestamp_mark(),
+                counters: Vec::new(),
+            },
         }
     }
 
@@ -80,6 +95,11 @@ impl Store {
     pub fn mark(&self, mark: &Mark) -> u64 {
         match self {
             Store::Embedded(store) => store.mark(mark),
+            Store::Redis(store) => match mark {
+                Mark::Snowflake => store.snowflake_mark(),
+                Mark::Timestamp => store.timestamp_mark(),
+                Mark::Counter(_) => 0,
+            },
         }
     }
 
@@ -88,6 +108,7 @@ impl Store {
     pub fn reserve(&self, mark: &Mark, needed: u64, target: u64) -> Result<u64, StoreError> {
         match self {
             Store::Embedded(store) => store.reserve(mark, needed, target.max(needed)),
+            Store::Redis(_) => Err(StoreError::NotLocal),
         }
     }
 
@@ -96,6 +117,8 @@ impl Store {
     pub fn settle(&self, high_water: &Snapshot) -> Result<(), StoreError> {
         match self {
             Store::Embedded(store) => store.settle(high_water),
+            // Settled (and the lease released) by `AppState::release_lease`.
+            Store::Redis(_) => Ok(()),
         }
     }
 
@@ -103,6 +126,7 @@ impl Store {
     pub fn check_writable(&self) -> Result<(), StoreError> {
         match self {
             Store::Embedded(store) => store.check_writable(),
+            Store::Redis(_) => Ok(()),
         }
     }
 }

@@ -292,7 +292,9 @@ pub fn spawn_app(options: Options) -> TestApp {
             );
         }
     };
-    let (address, worker_id) = parse_startup_line(&line);
+    let mode =
+        if options.args.iter().any(|arg| arg == "--redis-url") { "redis" } else { "embedded" };
+    let (address, worker_id) = parse_startup_line_of_mode(&line, mode);
     let port = address
         .rsplit(':')
         .next()
@@ -312,11 +314,17 @@ pub fn spawn_app(options: Options) -> TestApp {
 /// `idgen-server listening on http://127.0.0.1:PORT (mode: embedded, worker N)` ->
 /// (`http://127.0.0.1:PORT`, N). Panics on any other shape.
 pub fn parse_startup_line(line: &str) -> (String, u16) {
-    let shape = "idgen-server listening on http://127.0.0.1:PORT (mode: embedded, worker N)";
+    parse_startup_line_of_mode(line, "embedded")
+}
+
+/// [`parse_startup_line`] for a server in `mode` (`embedded` or `redis`).
+pub fn parse_startup_line_of_mode(line: &str, mode: &str) -> (String, u16) {
+    let shape = format!("idgen-server listening on http://127.0.0.1:PORT (mode: {mode}, worker N)");
+    let separator = format!(" (mode: {mode}, worker ");
     let parsed = line
         .strip_prefix("idgen-server listening on ")
         .and_then(|rest| rest.strip_suffix(')'))
-        .and_then(|rest| rest.split_once(" (mode: embedded, worker "))
+        .and_then(|rest| rest.split_once(separator.as_str()))
         .and_then(|(address, worker)| Some((address, worker.parse::<u16>().ok()?)));
     let Some((address, worker_id)) = parsed else {
         panic!("start-up line {line:?} does not have the shape {shape:?}");
