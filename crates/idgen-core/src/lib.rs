@@ -37,6 +37,8 @@ pub mod error;
 pub mod kind;
 pub mod random;
 pub mod snowflake;
+#[cfg(test)]
+mod test_support;
 pub mod timestamp;
 pub mod ulid;
 pub mod uuid;

@@ -207,23 +207,7 @@ mod tests {
     #[test]
     fn strictly_increasing_across_threads() {
         let generator = TimestampGenerator::new(SystemClock);
-        let per_thread: Vec<Vec<u64>> = std::thread::scope(|scope| {
-            let handles: Vec<_> = (0..4)
-                .map(|_| {
-                    scope.spawn(|| {
-                        (0..50_000).map(|_| generator.generate().unwrap()).collect::<Vec<_>>()
-                    })
-                })
-                .collect();
-            handles.into_iter().map(|handle| handle.join().unwrap()).collect()
-        });
-        for values in &per_thread {
-            assert!(values.windows(2).all(|pair| pair[0] < pair[1]));
-        }
-        let mut all: Vec<_> = per_thread.into_iter().flatten().collect();
-        all.sort_unstable();
-        all.dedup();
-        assert_eq!(all.len(), 200_000);
+        crate::test_support::assert_unique_on_threads(4, 50_000, || generator.generate().unwrap());
     }
 
     proptest! {

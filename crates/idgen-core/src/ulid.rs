@@ -185,24 +185,9 @@ mod tests {
     #[test]
     fn strictly_increasing_across_threads() {
         let generator = UlidGenerator::new(SystemClock);
-        let per_thread: Vec<Vec<ulid::Ulid>> = std::thread::scope(|scope| {
-            let handles: Vec<_> = (0..4)
-                .map(|_| {
-                    scope.spawn(|| {
-                        let mut rng = rand::rng();
-                        (0..50_000).map(|_| generator.generate(&mut rng)).collect::<Vec<_>>()
-                    })
-                })
-                .collect();
-            handles.into_iter().map(|handle| handle.join().unwrap()).collect()
+        crate::test_support::assert_unique_on_threads(4, 50_000, || {
+            generator.generate(&mut rand::rng())
         });
-        for ids in &per_thread {
-            assert!(ids.windows(2).all(|pair| pair[0] < pair[1]));
-        }
-        let mut all: Vec<_> = per_thread.into_iter().flatten().collect();
-        all.sort_unstable();
-        all.dedup();
-        assert_eq!(all.len(), 200_000);
     }
 
     proptest! {
