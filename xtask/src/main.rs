@@ -1,17 +1,31 @@
-//! Project automation (`cargo xtask ci`): the same steps `.ci/run` runs, from Rust.
+//! Project automation: `cargo xtask ci` (the same steps `.ci/run` runs, from Rust) and
+//! `cargo xtask bench` (network benchmarks of the release server, written to
+//! `docs/benchmarks.md`).
+
+mod bench;
+mod process;
+mod report;
+mod target;
+mod wrk;
 
 use std::process::Command;
 
 use anyhow::{Context, bail};
 
+const USAGE: &str = "usage: cargo xtask <task>
+
+tasks:
+  ci      fmt check, clippy -D warnings, cargo test --workspace
+  bench   network benchmarks with wrk; writes docs/benchmarks.md";
+
 fn main() -> anyhow::Result<()> {
-    let task = std::env::args().nth(1);
+    let mut arguments = std::env::args().skip(1);
+    let task = arguments.next();
     match task.as_deref() {
         Some("ci") => ci(),
+        Some("bench") => bench::run(bench::Options::parse(arguments)?),
         _ => {
-            eprintln!(
-                "usage: cargo xtask <task>\n\ntasks:\n  ci    fmt check, clippy -D warnings, cargo test --workspace"
-            );
+            eprintln!("{USAGE}\n\n{}", bench::USAGE);
             bail!("no task given")
         }
     }
