@@ -110,6 +110,11 @@ impl RateLimit {
         self.enabled
     }
 
+    /// Redis mode with a limit: [`shared_rate_limit`] applies it.
+    pub fn is_shared(&self) -> bool {
+        self.shared.is_some()
+    }
+
     /// The middleware for the ID routes: a no-op when rate limiting is off.
     pub fn middleware(&self) -> Condition<Governor<ClientIp, NoOpMiddleware>> {
         Condition::new(self.enabled && self.shared.is_none(), Governor::new(&self.config))

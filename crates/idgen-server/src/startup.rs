@@ -20,6 +20,7 @@ use std::time::Duration;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
+use actix_web::middleware::Condition;
 use actix_web::{App, HttpServer, guard, web};
 use anyhow::Context;
 use idgen_core::SystemClock;
@@ -126,7 +127,7 @@ impl Application {
                 .run()
         };
         let handle = server.handle();
-        let refresher = tokio::spawn(refresh_time_marks(state.clone()));
+        let refresher = tokio::spawn(refresh_marks(state.clone()));
         let lease_keeper =
             state.lease_tick().map(|tick| tokio::spawn(keep_lease(state.clone(), tick)));
         let maintenance = rate_limit.spawn_maintenance();
@@ -257,12 +258,12 @@ fn data_dir_error(error: &StoreError) -> ConfigError {
     ConfigError::new(Setting::DataDir, Source::Env, error.to_string())
 }
 
-async fn refresh_time_marks(state: web::Data<AppState>) {
+async fn refresh_marks(state: web::Data<AppState>) {
     let mut interval = tokio::time::interval(REFRESH_INTERVAL);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         interval.tick().await;
-        state.refresh_time_marks().await;
+        state.refresh_marks().await;
     }
 }
 
@@ -301,16 +302,23 @@ pub fn app(
                     routes::is_rate_limited(context.head().uri.path())
                 }))
                 .wrap(rate_limit.middleware())
-                .wrap(actix_web::middleware::from_fn(rate_limit::shared_rate_limit))
-                .service(ids::get_ids)
-                .service(ids::post_ids)
-                .service(decode::decode)
+                // Off unless Redis mode shares the limit: saves a boxed future per request.
+                .wrap(Condition::new(
+                    rate_limit.is_shared(),
+                    actix_web::middleware::from_fn(rate_limit::shared_rate_limit),
+                ))
+                // Fixed paths first: actix tries resources in order, and a fixed path is a
+                // string comparison while a `{param}` pattern is a regex match.
                 .service(kinds::kinds)
                 .service(compat::generate_uuid)
                 .service(compat::generate_timestamp_id)
                 .service(compat::generate_counter_id)
                 .service(compat::generate_snowflake_id)
-                .service(compat::generate_random_string),
+                .map(|scope| scope.configure(ids::register_fixed_kinds))
+                .service(ids::get_ids)
+                .service(ids::post_ids)
+                .service(compat::generate_random_string)
+                .service(decode::decode),
         )
         .default_service(web::to(routes::fallback))
         .split_for_parts();
@@ -752,7 +760,7 @@ mod tests {
             // Each run issues, refreshes its marks and "crashes" (no settle) 10 ms later.
             let state = state_in(dir.path(), config.clone(), clock.clone());
             let service = service!(state, config);
-            state.refresh_time_marks().await;
+            state.refresh_marks().await;
             for kind in ["snowflake", "timestamp"] {
                 let reply = call!(&service, get(&format!("/v1/ids/{kind}?count=3"))).await;
                 assert_eq!(reply.status, StatusCode::OK, "{kind}: {}", reply.text);
@@ -762,7 +770,7 @@ mod tests {
                     last = reply.ids()[2].parse().unwrap();
                 }
             }
-            state.refresh_time_marks().await;
+            state.refresh_marks().await;
             clock.advance(10);
         }
     }

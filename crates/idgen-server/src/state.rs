@@ -4,9 +4,20 @@
 //! The hot paths (uuid, uuid7, ulid, snowflake, timestamp, random) take no lock here: the
 //! generators are lock-light atomics in idgen-core. Only when a generator reports
 //! `CeilingReached` does a request go to the store, which writes a mark *ahead* of what it
-//! needs (up to 500 ms past the clock, or a block of counter values), and then raises the
-//! ceiling. A background task ([`AppState::refresh_time_marks`]) keeps the time marks ahead of
-//! a busy server so that requests rarely wait for that fsync.
+//! needs, and then raises the ceiling. A background task ([`AppState::refresh_marks`]) keeps
+//! the marks ahead of a busy server so that requests rarely wait for that fsync.
+//!
+//! How far ahead (the reservation policy; gaps after a crash are allowed, repeats are not):
+//! - snowflake: 500 ms past the clock, at most half the backward allowance, never past the
+//!   previous mark plus that (see [`TIME_MARK_AHEAD_MS`]);
+//! - timestamp: `max(500 ms, 16 batches, the current lead)` past what is needed, where the
+//!   lead is how far the generator already runs ahead of the clock. Above 1,000 requests/s
+//!   timestamp ids outrun the clock, and a fixed 500 ms would then last a few ms of real time
+//!   (one fsync every few ms); reserving in proportion to the lead makes the number of writes
+//!   grow with the logarithm of the lead instead;
+//! - counter (embedded): a block that doubles (up to [`MAX_COUNTER_BLOCK`]) while each block
+//!   lasts less than [`FAST_BLOCK`], and falls back to [`COUNTER_BLOCK`] after
+//!   [`IDLE_BLOCK`] without a reservation; at least 16 batches.
 //!
 //! Redis mode ([`AppState::new_redis`]): counters go to Redis (one `INCRBY` per request, or
 //! buffered [`Segments`]); the snowflake mark belongs to the leased worker id and is raised only
@@ -44,10 +55,17 @@ pub type SharedClock = Arc<dyn Clock>;
 /// (see [`AppState::time_margin_ms`]), never past the previous mark: after `kill -9` the next
 /// run starts above the mark, and if each run added a margin to the last one's, a few quick
 /// restarts would put the floor beyond the snowflake backward allowance. Timestamp ids have no
-/// such allowance, so their marks go this far (or 16 batches) past what is needed.
+/// such allowance, so their marks go at least this far past what is needed, and further when
+/// the generator runs ahead of the clock (see [`AppState::timestamp_target`]).
 const TIME_MARK_AHEAD_MS: u64 = 500;
-/// Smallest block of counter values reserved per write.
+/// Smallest block of counter values reserved per write (and the block of an idle counter).
 const COUNTER_BLOCK: u64 = 1_000;
+/// Largest block of counter values reserved per write: what a crash can skip at most.
+const MAX_COUNTER_BLOCK: u64 = 1_000_000;
+/// A counter block used up faster than this makes the next one twice as large.
+const FAST_BLOCK: Duration = Duration::from_secs(1);
+/// A counter with no reservation for this long starts again from [`COUNTER_BLOCK`].
+const IDLE_BLOCK: Duration = Duration::from_secs(10);
 /// A reservation for a batch of `count` covers this many such batches, so that concurrent
 /// batch requests do not each need a write (and cannot starve each other of the block).
 const BATCHES_PER_RESERVATION: u64 = 16;
@@ -74,11 +92,63 @@ pub struct AppState {
     snowflake: RwLock<Arc<SnowflakeGenerator<SharedClock>>>,
     timestamp: TimestampGenerator<SharedClock>,
     /// Read-mostly: a name is inserted once, then only looked up.
-    counters: RwLock<HashMap<CounterName, Arc<Counter>>>,
+    counters: RwLock<HashMap<CounterName, Arc<CounterSlot>>>,
     store: Arc<Store>,
     limits: Limits,
     /// Redis mode only.
     redis: Option<RedisMode>,
+}
+
+/// An embedded-mode counter and the size of its next reservation.
+struct CounterSlot {
+    counter: Counter,
+    reservation: parking_lot::Mutex<Reservation>,
+}
+
+impl CounterSlot {
+    fn starting_after(last_issued: u64) -> Self {
+        Self {
+            counter: Counter::starting_after(last_issued),
+            reservation: parking_lot::Mutex::new(Reservation::default()),
+        }
+    }
+}
+
+/// The adaptive block of one counter (see the module comment).
+#[derive(Debug)]
+struct Reservation {
+    block: u64,
+    /// When this process last chose a mark for the counter; `None` before its first use.
+    at: Option<Instant>,
+    /// The mark chosen then.
+    target: u64,
+}
+
+impl Default for Reservation {
+    fn default() -> Self {
+        Self { block: COUNTER_BLOCK, at: None, target: 0 }
+    }
+}
+
+impl Reservation {
+    /// The mark to write so that values through `needed` (a batch of `count`) can be issued.
+    /// Requests that reach the ceiling together get the same mark (one write, not one per
+    /// request, and one doubling).
+    fn target(&mut self, needed: u64, count: u64, now: Instant) -> u64 {
+        if needed <= self.target {
+            return self.target;
+        }
+        self.block = match self.at.map(|at| now.saturating_duration_since(at)) {
+            Some(lasted) if lasted < FAST_BLOCK => {
+                self.block.saturating_mul(2).min(MAX_COUNTER_BLOCK)
+            }
+            Some(lasted) if lasted < IDLE_BLOCK => self.block,
+            _ => COUNTER_BLOCK,
+        };
+        self.at = Some(now);
+        self.target = needed.saturating_add(self.block.max(batch_reservation(count)));
+        self.target
+    }
 }
 
 /// What Redis mode adds: the store, the worker-id lease and the counter segments.
@@ -122,7 +192,7 @@ impl AppState {
             .into_iter()
             .map(|(name, reserved_through)| {
                 // Ceiling = what was reserved, so the first use reserves a fresh block.
-                (name, Arc::new(Counter::starting_after(reserved_through)))
+                (name, Arc::new(CounterSlot::starting_after(reserved_through)))
             })
             .collect();
         Ok(Self {
@@ -296,11 +366,7 @@ impl AppState {
             match result {
                 Ok(range) => return Ok(range),
                 Err(IssueError::CeilingReached { needed, .. }) => {
-                    // Timestamp ids have no backward allowance to protect (a restart simply
-                    // continues above the mark), so the reservation can be generous.
-                    let ahead =
-                        count.saturating_mul(BATCHES_PER_RESERVATION).max(TIME_MARK_AHEAD_MS);
-                    let target = needed.saturating_add(ahead);
+                    let target = self.timestamp_target(needed, count);
                     let ceiling = self.raise(Mark::Timestamp, needed, target).await?;
                     self.timestamp.set_ceiling(ceiling);
                 }
@@ -322,15 +388,15 @@ impl AppState {
         if let Some(redis) = &self.redis {
             return self.redis_counter_values(redis, name, count).await;
         }
-        let counter = self.counter(name)?;
+        let slot = self.counter(name)?;
         let deadline = Instant::now() + CEILING_DEADLINE;
         while Instant::now() <= deadline {
-            match counter.take(count) {
+            match slot.counter.take(count) {
                 Ok(range) => return Ok(vec![range]),
                 Err(IssueError::CeilingReached { needed, .. }) => {
-                    let target = needed.saturating_add(batch_reservation(count));
+                    let target = slot.reservation.lock().target(needed, count, Instant::now());
                     let ceiling = self.raise(Mark::Counter(name.clone()), needed, target).await?;
-                    counter.set_ceiling(ceiling);
+                    slot.counter.set_ceiling(ceiling);
                 }
                 Err(error) => return Err(self.issue_error("counter", error)),
             }
@@ -368,7 +434,7 @@ impl AppState {
             .map_err(redis_unavailable)
     }
 
-    fn counter(&self, name: &CounterName) -> Result<Arc<Counter>, ApiError> {
+    fn counter(&self, name: &CounterName) -> Result<Arc<CounterSlot>, ApiError> {
         if let Some(counter) = self.counters.read().get(name) {
             return Ok(Arc::clone(counter));
         }
@@ -381,7 +447,7 @@ impl AppState {
         }
         // A name the store has never seen: nothing was issued, start after 0. Its ceiling is 0,
         // so the first `take` reserves a block durably before issuing.
-        let counter = Arc::new(Counter::starting_after(0));
+        let counter = Arc::new(CounterSlot::starting_after(0));
         counters.insert(name.clone(), Arc::clone(&counter));
         Ok(counter)
     }
@@ -535,43 +601,91 @@ impl AppState {
         needed.max(self.clock.now_ms().saturating_add(self.time_margin_ms()))
     }
 
-    /// Keeps the time marks ahead of a busy server so requests rarely wait for a write.
-    /// Called every ~100 ms; writes only while ids are being issued near a mark that the clock
-    /// is about to reach.
-    pub async fn refresh_time_marks(&self) {
+    /// The timestamp mark to write when `needed` (the last of a batch of `count`) is above the
+    /// ceiling: `max(500 ms, 16 batches, the lead)` past `max(needed, clock)`. Timestamp ids
+    /// have no backward allowance to protect (a restart simply continues above the mark), so
+    /// the reservation can be generous; see the module comment.
+    fn timestamp_target(&self, needed: u64, count: u64) -> u64 {
+        let now_ms = self.clock.now_ms();
+        let lead = needed.saturating_sub(now_ms);
+        let ahead = TIME_MARK_AHEAD_MS.max(count.saturating_mul(BATCHES_PER_RESERVATION)).max(lead);
+        needed.max(now_ms).saturating_add(ahead)
+    }
+
+    /// Keeps the marks ahead of a busy server so requests rarely wait for a write. Called
+    /// every ~100 ms; writes only while ids are being issued close to a mark.
+    pub async fn refresh_marks(&self) {
+        self.refresh_snowflake_mark().await;
+        self.refresh_timestamp_mark().await;
+        self.refresh_counter_marks().await;
+    }
+
+    /// Snowflake: while ids are issued near a mark that the clock is about to reach.
+    async fn refresh_snowflake_mark(&self) {
+        if let Some(redis) = &self.redis
+            && !redis.lease.is_valid()
+        {
+            return;
+        }
         let within = self.time_margin_ms() / 2;
         let generator = self.generator();
-        for mark in [Mark::Snowflake, Mark::Timestamp] {
-            if mark == Mark::Snowflake
-                && let Some(redis) = &self.redis
-                && !redis.lease.is_valid()
-            {
-                continue;
-            }
-            let high_water = match mark {
-                Mark::Snowflake => generator.high_water_ms(),
-                _ => self.timestamp.high_water_ms(),
-            };
-            let durable = self.store.mark(&mark);
-            let now_ms = self.clock.now_ms();
-            let idle = high_water.saturating_add(within) < durable;
-            let far_ahead = durable > now_ms.saturating_add(within);
-            if idle || far_ahead {
-                continue;
-            }
-            let target = self.time_target(high_water.saturating_add(1));
-            let raised = match mark {
-                Mark::Snowflake => {
-                    let worker_id = generator.config().worker_id.get();
-                    self.raise_snowflake(worker_id, target, target).await
+        let high_water = generator.high_water_ms();
+        let durable = self.store.mark(&Mark::Snowflake);
+        let now_ms = self.clock.now_ms();
+        let idle = high_water.saturating_add(within) < durable;
+        let far_ahead = durable > now_ms.saturating_add(within);
+        if idle || far_ahead {
+            return;
+        }
+        let target = self.time_target(high_water.saturating_add(1));
+        let worker_id = generator.config().worker_id.get();
+        if let Ok(ceiling) = self.raise_snowflake(worker_id, target, target).await {
+            generator.set_ceiling(ceiling);
+        }
+    }
+
+    /// Timestamp: once less than half a reservation is left above the high water (which also
+    /// holds when the generator runs far ahead of the clock). An idle generator's high water
+    /// stays put, so it stops after one write.
+    async fn refresh_timestamp_mark(&self) {
+        let high_water = self.timestamp.high_water_ms();
+        let durable = self.store.mark(&Mark::Timestamp);
+        let needed = high_water.saturating_add(1);
+        let target = self.timestamp_target(needed, 1);
+        let reservation = target.saturating_sub(needed);
+        let left = durable.saturating_sub(high_water);
+        let clock_passed_it = durable < self.clock.now_ms();
+        if left > reservation / 2 || clock_passed_it {
+            return;
+        }
+        if let Ok(ceiling) = self.raise(Mark::Timestamp, target, target).await {
+            self.timestamp.set_ceiling(ceiling);
+        }
+    }
+
+    /// Embedded counters used in this run: once less than half a block is left.
+    async fn refresh_counter_marks(&self) {
+        if self.redis.is_some() {
+            return;
+        }
+        let slots: Vec<(CounterName, Arc<CounterSlot>)> = self
+            .counters
+            .read()
+            .iter()
+            .map(|(name, slot)| (name.clone(), Arc::clone(slot)))
+            .collect();
+        for (name, slot) in slots {
+            let ceiling = slot.counter.ceiling();
+            let left = ceiling.saturating_sub(slot.counter.last_issued());
+            let target = {
+                let mut reservation = slot.reservation.lock();
+                if reservation.at.is_none() || left > reservation.block / 2 {
+                    continue;
                 }
-                _ => self.raise(mark.clone(), target, target).await,
+                reservation.target(ceiling.saturating_add(1), 1, Instant::now())
             };
-            if let Ok(ceiling) = raised {
-                match mark {
-                    Mark::Snowflake => generator.set_ceiling(ceiling),
-                    _ => self.timestamp.set_ceiling(ceiling),
-                }
+            if let Ok(raised) = self.raise(Mark::Counter(name), target, target).await {
+                slot.counter.set_ceiling(raised);
             }
         }
     }
@@ -582,7 +696,7 @@ impl AppState {
             .counters
             .read()
             .iter()
-            .map(|(name, counter)| (name.clone(), counter.last_issued()))
+            .map(|(name, slot)| (name.clone(), slot.counter.last_issued()))
             .collect();
         self.store.settle(&Snapshot {
             snowflake_ms: self.generator().high_water_ms(),
@@ -706,4 +820,39 @@ fn batch_reservation(count: u64) -> u64 {
 
 fn ceiling_unavailable() -> ApiError {
     ApiError::unavailable("the server could not reserve ids durably; retry in a moment", 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counter_blocks_double_while_fast_and_reset_when_idle() {
+        let start = Instant::now();
+        let mut reservation = Reservation::default();
+        // First use: the smallest block.
+        assert_eq!(reservation.target(1, 1, start), 1 + COUNTER_BLOCK);
+        // Requests that reach the same ceiling together share one mark (one doubling).
+        assert_eq!(reservation.target(500, 1, start), 1 + COUNTER_BLOCK);
+        // Used up within a second: twice as large each time, up to the maximum.
+        let mut needed = 1 + COUNTER_BLOCK + 1;
+        let mut expected_block = COUNTER_BLOCK;
+        for step in 1..=15u32 {
+            let now = start + Duration::from_millis(100 * u64::from(step));
+            expected_block = (expected_block * 2).min(MAX_COUNTER_BLOCK);
+            let target = reservation.target(needed, 1, now);
+            assert_eq!(target - needed, expected_block, "step {step}");
+            needed = target + 1;
+        }
+        assert_eq!(reservation.block, MAX_COUNTER_BLOCK);
+        // A block that lasts a few seconds keeps its size; after an idle spell, back to 1000.
+        let now = start + Duration::from_secs(5);
+        let target = reservation.target(needed, 1, now);
+        assert_eq!(target - needed, MAX_COUNTER_BLOCK);
+        let later = now + IDLE_BLOCK;
+        assert_eq!(reservation.target(target + 1, 1, later) - (target + 1), COUNTER_BLOCK);
+        // A large batch still reserves 16 of its size.
+        let mut reservation = Reservation::default();
+        assert_eq!(reservation.target(10_000, 10_000, start), 10_000 + 160_000);
+    }
 }

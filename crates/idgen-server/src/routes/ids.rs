@@ -15,9 +15,9 @@ use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use idgen_core::counter::CounterName;
 use idgen_core::random::{Alphabet, Length};
 use idgen_core::wire::{ErrorBody, IdRequest, IdResponse, IdsResponse};
-use idgen_core::{Kind, ParamError};
+use idgen_core::{Kind, ParamError, Uuid};
 
-use super::{no_store, segment};
+use super::no_store;
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -83,12 +83,47 @@ pub async fn post_ids(
     issue(&state, &request, Some(&body)).await
 }
 
+/// Registers `GET|POST /v1/ids/<kind>` for each known kind as a fixed path, to be placed ahead
+/// of `/v1/ids/{kind}` (which still documents the route and answers unknown kinds): actix
+/// matches a fixed path with a string comparison, a `{kind}` pattern with a regex capture.
+/// Other methods get the app's fallback (405 with `Allow`), as on the pattern route.
+pub fn register_fixed_kinds(config: &mut web::ServiceConfig) {
+    for kind in Kind::ALL {
+        config.service(
+            web::resource(format!("/v1/ids/{kind}"))
+                .route(web::get().to(get_fixed_kind))
+                .route(web::post().to(post_fixed_kind))
+                .default_service(web::to(super::fallback)),
+        );
+    }
+}
+
+async fn get_fixed_kind(
+    state: web::Data<AppState>,
+    request: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    issue(&state, &request, None).await
+}
+
+async fn post_fixed_kind(
+    state: web::Data<AppState>,
+    request: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    issue(&state, &request, Some(&body)).await
+}
+
 async fn issue(
     state: &AppState,
     request: &HttpRequest,
     body: Option<&[u8]>,
 ) -> Result<HttpResponse, ApiError> {
-    let kind = Kind::from_name(segment(request, "kind")).ok_or(ApiError::UnknownKind)?;
+    // `{kind}` on the pattern route; the last path segment on the fixed ones.
+    let name = match request.match_info().get("kind") {
+        Some(name) => name,
+        None => request.path().rsplit('/').next().unwrap_or_default(),
+    };
+    let kind = Kind::from_name(name).ok_or(ApiError::UnknownKind)?;
     let format = Format::negotiate(request.headers().get(header::ACCEPT))?;
     let body = body.map(parse_body).transpose()?.flatten();
     let spec =
@@ -98,11 +133,11 @@ async fn issue(
     match kind {
         Kind::Uuid => {
             let mut rng = rand::rng();
-            (0..count).for_each(|_| out.push(state.uuid(&mut rng)));
+            (0..count).for_each(|_| out.push_uuid(state.uuid(&mut rng)));
         }
         Kind::Uuid7 => {
             let mut rng = rand::rng();
-            (0..count).for_each(|_| out.push(state.uuid7(&mut rng)));
+            (0..count).for_each(|_| out.push_uuid(state.uuid7(&mut rng)));
         }
         Kind::Ulid => {
             let mut rng = rand::rng();
@@ -319,6 +354,31 @@ impl IdWriter {
         Self { buffer, format, batch, empty: true }
     }
 
+    /// A UUID, hyphenated lower case, without going through `core::fmt` (batches of uuid7
+    /// spend a noticeable share of their time formatting).
+    fn push_uuid(&mut self, id: Uuid) {
+        let mut text = Uuid::encode_buffer();
+        self.push_str(id.hyphenated().encode_lower(&mut text));
+    }
+
+    fn push_str(&mut self, id: &str) {
+        match self.format {
+            Format::Json => {
+                if !self.empty {
+                    self.buffer.push(',');
+                }
+                self.buffer.push('"');
+                self.buffer.push_str(id);
+                self.buffer.push('"');
+            }
+            Format::Text => {
+                self.buffer.push_str(id);
+                self.buffer.push('\n');
+            }
+        }
+        self.empty = false;
+    }
+
     fn push(&mut self, id: impl Display) {
         match self.format {
             Format::Json => {
@@ -342,14 +402,10 @@ impl IdWriter {
                 self.buffer.push_str(if self.batch { "]}" } else { "}" });
                 ContentType::json()
             }
-            Format::Text => ContentType(mime_text_utf8()),
+            Format::Text => ContentType(actix_web::mime::TEXT_PLAIN_UTF_8),
         };
         HttpResponse::Ok().insert_header(no_store()).content_type(content_type).body(self.buffer)
     }
-}
-
-fn mime_text_utf8() -> actix_web::mime::Mime {
-    "text/plain; charset=utf-8".parse().expect("a valid media type")
 }
 
 #[cfg(test)]

@@ -11,11 +11,8 @@ pub mod ids;
 pub mod kinds;
 pub mod openapi;
 
-use std::sync::LazyLock;
-
 use actix_web::HttpRequest;
-use actix_web::dev::ResourceDef;
-use actix_web::http::header::{CacheControl, CacheDirective};
+use actix_web::http::header::{self, HeaderName, HeaderValue};
 
 use crate::error::ApiError;
 
@@ -45,16 +42,30 @@ pub enum RateLimited {
     No,
 }
 
-static ROUTE_PATTERNS: LazyLock<Vec<(ResourceDef, &'static str, RateLimited)>> =
-    LazyLock::new(|| {
-        ROUTES
-            .iter()
-            .map(|(pattern, allow, limited)| (ResourceDef::new(*pattern), *allow, *limited))
-            .collect()
-    });
+/// Whether `path` matches `pattern` the way actix-router matches it: the same number of
+/// `/`-separated segments, literal segments equal, each `{name}` segment non-empty (actix's
+/// default `[^/]+`). Hand-written because the rate-limited scope's guard runs it on every
+/// request, and a regex per route (what `ResourceDef::is_match` does) cost more than the
+/// handler of most routes.
+fn matches(pattern: &str, path: &str) -> bool {
+    let mut patterns = pattern.split('/');
+    let mut segments = path.split('/');
+    loop {
+        match (patterns.next(), segments.next()) {
+            (None, None) => return true,
+            (Some(expected), Some(segment)) => {
+                let dynamic = expected.starts_with('{') && expected.ends_with('}');
+                if (dynamic && segment.is_empty()) || (!dynamic && expected != segment) {
+                    return false;
+                }
+            }
+            _ => return false,
+        }
+    }
+}
 
-fn route_of(path: &str) -> Option<&'static (ResourceDef, &'static str, RateLimited)> {
-    ROUTE_PATTERNS.iter().find(|(pattern, _, _)| pattern.is_match(path))
+fn route_of(path: &str) -> Option<&'static (&'static str, &'static str, RateLimited)> {
+    ROUTES.iter().find(|(pattern, _, _)| matches(pattern, path))
 }
 
 /// The methods a known path allows, or `None` for an unknown path.
@@ -76,12 +87,55 @@ pub async fn fallback(request: HttpRequest) -> Result<actix_web::HttpResponse, A
     })
 }
 
-/// IDs must never be served from a cache: a cached ID is a duplicate.
-pub fn no_store() -> CacheControl {
-    CacheControl(vec![CacheDirective::NoStore])
+/// IDs must never be served from a cache: a cached ID is a duplicate. A static header value
+/// (not `CacheControl`, which allocates and formats on every response).
+pub fn no_store() -> (HeaderName, HeaderValue) {
+    (header::CACHE_CONTROL, HeaderValue::from_static("no-store"))
 }
 
 /// A path segment the router matched (`{kind}`, `{id}`, ...).
 fn segment<'a>(request: &'a HttpRequest, name: &str) -> &'a str {
     request.match_info().get(name).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use actix_web::dev::ResourceDef;
+
+    use super::*;
+
+    #[test]
+    fn matches_agrees_with_actix_router() {
+        let paths = [
+            "/",
+            "",
+            "/v1/ids/uuid7",
+            "/v1/ids/",
+            "/v1/ids",
+            "/v1/ids/uuid7/",
+            "/v1/ids//x",
+            "/v1/ids/a%2Fb",
+            "/v1/decode/ulid/01ARZ3NDEKTSV4RRFFQ69G5FAV",
+            "/v1/decode/ulid/",
+            "/v1/decode//x",
+            "/v1/kinds",
+            "/v1/kinds/",
+            "/generate_uuid",
+            "/generate_uuidx",
+            "/generate_random_string/21",
+            "/generate_random_string/",
+            "/generate_random_string",
+            "/healthz",
+            "/readyz/",
+            "/openapi.json",
+            "/nope",
+            "//v1/ids/uuid",
+        ];
+        for (pattern, _, _) in ROUTES {
+            let def = ResourceDef::new(*pattern);
+            for path in paths {
+                assert_eq!(matches(pattern, path), def.is_match(path), "{pattern} vs {path:?}");
+            }
+        }
+    }
 }
