@@ -29,17 +29,20 @@
 //! Run: `cargo bench -p idgen-core --bench generators` (about 1.5 minutes); a filter such as
 //! `-- ulid` runs one group.
 
+mod common;
+
 use std::hint::black_box;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use common::{fresh_snowflake, saturated_snowflake};
 use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, Criterion, Throughput, criterion_group, criterion_main};
 use idgen_core::counter::Counter;
 use idgen_core::random::{self, Alphabet, Length};
-use idgen_core::snowflake::{SnowflakeConfig, SnowflakeGenerator, SnowflakeId, WorkerId};
+use idgen_core::snowflake::{SnowflakeGenerator, SnowflakeId};
 use idgen_core::timestamp::TimestampGenerator;
 use idgen_core::ulid::UlidGenerator;
 use idgen_core::uuid7::Uuid7Generator;
@@ -161,23 +164,6 @@ fn snowflake(c: &mut Criterion) {
     group.throughput(Throughput::Elements(1));
     atomic_baseline(&mut group);
     group.finish();
-}
-
-/// A generator at the start of its 1 s borrow allowance.
-fn fresh_snowflake() -> SnowflakeGenerator {
-    let worker_id = WorkerId::new(1).expect("1 is a valid worker id");
-    SnowflakeGenerator::new(SystemClock, SnowflakeConfig::new(worker_id))
-}
-
-/// A generator that has used up its borrow allowance, so from now on it issues at most 4096
-/// IDs per millisecond of real time: the sustained state.
-fn saturated_snowflake() -> SnowflakeGenerator {
-    let generator = fresh_snowflake();
-    let mut out = Vec::with_capacity(1 << 16);
-    while generator.generate_batch(1 << 16, &mut out).is_ok() {
-        out.clear();
-    }
-    generator
 }
 
 /// The next snowflake, waiting (spinning) while the millisecond's sequence is used up.

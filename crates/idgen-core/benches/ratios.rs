@@ -22,15 +22,18 @@
 //! few-second smoke run. Without `--bench` on the command line (`cargo test --benches`) it runs
 //! once with tiny sizes, as criterion's test mode does.
 
+mod common;
+
 use std::hint::black_box;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use common::{fresh_snowflake, saturated_snowflake};
 use idgen_core::counter::Counter;
 use idgen_core::random::{self, Alphabet, Length};
-use idgen_core::snowflake::{SnowflakeConfig, SnowflakeGenerator, WorkerId};
+use idgen_core::snowflake::SnowflakeGenerator;
 use idgen_core::timestamp::TimestampGenerator;
 use idgen_core::ulid::UlidGenerator;
 use idgen_core::uuid7::Uuid7Generator;
@@ -236,9 +239,9 @@ fn main() {
         println!(
             "\nsnowflake: {stale} `ClockMovedBackwards` refusals at the cap came from a stale \
              clock reading, not the clock (apparent step back up to {} ms against a {} ms \
-             allowance); the sustained loops retried them. `SnowflakeGenerator::reserve` reads \
-             the clock once before its CAS loop, so a caller that lost the race to a thread \
-             with a newer reading judges the new state against its old one.",
+             allowance); the sustained loops retried them. `SnowflakeGenerator::reserve` \
+             re-reads the clock on every CAS attempt so that this cannot happen: any such \
+             refusal is a regression.",
             STALE_REFUSAL_MAX_BEHIND_MS.load(Ordering::Relaxed),
             fresh_snowflake().config().max_backward_ms
         );
@@ -479,23 +482,6 @@ fn fetch_add(threads: Threads) -> Measure {
 
 fn raw_ulid_next(generator: &mut ::ulid::Generator) -> ::ulid::Ulid {
     generator.generate().expect("overflow needs 2^80 ULIDs in one millisecond")
-}
-
-/// A snowflake generator at the start of its 1 s borrow allowance.
-fn fresh_snowflake() -> SnowflakeGenerator {
-    let worker_id = WorkerId::new(1).expect("1 is a valid worker id");
-    SnowflakeGenerator::new(SystemClock, SnowflakeConfig::new(worker_id))
-}
-
-/// A snowflake generator that has used up its borrow allowance: from here on it can issue at
-/// most 4096 IDs per millisecond of real time.
-fn saturated_snowflake() -> SnowflakeGenerator {
-    let generator = fresh_snowflake();
-    let mut out = Vec::with_capacity(1 << 16);
-    while generator.generate_batch(1 << 16, &mut out).is_ok() {
-        out.clear();
-    }
-    generator
 }
 
 /// `count` snowflakes one by one, spinning while the millisecond's sequence is used up.
