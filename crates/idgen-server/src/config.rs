@@ -155,13 +155,21 @@ impl RedisUrl {
         self.0.split(',').map(|url| url.trim().to_owned()).collect()
     }
 
-    /// Every URL `redis://` with a parsable address. `rediss://` (TLS) is refused: this build
-    /// has no TLS support for Redis (it would pull a second TLS stack into the build).
+    /// Every URL `redis://` or `rediss://` (TLS, through rustls) with a parsable address (the
+    /// only fragment redis-rs takes is `#insecure`), all with the same scheme: Redis Cluster
+    /// nodes are reached either all with TLS or all without.
     pub fn is_valid(&self) -> bool {
         use deadpool_redis::redis::IntoConnectionInfo;
-        self.urls()
-            .iter()
-            .all(|url| url.starts_with("redis://") && url.as_str().into_connection_info().is_ok())
+        let urls = self.urls();
+        let tls = urls.first().is_some_and(|url| url.starts_with("rediss://"));
+        let scheme = if tls { "rediss://" } else { "redis://" };
+        urls.iter()
+            .all(|url| url.starts_with(scheme) && url.as_str().into_connection_info().is_ok())
+    }
+
+    /// Whether the URLs use TLS (`rediss://`).
+    pub fn is_tls(&self) -> bool {
+        self.0.trim_start().starts_with("rediss://")
     }
 
     /// `text` with this URL and its passwords (if any) blanked out, for error messages.
@@ -335,7 +343,7 @@ pub struct Flags {
     /// Log filter, e.g. info or idgen_server=debug [env: IDGEN_LOG, default info]
     #[arg(long, value_name = "FILTER")]
     pub log: Option<String>,
-    /// Redis mode: redis://[user:password@]host:port[/db] [env: IDGEN_REDIS_URL, default unset = embedded mode]
+    /// Redis mode: redis://[user:password@]host:port[/db], rediss:// for TLS [env: IDGEN_REDIS_URL, default unset = embedded mode]
     #[arg(long, value_name = "URL")]
     pub redis_url: Option<String>,
     /// The Redis URL lists Redis Cluster nodes, comma-separated: true or false [env: IDGEN_REDIS_CLUSTER, default false]
@@ -483,7 +491,7 @@ impl Setting {
             }
             Setting::Log => "must be a log filter, e.g. info or idgen_server=debug,warn".to_owned(),
             Setting::RedisUrl => {
-                "must be redis://[user:password@]host:port[/db], or with IDGEN_REDIS_CLUSTER=true a comma-separated list of such URLs (rediss:// is not supported by this build; use a TLS tunnel)".to_owned()
+                "must be redis://[user:password@]host:port[/db] or rediss://[user:password@]host:port[/db] (TLS), or with IDGEN_REDIS_CLUSTER=true a comma-separated list of such URLs, all redis:// or all rediss://".to_owned()
             }
             Setting::RedisCluster => "must be true or false".to_owned(),
             Setting::RedisWaitReplicas => format!(
@@ -955,9 +963,15 @@ mod tests {
 
     #[test]
     fn bad_redis_settings_name_the_setting_and_hide_the_url() {
-        let url = "invalid IDGEN_REDIS_URL: must be redis://[user:password@]host:port[/db], or with IDGEN_REDIS_CLUSTER=true a comma-separated list of such URLs (rediss:// is not supported by this build; use a TLS tunnel)";
-        check_error(&[("IDGEN_REDIS_URL", "rediss://:pw@host:6380")], Flags::default(), url);
+        let url = "invalid IDGEN_REDIS_URL: must be redis://[user:password@]host:port[/db] or rediss://[user:password@]host:port[/db] (TLS), or with IDGEN_REDIS_CLUSTER=true a comma-separated list of such URLs, all redis:// or all rediss://";
         check_error(&[("IDGEN_REDIS_URL", "http://host")], Flags::default(), url);
+        check_error(&[("IDGEN_REDIS_URL", "redisss://:pw@host:6380")], Flags::default(), url);
+        // redis-rs takes no URL fragment but `#insecure`.
+        check_error(
+            &[("IDGEN_REDIS_URL", "rediss://:pw@host:6380/#nocheck")],
+            Flags::default(),
+            url,
+        );
         check_error(&[("IDGEN_REDIS_URL", "redis://a:1,redis://b:2")], Flags::default(), url);
         let cluster =
             [("IDGEN_REDIS_URL", "redis://a:1, redis://b:2"), ("IDGEN_REDIS_CLUSTER", "true")];
@@ -992,6 +1006,50 @@ mod tests {
         // Seeds only mean something in Redis mode.
         let error = load(&[("IDGEN_SEED_COUNTERS", "a=1")], Flags::default()).unwrap_err();
         assert_eq!(error.name(), "IDGEN_SEED_COUNTERS");
+    }
+
+    #[test]
+    fn rediss_urls_are_accepted() {
+        for good in [
+            "rediss://:pw@host:6380",
+            "rediss://user:pw@10.0.0.1:6380/2",
+            "rediss://127.0.0.1:7000/#insecure",
+        ] {
+            let config = load(&[("IDGEN_REDIS_URL", good)], Flags::default()).unwrap();
+            let url = config.redis_url.unwrap();
+            assert_eq!(url, RedisUrl::new(good));
+            assert!(url.is_tls(), "{good}");
+        }
+        assert!(!RedisUrl::new("redis://h:1").is_tls());
+        let flags = Flags { redis_url: Some("rediss://h:6380".into()), ..Flags::default() };
+        assert!(load(&[], flags).unwrap().redis_url.unwrap().is_tls());
+        let cluster = [
+            ("IDGEN_REDIS_URL", "rediss://a:1/#insecure, rediss://b:2/#insecure"),
+            ("IDGEN_REDIS_CLUSTER", "true"),
+        ];
+        let config = load(&cluster, Flags::default()).unwrap();
+        assert_eq!(config.redis_url.unwrap().urls().len(), 2);
+        // Still invalid: a TLS URL with a bad address, and cluster nodes of mixed schemes.
+        for bad in [
+            vec![("IDGEN_REDIS_URL", "rediss://")],
+            vec![("IDGEN_REDIS_URL", "rediss://:pw@0.0.0.0:6380")],
+            vec![("IDGEN_REDIS_URL", "rediss://a:1,redis://b:2"), ("IDGEN_REDIS_CLUSTER", "true")],
+            vec![("IDGEN_REDIS_URL", "redis://a:1,rediss://b:2"), ("IDGEN_REDIS_CLUSTER", "true")],
+        ] {
+            let error = load(&bad, Flags::default()).unwrap_err();
+            assert_eq!(error.name(), "IDGEN_REDIS_URL", "{bad:?}");
+            assert!(!error.to_string().contains("pw@"), "{error}");
+        }
+        // A rediss:// URL hides its password like a redis:// one.
+        let url = RedisUrl::new("rediss://user:hunter2@db.internal:6380/#insecure");
+        assert_eq!(
+            url.redact("TLS to rediss://user:hunter2@db.internal:6380/#insecure failed: hunter2"),
+            "TLS to <IDGEN_REDIS_URL> failed: <password>"
+        );
+        assert!(
+            !format!("{:?}", Config { redis_url: Some(url), ..Config::default() })
+                .contains("hunter2")
+        );
     }
 
     #[test]

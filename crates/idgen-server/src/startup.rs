@@ -162,6 +162,14 @@ impl Application {
     }
 }
 
+/// Makes ring the process-wide rustls crypto provider, for `rediss://` (redis-rs builds its
+/// rustls client config from the process default; the `#insecure` form fails without one). The
+/// build has ring only (no aws-lc-sys). Idempotent: an error means a provider is installed
+/// already (by an embedding program or an earlier call), which is fine.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
 /// Redis mode start-up: checks that Redis answers, seeds counters, reads the timestamp mark and
 /// leases a worker id. This runs before the server's runtime exists, so it uses a runtime and a
 /// connection of its own (on a helper thread, so that it also works when called from async
@@ -181,6 +189,7 @@ fn build_redis_state(
         )
         .into()
     };
+    install_crypto_provider();
     let store = Arc::new(
         RedisStore::new(
             url,

@@ -20,4 +20,5 @@ mod redis_harness;
 mod redis_mode;
 mod redis_rate_limit;
 mod redis_takeover;
+mod redis_tls;
 mod settings;

@@ -68,6 +68,8 @@ pub struct RedisServer {
     dir: TempDir,
     child: Option<Child>,
     extra: Vec<String>,
+    /// Serves TLS only (`--port 0 --tls-port PORT`) with a certificate from a test CA.
+    tls: bool,
 }
 
 impl RedisServer {
@@ -89,20 +91,88 @@ impl RedisServer {
             dir,
             child: None,
             extra: extra.iter().map(|arg| (*arg).to_owned()).collect(),
+            tls: false,
         };
         server.launch();
         Some(server)
     }
 
+    /// A server that speaks TLS only, on `port` (`--port 0 --tls-port PORT`, clients need no
+    /// certificate), with a certificate for 127.0.0.1 from a test CA ([`RedisServer::ca_file`]),
+    /// both made by the `openssl` CLI in its temp dir. `None` after a notice when redis-server is missing (and not required), or
+    /// when `openssl` is missing or this redis-server was built without TLS: those two are
+    /// skipped with a notice even under `IDGEN_REQUIRE_REDIS=1` (Debian's redis-server has TLS).
+    pub fn start_tls(test: &str) -> Option<RedisServer> {
+        if !redis_available(test) {
+            return None;
+        }
+        let dir = tempfile::tempdir().expect("a temp dir for redis");
+        if !make_certificates(dir.path()) {
+            eprintln!(
+                "notice: {test} skipped: the openssl CLI is missing or failed, so no test \
+                 certificate for the TLS Redis could be made (install openssl)"
+            );
+            return None;
+        }
+        let mut server =
+            RedisServer { port: free_port(), dir, child: None, extra: Vec::new(), tls: true };
+        if !server.try_launch() {
+            let log =
+                std::fs::read_to_string(server.dir.path().join("redis.log")).unwrap_or_default();
+            eprintln!(
+                "notice: {test} skipped: this redis-server does not start with --tls-port (built \
+                 without TLS?); its log: {}",
+                log.trim()
+            );
+            return None;
+        }
+        Some(server)
+    }
+
+    /// The PEM file of the test CA that signed a TLS server's certificate.
+    pub fn ca_file(&self) -> std::path::PathBuf {
+        self.dir.path().join("ca.pem")
+    }
+
+    /// `redis://127.0.0.1:PORT`, or for a TLS server `rediss://127.0.0.1:PORT/#insecure` (its
+    /// CA is not in the system's store).
     pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
+        if self.tls {
+            format!("rediss://127.0.0.1:{}/#insecure", self.port)
+        } else {
+            format!("redis://127.0.0.1:{}", self.port)
+        }
     }
 
     fn launch(&mut self) {
+        assert!(
+            self.try_launch(),
+            "redis-server on port {} exited at start; log: {}",
+            self.port,
+            std::fs::read_to_string(self.dir.path().join("redis.log")).unwrap_or_default()
+        );
+    }
+
+    /// Starts redis-server and waits for PING; false if it exited instead (e.g. no TLS support).
+    fn try_launch(&mut self) -> bool {
         let port = self.port.to_string();
         let mut command = Command::new("redis-server");
+        if self.tls {
+            let file = |name: &str| self.dir.path().join(name);
+            command
+                .args(["--port", "0", "--tls-port", &port])
+                .arg("--tls-cert-file")
+                .arg(file("cert.pem"))
+                .arg("--tls-key-file")
+                .arg(file("key.pem"))
+                .arg("--tls-ca-cert-file")
+                .arg(file("ca.pem"))
+                .args(["--tls-auth-clients", "no"]);
+        } else {
+            command.args(["--port", &port]);
+        }
         command
-            .args(["--port", &port, "--bind", "127.0.0.1", "--save", ""])
+            .args(["--bind", "127.0.0.1", "--save", ""])
             .args(["--appendonly", "yes", "--appendfsync", "always"])
             .args(["--protected-mode", "no", "--daemonize", "no"])
             .arg("--dir")
@@ -115,6 +185,12 @@ impl RedisServer {
         self.child = Some(command.spawn().expect("start redis-server"));
         let deadline = Instant::now() + START_DEADLINE;
         while self.cli(&["PING"]).trim() != "PONG" {
+            if let Some(child) = self.child.as_mut()
+                && child.try_wait().is_ok_and(|status| status.is_some())
+            {
+                self.child = None;
+                return false;
+            }
             assert!(
                 Instant::now() < deadline,
                 "redis-server on port {port} did not answer PING within {START_DEADLINE:?}; log: {}",
@@ -122,15 +198,19 @@ impl RedisServer {
             );
             std::thread::sleep(Duration::from_millis(20));
         }
+        true
     }
 
-    /// Runs `redis-cli -p PORT args...` and returns its stdout ("" if it could not connect).
+    /// Runs `redis-cli -p PORT args...` (with `--tls --insecure` for a TLS server) and returns
+    /// its stdout ("" if it could not connect).
     pub fn cli(&self, args: &[&str]) -> String {
         if TcpStream::connect(("127.0.0.1", self.port)).is_err() {
             return String::new();
         }
+        let tls: &[&str] = if self.tls { &["--tls", "--insecure"] } else { &[] };
         let output = Command::new("redis-cli")
             .args(["-h", "127.0.0.1", "-p", &self.port.to_string()])
+            .args(tls)
             .args(args)
             .stdin(Stdio::null())
             .output()
@@ -183,6 +263,76 @@ impl Drop for RedisServer {
         }
         self.kill();
     }
+}
+
+/// In `dir`: `ca.pem` (a test CA, valid one day) and `cert.pem` + `key.pem`, a server
+/// certificate for 127.0.0.1 signed by it. False when the `openssl` CLI is missing or fails.
+fn make_certificates(dir: &std::path::Path) -> bool {
+    let server_ext = dir.join("server.ext");
+    if std::fs::write(
+        &server_ext,
+        "basicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\n\
+         extendedKeyUsage=serverAuth\nsubjectAltName=IP:127.0.0.1\n",
+    )
+    .is_err()
+    {
+        return false;
+    }
+    let ca: &[&str] = &[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "1",
+        "-subj",
+        "/CN=idgen test CA",
+        "-keyout",
+        "ca-key.pem",
+        "-out",
+        "ca.pem",
+    ];
+    let request: &[&str] = &[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-subj",
+        "/CN=127.0.0.1",
+        "-keyout",
+        "key.pem",
+        "-out",
+        "server.csr",
+    ];
+    let sign: &[&str] = &[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca-key.pem",
+        "-CAcreateserial",
+        "-days",
+        "1",
+        "-extfile",
+        "server.ext",
+        "-out",
+        "cert.pem",
+    ];
+    let steps = [ca, request, sign];
+    steps.iter().all(|args| {
+        Command::new("openssl")
+            .args(*args)
+            .current_dir(dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|status| status.success())
+    })
 }
 
 /// A Redis Cluster of three masters (no replicas) on loopback, created with
