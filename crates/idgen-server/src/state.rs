@@ -176,17 +176,13 @@ impl AppState {
     pub fn new(config: &Config, store: Store, clock: SharedClock) -> anyhow::Result<Self> {
         let worker_id = WorkerId::new(config.worker_id)?;
         let durable = store.snapshot();
-        let snowflake_config = SnowflakeConfig {
-            epoch_ms: config.snowflake_epoch_ms,
-            worker_id,
-            max_backward_ms: config.snowflake_max_backward_ms,
-        };
-        let snowflake = SnowflakeGenerator::new(Arc::clone(&clock), snowflake_config)
-            .with_floor(durable.snowflake_ms);
-        snowflake.set_ceiling(durable.snowflake_ms);
-        let timestamp =
-            TimestampGenerator::new(Arc::clone(&clock)).with_floor(durable.timestamp_ms);
-        timestamp.set_ceiling(durable.timestamp_ms);
+        let snowflake = snowflake_above(
+            &clock,
+            snowflake_config(config, worker_id),
+            durable.snowflake_ms,
+            durable.snowflake_ms,
+        );
+        let timestamp = timestamp_above(&clock, durable.timestamp_ms);
         let counters = durable
             .counters
             .into_iter()
@@ -217,16 +213,13 @@ impl AppState {
         initial: InitialLease,
         timestamp_mark_ms: u64,
     ) -> anyhow::Result<Self> {
-        let snowflake_config = SnowflakeConfig {
-            epoch_ms: config.snowflake_epoch_ms,
-            worker_id: WorkerId::new(initial.worker_id)?,
-            max_backward_ms: config.snowflake_max_backward_ms,
-        };
-        let snowflake = SnowflakeGenerator::new(Arc::clone(&clock), snowflake_config)
-            .with_floor(initial.mark_ms);
-        snowflake.set_ceiling(initial.mark_ms);
-        let timestamp = TimestampGenerator::new(Arc::clone(&clock)).with_floor(timestamp_mark_ms);
-        timestamp.set_ceiling(timestamp_mark_ms);
+        let snowflake = snowflake_above(
+            &clock,
+            snowflake_config(config, WorkerId::new(initial.worker_id)?),
+            initial.mark_ms,
+            initial.mark_ms,
+        );
+        let timestamp = timestamp_above(&clock, timestamp_mark_ms);
         let lease = Lease::new(Duration::from_millis(config.lease_ttl_ms));
         lease.confirm(Held { worker_id: initial.worker_id, token: initial.token }, initial.sent);
         Ok(Self {
@@ -777,8 +770,7 @@ impl AppState {
             worker_id: WorkerId::new(worker_id).expect("lease::acquire returns ids up to 1023"),
             ..previous.config()
         };
-        let generator = SnowflakeGenerator::new(Arc::clone(&self.clock), config).with_floor(floor);
-        generator.set_ceiling(mark_ms);
+        let generator = snowflake_above(&self.clock, config, floor, mark_ms);
         redis.store.set_snowflake_mark(mark_ms);
         *self.snowflake.write() = Arc::new(generator);
         redis.lease.confirm(Held { worker_id, token }, sent);
@@ -820,6 +812,36 @@ fn batch_reservation(count: u64) -> u64 {
 
 fn ceiling_unavailable() -> ApiError {
     ApiError::unavailable("the server could not reserve ids durably; retry in a moment", 1)
+}
+
+fn snowflake_config(config: &Config, worker_id: WorkerId) -> SnowflakeConfig {
+    SnowflakeConfig {
+        epoch_ms: config.snowflake_epoch_ms,
+        worker_id,
+        max_backward_ms: config.snowflake_max_backward_ms,
+    }
+}
+
+/// A snowflake generator that resumes above `floor` (a durable mark, or what this process
+/// already issued) and issues nothing above `ceiling` until the store makes a higher mark
+/// durable.
+fn snowflake_above(
+    clock: &SharedClock,
+    config: SnowflakeConfig,
+    floor: u64,
+    ceiling: u64,
+) -> SnowflakeGenerator<SharedClock> {
+    let generator = SnowflakeGenerator::new(Arc::clone(clock), config).with_floor(floor);
+    generator.set_ceiling(ceiling);
+    generator
+}
+
+/// A timestamp generator that resumes above the durable `mark` and stops at it until a higher
+/// one is written.
+fn timestamp_above(clock: &SharedClock, mark: u64) -> TimestampGenerator<SharedClock> {
+    let generator = TimestampGenerator::new(Arc::clone(clock)).with_floor(mark);
+    generator.set_ceiling(mark);
+    generator
 }
 
 #[cfg(test)]
