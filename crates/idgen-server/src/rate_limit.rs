@@ -10,15 +10,35 @@
 //! The [`GovernorConfig`] is built once, outside `HttpServer::new`, so every worker shares one
 //! limiter (per-worker limiters would multiply the limit by the worker count).
 //!
-//! Redis mode: the limit is shared by every node. [`shared_rate_limit`] runs one GCRA Lua
-//! script per request against the client's key in Redis (on Redis's clock), with the same key
-//! extraction and the same 429. When Redis cannot be asked, `IDGEN_RATE_LIMIT_FAIL` decides:
-//! `open` lets the request through (logged, counted), `closed` answers 503.
+//! Redis mode: the limit is shared by every node. [`shared_rate_limit`] asks a GCRA Lua script
+//! in Redis (on Redis's clock) for the client's tokens, with the same key extraction and the
+//! same 429. When Redis cannot be asked, `IDGEN_RATE_LIMIT_FAIL` decides: `open` lets the
+//! request through (logged, counted), `closed` answers 503.
+//!
+//! One script per request costs Redis more CPU than the ID it guards, so a node takes tokens
+//! in *slices* of [`slice_size`] (at most 10 ms of the rate and a tenth of the burst) and serves
+//! the client's next requests from a local pool. Bounds, for a client with rate `r` and burst
+//! `b`:
+//! - Redis charges a slice when it grants it, and a node uses a slice's tokens only within
+//!   [`SLICE_TTL`] (10 ms) of asking for it, so over any interval of length T at most
+//!   `b + r * (T + 10 ms)` requests of the client pass on the whole cluster;
+//! - tokens left in a pool when it expires are lost, yet were charged, so a client whose
+//!   requests are spread over several nodes may be limited somewhat below its rate. To keep
+//!   that small, a node's slice follows its own demand for the client ([`Pool::next_want`]):
+//!   it starts at 1, doubles while slices run dry before they expire, and after an expiry
+//!   asks for what the expired slice served. A node that sees a client rarely asks for one
+//!   token at a time (exact, one call per request); a busy one for up to `k` at a time;
+//! - one slice request per client per node is in flight; requests that miss meanwhile ask
+//!   Redis for their own single token, so they neither wait nor hoard.
+//!
+//! With a slice of 1 (rate below 200/s or burst below 20) there is no pool: one script call
+//! per request, exactly as without slices.
 
+use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use actix_governor::governor::NotUntil;
 use actix_governor::governor::clock::{Clock, DefaultClock, QuantaInstant};
@@ -31,14 +51,22 @@ use actix_web::middleware::Condition;
 use actix_web::middleware::Next;
 use actix_web::web;
 use actix_web::{HttpResponse, HttpResponseBuilder, ResponseError};
+use parking_lot::Mutex;
 
 use crate::config::{Config, RateLimitFail};
 use crate::error::ApiError;
 use crate::store::RedisStore;
-use crate::store::redis::RateDecision;
+use crate::store::redis::{RateDecision, RedisError};
 
 /// How often idle clients are dropped from the limiter's memory.
 const RETAIN_INTERVAL: Duration = Duration::from_secs(60);
+/// How long a node may serve tokens of a slice after asking Redis for it: this bounds how far
+/// the cluster can run ahead of the shared limit (see the module doc).
+pub const SLICE_TTL: Duration = Duration::from_millis(10);
+/// The largest slice, whatever the rate.
+const SLICE_MAX: u32 = 10_000;
+/// How often expired slice pools are dropped (they are useless 10 ms after they were filled).
+const POOL_PRUNE_INTERVAL: Duration = Duration::from_secs(5);
 
 /// The limiter settings and the shared limiter; cheap to clone (one `Arc` inside).
 #[derive(Clone)]
@@ -58,6 +86,43 @@ pub struct SharedLimit {
     fail: RateLimitFail,
     /// Requests let through because Redis could not be asked (`open`) or refused (`closed`).
     failures: AtomicU64,
+    /// The most tokens asked of Redis at once ([`slice_size`]); 1 = no local pool.
+    slice: u32,
+    /// What is left of each client's last slice on this node.
+    pools: Mutex<HashMap<IpAddr, Pool>>,
+}
+
+/// One client's tokens on this node.
+struct Pool {
+    /// The size of the last slice Redis granted (0 before the first).
+    granted: u32,
+    left: u32,
+    /// Tokens left after this are not used (see [`SLICE_TTL`]).
+    expires: Instant,
+    /// A slice request of this client is in flight.
+    refilling: bool,
+}
+
+impl Pool {
+    /// How many tokens to ask for, at most `slice`: the slice follows this node's demand, so
+    /// that a node that sees few of a client's requests does not charge the client for tokens
+    /// it will let expire. Ran dry before expiring: demand outgrew the slice, double it.
+    /// Expired: ask for what the last slice served (the asking request's token included).
+    fn next_want(&self, now: Instant, slice: u32) -> u32 {
+        let want = if now < self.expires {
+            self.granted.saturating_mul(2)
+        } else {
+            self.granted - self.left
+        };
+        want.clamp(1, slice)
+    }
+}
+
+/// Tokens a node takes from Redis at once for a limit of `per_second` and `burst`: at most
+/// 10 ms of the rate (the error the pools add) and a tenth of the burst (so that a burst still
+/// spreads over several nodes), at least 1 (no pool), at most [`SLICE_MAX`].
+pub fn slice_size(per_second: u32, burst: u32) -> u32 {
+    (per_second / 100).min(burst / 10).clamp(1, SLICE_MAX)
 }
 
 /// App data: the shared limiter, if any (read by [`shared_rate_limit`]).
@@ -89,13 +154,16 @@ impl RateLimit {
         let mut limit = Self::new(config);
         if limit.enabled {
             let burst = config.rate_limit_burst.max(1);
+            let per_second = config.rate_limit_per_second;
             limit.shared = Some(Arc::new(SharedLimit {
                 store,
                 extractor: ClientIp::new(config, burst),
-                per_second: config.rate_limit_per_second,
+                per_second,
                 burst,
                 fail: config.rate_limit_fail,
                 failures: AtomicU64::new(0),
+                slice: slice_size(per_second, burst),
+                pools: Mutex::new(HashMap::new()),
             }));
         }
         limit
@@ -127,20 +195,33 @@ impl RateLimit {
         limiter.shrink_to_fit();
     }
 
-    /// A task that calls [`RateLimit::retain_recent`] periodically (none when disabled).
+    /// A task that calls [`RateLimit::retain_recent`] periodically, or in Redis mode drops
+    /// expired slice pools (none when disabled, or in Redis mode without pools).
     pub fn spawn_maintenance(&self) -> Option<tokio::task::JoinHandle<()>> {
-        if !self.enabled || self.shared.is_some() {
+        if !self.enabled {
             return None;
         }
-        let limit = self.clone();
-        Some(tokio::spawn(async move {
-            let mut interval = tokio::time::interval(RETAIN_INTERVAL);
-            interval.tick().await;
-            loop {
-                interval.tick().await;
-                limit.retain_recent();
+        match &self.shared {
+            None => {
+                let limit = self.clone();
+                Some(tokio::spawn(every(RETAIN_INTERVAL, move || limit.retain_recent())))
             }
-        }))
+            Some(shared) if shared.slice > 1 => {
+                let shared = Arc::clone(shared);
+                Some(tokio::spawn(every(POOL_PRUNE_INTERVAL, move || shared.prune_pools())))
+            }
+            Some(_) => None,
+        }
+    }
+}
+
+/// Calls `job` every `period`, the first time one period from now.
+async fn every(period: Duration, mut job: impl FnMut()) {
+    let mut interval = tokio::time::interval(period);
+    interval.tick().await;
+    loop {
+        interval.tick().await;
+        job();
     }
 }
 
@@ -248,7 +329,50 @@ impl SharedLimit {
     /// `Ok` when the request may pass.
     async fn check(&self, request: &ServiceRequest) -> Result<(), ApiError> {
         let client = self.extractor.extract(request)?;
-        match self.store.rate_check(&client.to_string(), self.per_second, self.burst).await {
+        if self.slice == 1 {
+            return self
+                .verdict(self.store.rate_check(client, self.per_second, self.burst, 1).await);
+        }
+        // Taken before Redis is asked, so that a slice's tokens are used within SLICE_TTL of
+        // being charged however long the answer takes.
+        let asked_at = Instant::now();
+        let refill = {
+            let mut pools = self.pools.lock();
+            let pool = pools.entry(client).or_insert(Pool {
+                granted: 0,
+                left: 0,
+                expires: asked_at,
+                refilling: false,
+            });
+            if pool.left > 0 && asked_at < pool.expires {
+                pool.left -= 1;
+                return Ok(());
+            }
+            if pool.refilling {
+                None
+            } else {
+                pool.refilling = true;
+                Some((
+                    Refill { limit: self, client, slice: None },
+                    pool.next_want(asked_at, self.slice),
+                ))
+            }
+        };
+        let (refill, want) = match refill {
+            Some((refill, want)) => (Some(refill), want),
+            None => (None, 1),
+        };
+        let decision = self.store.rate_check(client, self.per_second, self.burst, want).await;
+        // Limited or failed: dropping the guard clears `refilling`.
+        if let (Some(refill), Ok(RateDecision::Allowed { granted })) = (refill, &decision) {
+            refill.fill(granted - 1, asked_at + SLICE_TTL);
+        }
+        self.verdict(decision)
+    }
+
+    /// The answer to a request from what Redis said.
+    fn verdict(&self, decision: Result<RateDecision, RedisError>) -> Result<(), ApiError> {
+        match decision {
             Ok(RateDecision::Allowed { .. }) => Ok(()),
             Ok(RateDecision::Limited { wait }) => {
                 let retry_after_secs = ceil_secs(wait).max(1);
@@ -277,9 +401,48 @@ impl SharedLimit {
         }
     }
 
+    /// Forgets the pools that can serve nothing any more (a client's next request simply
+    /// starts a new one).
+    fn prune_pools(&self) {
+        let now = Instant::now();
+        let mut pools = self.pools.lock();
+        pools.retain(|_, pool| pool.refilling || now < pool.expires);
+        pools.shrink_to_fit();
+    }
+
     /// How many requests met an unreachable Redis so far.
     pub fn failures(&self) -> u64 {
         self.failures.load(Ordering::Relaxed)
+    }
+}
+
+/// A client's slice request in flight. Dropped without a slice (limited, Redis failed, or the
+/// request's future dropped while awaiting Redis) it only clears `refilling`, so that the
+/// client's next miss asks for a slice again.
+struct Refill<'a> {
+    limit: &'a SharedLimit,
+    client: IpAddr,
+    /// Tokens beyond the asking request's own, and until when they may be used.
+    slice: Option<(u32, Instant)>,
+}
+
+impl Refill<'_> {
+    fn fill(mut self, left: u32, expires: Instant) {
+        self.slice = Some((left, expires));
+    }
+}
+
+impl Drop for Refill<'_> {
+    fn drop(&mut self) {
+        let mut pools = self.limit.pools.lock();
+        // Pruning spares pools that are refilling, so the entry is still there.
+        let Some(pool) = pools.get_mut(&self.client) else { return };
+        if let Some((left, expires)) = self.slice.take() {
+            pool.granted = left + 1;
+            pool.left = left;
+            pool.expires = expires;
+        }
+        pool.refilling = false;
     }
 }
 
@@ -374,6 +537,73 @@ mod tests {
             "2001:db8:1:2::".parse::<IpAddr>().unwrap()
         );
         assert_eq!(bucket("192.0.2.1".parse().unwrap()), "192.0.2.1".parse::<IpAddr>().unwrap());
+    }
+
+    #[test]
+    fn slices_are_10_ms_of_the_rate_and_a_tenth_of_the_burst() {
+        let check = |per_second, burst, expected| {
+            assert_eq!(slice_size(per_second, burst), expected, "{per_second}/s, burst {burst}");
+        };
+        // The existing limits of the tests: no pool.
+        check(1, 12, 1);
+        check(1, 1000, 1);
+        check(50, 1000, 1);
+        check(199, 1000, 1);
+        check(200, 20, 2);
+        check(1000, 300, 10);
+        check(1000, 50, 5);
+        check(1_000_000, 10, 1);
+        check(1_000_000, 1_000_000, 10_000);
+    }
+
+    #[test]
+    fn a_slice_follows_the_demand_it_served() {
+        let now = Instant::now();
+        let later = now + SLICE_TTL;
+        let pool = |granted, left, expires| Pool { granted, left, expires, refilling: false };
+        // First ask: one token.
+        assert_eq!(pool(0, 0, now).next_want(now, 10), 1);
+        // Ran dry while fresh: double, up to the slice size.
+        assert_eq!(pool(1, 0, later).next_want(now, 10), 2);
+        assert_eq!(pool(4, 0, later).next_want(now, 10), 8);
+        assert_eq!(pool(8, 0, later).next_want(now, 10), 10);
+        // Expired: what it served, at least 1.
+        assert_eq!(pool(8, 3, now).next_want(later, 10), 5);
+        assert_eq!(pool(8, 0, now).next_want(later, 10), 8);
+        assert_eq!(pool(2, 1, now).next_want(later, 10), 1);
+        // No pools: always 1.
+        assert_eq!(pool(8, 0, later).next_want(now, 1), 1);
+    }
+
+    /// A shared limiter with slices of 10 whose "Redis" accepts connections and never answers.
+    fn limiter_on_a_silent_redis(listener: &std::net::TcpListener) -> SharedLimit {
+        let url = format!("redis://{}", listener.local_addr().unwrap());
+        let config =
+            Config { rate_limit_per_second: 1000, rate_limit_burst: 300, ..Config::default() };
+        let store =
+            RedisStore::new(&crate::config::RedisUrl::new(url), false, "idgen:", 0).unwrap();
+        let RateLimit { shared, .. } = RateLimit::new_shared(&config, Arc::new(store));
+        Arc::into_inner(shared.unwrap()).unwrap()
+    }
+
+    #[actix_web::test]
+    async fn a_slice_request_dropped_mid_flight_lets_the_next_miss_ask_again() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let limit = limiter_on_a_silent_redis(&listener);
+        assert_eq!(limit.slice, 10);
+        let request = actix_web::test::TestRequest::get().to_srv_request();
+        let client = limit.extractor.extract(&request).unwrap();
+        let refilling = || limit.pools.lock().get(&client).map(|pool| pool.refilling);
+
+        let mut check = Box::pin(limit.check(&request));
+        let pending = tokio::time::timeout(Duration::from_millis(50), check.as_mut()).await;
+        assert!(pending.is_err(), "a silent Redis cannot have answered");
+        assert_eq!(refilling(), Some(true));
+        drop(check);
+        assert_eq!(refilling(), Some(false));
+        // Expired and idle: pruned.
+        limit.prune_pools();
+        assert_eq!(refilling(), None);
     }
 
     #[test]

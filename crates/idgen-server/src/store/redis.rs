@@ -24,6 +24,7 @@
 //! lives as long as the store, whichever worker asks.
 
 use std::future::Future;
+use std::net::IpAddr;
 use std::ops::RangeInclusive;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -119,21 +120,27 @@ redis.call('SET', KEYS[1], ARGV[2])
 return tonumber(ARGV[2])
 ";
 
-/// GCRA on the Redis server's clock (so nodes with skewed clocks share one bucket).
-/// ARGV: emission interval (µs), burst. Returns {allowed, remaining, wait µs}.
+/// GCRA on the Redis server's clock (so nodes with skewed clocks share one bucket), taking up
+/// to `want` tokens at once: a node asks for a slice and serves it locally (see
+/// `rate_limit.rs`). Tokens are charged when granted, so a slice counts against the bucket
+/// at once, used or not. With `want` = 1 this is the classic one-request GCRA.
+/// ARGV: emission interval (µs), burst, want (>= 1). Returns {allowed, granted, wait µs};
+/// when not even one token fits, the wait is until one does.
 const GCRA: &str = r"
 local time = redis.call('TIME')
 local now = tonumber(time[1]) * 1000000 + tonumber(time[2])
 local interval = tonumber(ARGV[1])
 local tolerance = interval * tonumber(ARGV[2])
+local want = tonumber(ARGV[3])
 local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
 if tat < now then tat = now end
-local new_tat = tat + interval
-if new_tat - now > tolerance then
-  return {0, 0, new_tat - tolerance - now}
+local grant = math.min(want, math.floor((tolerance - (tat - now)) / interval))
+if grant < 1 then
+  return {0, 0, tat + interval - tolerance - now}
 end
+local new_tat = tat + grant * interval
 redis.call('SET', KEYS[1], string.format('%d', new_tat), 'PX', math.ceil((new_tat - now) / 1000) + 1)
-return {1, math.floor((tolerance - (new_tat - now)) / interval), 0}
+return {1, grant, 0}
 ";
 
 /// Whether a write must reach the replicas before its result is used.
@@ -143,10 +150,11 @@ enum Write {
     Guarded,
 }
 
-/// Answer of the shared rate limiter.
+/// Answer of the shared rate limiter: `granted` tokens (at least 1, at most the `want` asked
+/// for) were charged to the bucket, or not even one fits for `wait`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RateDecision {
-    Allowed { remaining: u64 },
+    Allowed { granted: u32 },
     Limited { wait: Duration },
 }
 
@@ -306,7 +314,7 @@ impl RedisStore {
         format!("{}timestamp-mark", self.prefix)
     }
 
-    fn rate_key(&self, client: &str) -> String {
+    fn rate_key(&self, client: IpAddr) -> String {
         format!("{}rate:{{{client}}}", self.prefix)
     }
 
@@ -571,20 +579,29 @@ impl RedisStore {
         self.timestamp_mark.load(Ordering::Relaxed)
     }
 
-    /// One request of `client` against a GCRA bucket of `burst` refilling `per_second`.
+    /// Up to `want` tokens for `client` from a GCRA bucket of `burst` refilling `per_second`:
+    /// as many as fit (at least 1), or `Limited` with the wait until one fits.
     pub async fn rate_check(
         &self,
-        client: &str,
+        client: IpAddr,
         per_second: u32,
         burst: u32,
+        want: u32,
     ) -> Result<RateDecision, RedisError> {
         let key = self.rate_key(client);
         let interval_us = 1_000_000 / u64::from(per_second.max(1));
-        let reply: (i64, i64, i64) = self
-            .invoke(&self.scripts.gcra, vec![key], vec![interval_us.to_string(), burst.to_string()])
-            .await?;
+        let args = vec![interval_us.to_string(), burst.to_string(), want.max(1).to_string()];
+        let reply: (i64, i64, i64) = self.invoke(&self.scripts.gcra, vec![key], args).await?;
         Ok(match reply {
-            (1, remaining, _) => RateDecision::Allowed { remaining: remaining.max(0) as u64 },
+            (1, granted, _) => {
+                let granted = u32::try_from(granted)
+                    .ok()
+                    .filter(|granted| (1..=want.max(1)).contains(granted))
+                    .ok_or_else(|| {
+                        RedisError::Reply(format!("the rate limit granted {granted} of {want}"))
+                    })?;
+                RateDecision::Allowed { granted }
+            }
             (_, _, wait_us) => {
                 RateDecision::Limited { wait: Duration::from_micros(wait_us.max(0) as u64) }
             }
