@@ -5,8 +5,13 @@
 //! Interleaving: each round runs every case once, in a rotated order, and a case's figures are
 //! the median over rounds. On a shared 2-core machine noise comes in bursts (another build, a
 //! cron job); interleaving spreads a burst over many cases instead of ruining the few that
-//! happened to run during it, and the ratios the targets use compare runs made minutes apart
-//! at most.
+//! happened to run during it.
+//!
+//! Pairing: the machine's speed also drifts by 20% or more over a minute, so a ratio of two
+//! medians taken at different moments mostly measures the drift. Every sample carries its
+//! place in the run (`Sample::sequence`), the ceiling runs four times per round, and a case
+//! compared with another reference runs right next to it; a target's ratio is then the median
+//! of per-sample ratios, each against the reference's nearest sample (see `target.rs`).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -242,46 +247,106 @@ pub const BATCH_SIZES: [u64; 4] = [10, 100, 1_000, 10_000];
 /// Besides [`CONNECTIONS`], which the single-ID `v1/uuid7` case already covers.
 const OTHER_CONNECTIONS: [u32; 3] = [1, 10, 200];
 
-/// Every case of a run.
-fn plan(quick: bool, redis: bool) -> Vec<Case> {
+/// The constant route most targets compare with: case 0 of every run.
+fn ceiling() -> Case {
+    Case::http("ceiling", Group::Ceiling, ServerKey::Embedded, "/healthz")
+}
+
+/// How often the ceiling runs per round, evenly spaced (see [`round_order`]).
+pub const CEILING_RUNS: usize = 4;
+
+/// Every case of a run but the ceiling, in units that always run back to back: a case whose
+/// target compares it with a reference other than the ceiling shares a unit with that
+/// reference, right next to it, so that each pair is measured seconds apart in every round.
+fn plan(quick: bool, redis: bool) -> Vec<Vec<Case>> {
     use ServerKey::*;
-    let mut cases = vec![Case::http("ceiling", Group::Ceiling, Embedded, "/healthz")];
+    let mut units = Vec::new();
     let kinds: &[&str] = if quick { &["uuid7", "counter"] } else { &KINDS };
     for kind in kinds {
-        cases.push(Case::http(
+        let mut unit = vec![Case::http(
             &format!("v1/{kind}"),
             Group::Single,
             Embedded,
             &format!("/v1/ids/{kind}"),
-        ));
+        )];
+        if *kind == "uuid7" {
+            // Rate limiting on vs off: off is `v1/uuid7`.
+            unit.push(Case::http("rate-limit/on", Group::RateLimit, RateLimited, "/v1/ids/uuid7"));
+        }
+        units.push(unit);
     }
     let tutorial: &[&str] = if quick { &TUTORIAL_ROUTES[..1] } else { &TUTORIAL_ROUTES };
     for route in tutorial {
-        cases.push(Case::http(&format!("tutorial{route}"), Group::Tutorial, Embedded, route));
+        units.push(vec![Case::http(&format!("tutorial{route}"), Group::Tutorial, Embedded, route)]);
     }
     let sizes: &[u64] = if quick { &[1_000] } else { &BATCH_SIZES };
     for &size in sizes {
-        cases.push(Case::batch(size, false));
-        cases.push(Case::batch(size, true));
+        units.push(vec![Case::batch(size, false), Case::batch(size, true)]);
     }
     if !quick {
-        cases.extend(OTHER_CONNECTIONS.map(Case::connections));
+        units.extend(OTHER_CONNECTIONS.map(|connections| vec![Case::connections(connections)]));
     }
-    cases.push(Case::http("rate-limit/on", Group::RateLimit, RateLimited, "/v1/ids/uuid7"));
     if redis {
-        cases.extend([
+        units.push(vec![Case::http(
+            "redis/counter-block-1000",
+            Group::Redis,
+            RedisBlock1000,
+            "/v1/ids/counter",
+        )]);
+        units.push(vec![Case::http("redis/uuid", Group::Redis, RedisBlock1000, "/v1/ids/uuid")]);
+        // redis-benchmark is the reference of the two rows around it.
+        units.push(vec![
             Case::http("redis/counter-block-1", Group::Redis, RedisBlock1, "/v1/ids/counter"),
-            Case::http("redis/counter-block-1000", Group::Redis, RedisBlock1000, "/v1/ids/counter"),
-            Case::http("redis/uuid", Group::Redis, RedisBlock1000, "/v1/ids/uuid"),
-            Case::http("redis/uuid-rate-limited", Group::Redis, RedisRateLimited, "/v1/ids/uuid"),
             Case {
                 id: "redis-benchmark/incr".to_owned(),
                 group: Group::Redis,
                 load: Load::RedisIncr { connections: CONNECTIONS },
             },
+            Case::http("redis/uuid-rate-limited", Group::Redis, RedisRateLimited, "/v1/ids/uuid"),
         ]);
     }
-    cases
+    units
+}
+
+/// The case indices one round runs, where case 0 is the ceiling and the units of
+/// `unit_sizes` (see [`plan`]) hold cases 1, 2, ... in order.
+///
+/// The units run once each, rotated by whole units (`round * units / rounds`) so that no case
+/// always follows the same neighbour and no unit is split. The ceiling runs
+/// [`CEILING_RUNS`] times, at the unit boundaries nearest to evenly spaced points of the round
+/// (the first at its start), so every case has a ceiling run within about an eighth of a
+/// round, and the spacing holds across rounds too.
+fn round_order(unit_sizes: &[usize], round: usize, rounds: usize) -> Vec<usize> {
+    let mut units = Vec::new();
+    let mut first = 1;
+    for &size in unit_sizes {
+        units.push(first..first + size);
+        first += size;
+    }
+    let offset = round * units.len() / rounds;
+    units.rotate_left(offset);
+    // boundaries[i]: how many cases run before unit i; the last one is the round's length.
+    let mut boundaries = vec![0];
+    for unit in &units {
+        boundaries.push(boundaries.last().expect("starts with 0") + unit.len());
+    }
+    let total = first - 1;
+    let ceilings: Vec<usize> = (0..CEILING_RUNS)
+        .map(|run| {
+            // The boundary nearest `run * total / CEILING_RUNS` (the earlier on a tie).
+            (0..boundaries.len())
+                .min_by_key(|&i| (boundaries[i] * CEILING_RUNS).abs_diff(run * total))
+                .expect("there is always boundary 0")
+        })
+        .collect();
+    let mut order = Vec::with_capacity(total + CEILING_RUNS);
+    for index in 0..boundaries.len() {
+        order.extend(ceilings.iter().filter(|&&ceiling| ceiling == index).map(|_| 0));
+        if let Some(unit) = units.get(index) {
+            order.extend(unit.clone());
+        }
+    }
+    order
 }
 
 /// A case's samples, or why it could not run.
@@ -469,6 +534,8 @@ struct Driver {
     /// redis-benchmark runs a request count, not a duration: aim at `profile.seconds` from
     /// the last measured rate.
     redis_requests: u64,
+    /// The next [`Sample::sequence`]: counts every measurement of the run, failed ones too.
+    sequence: u64,
 }
 
 /// wrk's `-s` argument, relative to [`Driver::scratch`].
@@ -479,7 +546,12 @@ impl Driver {
         let scratch = TempDir::new("wrk")?;
         std::fs::write(scratch.path().join(SCRIPT), wrk::LUA_SCRIPT)
             .context("write the wrk script")?;
-        Ok(Driver { profile, scratch, redis_requests: 80_000 * u64::from(profile.seconds) })
+        Ok(Driver {
+            profile,
+            scratch,
+            redis_requests: 80_000 * u64::from(profile.seconds),
+            sequence: 0,
+        })
     }
 
     /// The command line as the report shows it (servers as their variables).
@@ -500,7 +572,16 @@ impl Driver {
         }
     }
 
+    /// One run of `load`, numbered in the order of the run.
     fn measure(&mut self, fleet: &Fleet, load: &Load) -> anyhow::Result<Sample> {
+        let sequence = self.sequence;
+        self.sequence += 1;
+        let mut sample = self.run_load(fleet, load)?;
+        sample.sequence = sequence;
+        Ok(sample)
+    }
+
+    fn run_load(&mut self, fleet: &Fleet, load: &Load) -> anyhow::Result<Sample> {
         match load {
             Load::Http { server, path, accept_text, connections, .. } => {
                 let server = fleet.server(*server);
@@ -543,17 +624,13 @@ impl Driver {
     }
 
     /// Every round runs every case once, in a rotated order so that no case always follows
-    /// the same neighbour; the ceiling (case 0), the reference of most targets, runs twice per
-    /// round, half a round apart, so that one noisy moment moves it less.
-    fn run_rounds(&mut self, fleet: &Fleet, outcomes: &mut [Outcome]) {
+    /// the same neighbour, and the ceiling (case 0 of `outcomes`), the reference of most
+    /// targets, [`CEILING_RUNS`] times; `unit_sizes` are those of [`plan`] (see
+    /// [`round_order`]).
+    fn run_rounds(&mut self, fleet: &Fleet, outcomes: &mut [Outcome], unit_sizes: &[usize]) {
         let rounds = self.profile.rounds;
-        let count = outcomes.len();
         for round in 0..rounds {
-            let offset = round * count / rounds;
-            let mut order: Vec<usize> = (0..count).map(|i| (i + offset) % count).collect();
-            let first = order.iter().position(|&index| index == 0).expect("case 0 is planned");
-            order.insert((first + count / 2) % count + 1, 0);
-            for index in order {
+            for index in round_order(unit_sizes, round, rounds) {
                 let outcome = &mut outcomes[index];
                 if outcome.failure.is_some() {
                     continue;
@@ -617,8 +694,10 @@ pub fn run(options: Options) -> anyhow::Result<()> {
     }
     let fleet = Fleet::start(&binary, &mut ready_ms)?;
 
-    let mut outcomes: Vec<Outcome> = plan(profile.quick, fleet.redis_baseline.is_some())
-        .into_iter()
+    let units = plan(profile.quick, fleet.redis_baseline.is_some());
+    let unit_sizes: Vec<usize> = units.iter().map(Vec::len).collect();
+    let mut outcomes: Vec<Outcome> = std::iter::once(ceiling())
+        .chain(units.into_iter().flatten())
         .map(|case| {
             let failure = match &case.load {
                 Load::Http { server, path, accept_text, ids, .. } => {
@@ -640,13 +719,17 @@ pub fn run(options: Options) -> anyhow::Result<()> {
         }
     }
     let runnable = outcomes.iter().filter(|outcome| outcome.failure.is_none()).count();
+    let ceiling_runs = if outcomes[0].failure.is_none() { CEILING_RUNS - 1 } else { 0 };
     eprintln!(
-        "xtask: {runnable} cases (+1 ceiling) x {} round(s) x {} s",
-        profile.rounds, profile.seconds
+        "xtask: {} runs per round ({runnable} cases, the ceiling {CEILING_RUNS} times) x {} \
+         round(s) x {} s",
+        runnable + ceiling_runs,
+        profile.rounds,
+        profile.seconds
     );
 
     driver.warm_up(&fleet)?;
-    driver.run_rounds(&fleet, &mut outcomes);
+    driver.run_rounds(&fleet, &mut outcomes, &unit_sizes);
     let servers = fleet.reports();
     let redis_skipped = fleet.redis_skipped.clone();
     drop(fleet);
@@ -793,11 +876,92 @@ mod tests {
 
     #[test]
     fn quick_plan_is_small_and_full_plan_has_every_row() {
-        assert!(plan(true, false).len() <= 10);
-        let full = plan(false, true);
-        for id in ["ceiling", "v1/random", "tutorial/generate_uuid", "batch/text/10000"] {
+        let quick: Vec<Case> = plan(true, false).into_iter().flatten().collect();
+        assert!(quick.len() < 10);
+        let full: Vec<Case> = plan(false, true).into_iter().flatten().collect();
+        assert_eq!(full.len(), 29, "the ceiling aside");
+        for id in ["v1/random", "tutorial/generate_uuid", "batch/text/10000", "rate-limit/on"] {
             assert!(full.iter().any(|case| case.id == id), "{id} missing");
         }
+        assert!(full.iter().all(|case| case.id != "ceiling"), "the ceiling is case 0, apart");
         assert!(full.iter().any(|case| matches!(case.load, Load::RedisIncr { .. })));
+    }
+
+    #[test]
+    fn each_case_runs_next_to_its_reference() {
+        // (reference, case) of every target whose reference is not the ceiling.
+        let mut pairs = vec![
+            ("v1/uuid7".to_owned(), "rate-limit/on".to_owned()),
+            ("redis-benchmark/incr".to_owned(), "redis/counter-block-1".to_owned()),
+            ("redis-benchmark/incr".to_owned(), "redis/uuid-rate-limited".to_owned()),
+        ];
+        pairs.extend(
+            BATCH_SIZES.map(|size| (format!("batch/json/{size}"), format!("batch/text/{size}"))),
+        );
+        for (quick, redis) in [(true, false), (true, true), (false, true)] {
+            let units = plan(quick, redis);
+            for (reference, case) in &pairs {
+                let Some(unit) = units.iter().find(|unit| unit.iter().any(|c| &c.id == case))
+                else {
+                    assert!(quick || !case.starts_with("batch"), "{case} missing");
+                    continue;
+                };
+                let position = |id: &str| unit.iter().position(|c| c.id == id);
+                let (Some(reference), Some(case)) = (position(reference), position(case)) else {
+                    panic!("{case} is not in its reference {reference}'s unit");
+                };
+                assert_eq!(reference.abs_diff(case), 1, "{case} is not next to {reference}");
+            }
+        }
+    }
+
+    /// The runs between consecutive ceiling runs of `order`, the last gap wrapping round to
+    /// the next round's first ceiling run.
+    fn ceiling_gaps(order: &[usize]) -> Vec<usize> {
+        let ceilings: Vec<usize> = (0..order.len()).filter(|&i| order[i] == 0).collect();
+        let mut gaps: Vec<usize> = ceilings.windows(2).map(|pair| pair[1] - pair[0] - 1).collect();
+        gaps.push(order.len() - ceilings.last().expect("a ceiling run") - 1 + ceilings[0]);
+        gaps
+    }
+
+    #[test]
+    fn a_round_runs_every_unit_once_and_the_ceiling_evenly() {
+        let unit_sizes: Vec<usize> = plan(false, true).iter().map(Vec::len).collect();
+        let total: usize = unit_sizes.iter().sum();
+        let rounds = 4;
+        let mut firsts = Vec::new();
+        for round in 0..rounds {
+            let order = round_order(&unit_sizes, round, rounds);
+            assert_eq!(order.len(), total + CEILING_RUNS);
+            assert_eq!(order[0], 0, "each round starts with the ceiling");
+            let mut cases: Vec<usize> = order.iter().copied().filter(|&i| i != 0).collect();
+            firsts.push(cases[0]);
+            cases.sort_unstable();
+            assert_eq!(cases, (1..=total).collect::<Vec<_>>(), "every case once");
+            // Units are never split, by the rotation or by a ceiling run.
+            let mut first = 1;
+            for &size in &unit_sizes {
+                let at = order.iter().position(|&i| i == first).expect("planned");
+                assert_eq!(order[at..at + size], (first..first + size).collect::<Vec<_>>());
+                first += size;
+            }
+            // 29 cases: 7 or 8 between ceiling runs, never more than 4 runs from one.
+            for gap in ceiling_gaps(&order) {
+                assert!((6..=8).contains(&gap), "gap of {gap} in round {round}: {order:?}");
+            }
+        }
+        firsts.dedup();
+        assert_eq!(firsts.len(), rounds, "the order rotates: {firsts:?}");
+    }
+
+    #[test]
+    fn round_order_of_tiny_plans() {
+        assert_eq!(round_order(&[], 0, 1), vec![0; CEILING_RUNS]);
+        // One unit of two: the ceiling still runs four times, at the nearer boundary (the
+        // earlier on a tie: the middle one).
+        assert_eq!(round_order(&[2], 0, 1), vec![0, 0, 0, 1, 2, 0]);
+        // The quick plan: uuid7 + rate limit on, counter, a tutorial route, a batch pair.
+        assert_eq!(round_order(&[2, 1, 1, 2], 0, 1), vec![0, 1, 2, 0, 3, 0, 4, 0, 5, 6]);
+        assert_eq!(round_order(&[2, 1, 1, 2], 1, 2), vec![0, 4, 0, 5, 6, 0, 1, 2, 0, 3]);
     }
 }

@@ -9,8 +9,8 @@ use std::process::Command;
 
 use anyhow::Context;
 
-use crate::bench::{Group, Load, Outcome, Results};
-use crate::target::{self, Target, millions, thousands};
+use crate::bench::{CEILING_RUNS, Group, Load, Outcome, Results};
+use crate::target::{self, Metric, Target, millions, thousands};
 
 pub const ANALYSIS_START: &str =
     "<!-- analysis: hand-written, kept when the report is regenerated -->";
@@ -182,22 +182,39 @@ fn markdown(results: &Results, has_chart: bool, analysis: Option<&str>) -> Strin
         md,
         "\n## Targets\n\nIssue 4, item 3: ratios of figures from this run, `wrk -t2 -c50`. \
          Timing never fails the command; a missed target is explained under \
-         [Reading the numbers](#reading-the-numbers).\n\n{}",
+         [Reading the numbers](#reading-the-numbers).\n\n\
+         A ratio of a case to its reference is paired: each run of the case is divided by the \
+         same figure (req/s, IDs/s or p99) of the reference's run measured nearest to it in the \
+         run's order (the earlier one on a tie), and the ratio is the median of these per-run \
+         ratios over the rounds. \"Measured\" shows the two medians over the rounds for the \
+         reader, so the ratio need not equal their quotient: this machine's speed drifts by 20% \
+         and more within a minute, and a ratio of two runs made seconds apart cancels most of \
+         that drift, where a ratio of two medians mostly measures it. Absolute targets are the \
+         median over the limit.\n\n{}",
         targets_table(results)
     );
 
     md.push_str("## Results\n\n");
     let _ = writeln!(
         md,
-        "{} round(s) of {} s per case, cases interleaved (every round runs every case once, in a \
-         rotated order; the ceiling, the reference of most targets, twice per round); each figure \
-         is the median over the rounds, and ± is half the range of req/s over the rounds \
-         relative to it (the noise). Latencies are wrk's, from \
+        "{rounds} round(s) of {seconds} s per case, cases interleaved: every round runs every \
+         case once, in an order rotated from round to round, except the ceiling, the reference \
+         of most targets, which runs {CEILING_RUNS} times per round, evenly spaced, so that \
+         every case has a ceiling run within about an eighth of a round. A case compared with \
+         another reference runs right next to it in every round (`/v1/ids/uuid7`, then rate \
+         limiting on; each JSON batch, then text/plain of the same size; `redis-benchmark` \
+         between the two Redis rows compared with it). Each figure is the median over the \
+         rounds (the ceiling's: over all its runs), and ± is half the range of req/s over the \
+         rounds relative to it (the noise). x ceiling is paired, like the targets' ratios: \
+         each run's req/s divided by that of the ceiling run nearest to it in the run's order \
+         (the earlier one on a tie), median over the rounds; it need not equal req/s over the \
+         ceiling's req/s. Latencies are wrk's, from \
          request sent to response read, in ms. IDs/s = req/s x IDs per response. Server CPU µs/req: \
          the server process's user + system time (`/proc/PID/stat`) over the run divided by the \
          requests, median over the rounds; other work on the machine slows req/s down but \
          hardly moves this, so it is the steadier figure to compare routes by.\n",
-        profile.rounds, profile.seconds
+        rounds = profile.rounds,
+        seconds = profile.seconds,
     );
     let sections = [
         (Group::Ceiling, "Ceiling: a constant route"),
@@ -208,7 +225,7 @@ fn markdown(results: &Results, has_chart: bool, analysis: Option<&str>) -> Strin
         (Group::RateLimit, "Rate limiting (embedded)"),
         (Group::Redis, "Redis mode"),
     ];
-    let ceiling = results.summary("ceiling").map(|summary| summary.requests_per_second);
+    let ceiling = results.outcome("ceiling");
     for (group, title) in sections {
         let in_group = |outcome: &&Outcome| outcome.case.group == group;
         let skipped = group == Group::Redis && results.redis_skipped.is_some();
@@ -315,7 +332,8 @@ fn markdown(results: &Results, has_chart: bool, analysis: Option<&str>) -> Strin
     md
 }
 
-fn row(outcome: &Outcome, ceiling: Option<f64>) -> String {
+/// One case's row; x ceiling is [`target::paired_ratio`] of req/s.
+fn row(outcome: &Outcome, ceiling: Option<&Outcome>) -> String {
     let case = &outcome.case;
     let (name, server) = match &case.load {
         Load::Http { server, path, accept_text, .. } => {
@@ -330,9 +348,9 @@ fn row(outcome: &Outcome, ceiling: Option<f64>) -> String {
         return format!("| {name} | {server} | {connections} | failed: {failure} ||||||||\n");
     };
     let ms = |us: f64| format!("{:.2}", us / 1e3);
-    let versus = ceiling.map_or("–".to_owned(), |ceiling| {
-        format!("{:.2}", summary.requests_per_second / ceiling)
-    });
+    let versus = ceiling
+        .and_then(|ceiling| target::paired_ratio(outcome, ceiling, Metric::RequestsPerSecond))
+        .map_or("–".to_owned(), |ratio| format!("{ratio:.2}"));
     let ids = if case.ids_per_request() > 1 {
         millions(summary.ids_per_second)
     } else {

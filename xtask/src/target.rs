@@ -1,8 +1,14 @@
 //! The issue's performance targets (issue 4, item 3) as ratios of figures measured in the same
 //! run. Each target is shown with its measured ratio and met / not met; nothing here fails the
 //! command: timing is reported, never enforced.
+//!
+//! A ratio is paired ([`paired_ratio`]): each sample of the case over the reference's sample
+//! measured nearest to it, then the median of those per-sample ratios. This machine's speed
+//! drifts a lot within a minute; a ratio of runs made seconds apart cancels most of the drift,
+//! where a ratio of two medians (measured at different moments) would mostly measure it.
 
-use crate::bench::{KINDS, Results, Summary, TUTORIAL_ROUTES};
+use crate::bench::{KINDS, Outcome, Results, Summary, TUTORIAL_ROUTES, median_of};
+use crate::wrk::Sample;
 
 /// One row of the targets table.
 #[derive(Debug)]
@@ -174,19 +180,31 @@ impl Bound {
     }
 }
 
+/// The figure a ratio compares.
 #[derive(Debug, Clone, Copy)]
-enum Metric {
+pub enum Metric {
     RequestsPerSecond,
+    /// req/s x the case's IDs per request.
     IdsPerSecond,
     P99,
 }
 
 impl Metric {
+    /// The median over the rounds, as the "measured" column shows it.
     fn value(self, summary: &Summary) -> f64 {
         match self {
             Metric::RequestsPerSecond => summary.requests_per_second,
             Metric::IdsPerSecond => summary.ids_per_second,
             Metric::P99 => summary.p99_us,
+        }
+    }
+
+    /// One sample's figure, for a case of `ids_per_request`.
+    fn of_sample(self, sample: &Sample, ids_per_request: u64) -> f64 {
+        match self {
+            Metric::RequestsPerSecond => sample.requests_per_second(),
+            Metric::IdsPerSecond => sample.requests_per_second() * ids_per_request as f64,
+            Metric::P99 => sample.p99_us,
         }
     }
 
@@ -199,7 +217,31 @@ impl Metric {
     }
 }
 
-/// `id`'s metric over `reference`'s.
+/// The sample of `samples` measured nearest to `sequence` (the earlier one on a tie), or
+/// `None` when there is none.
+fn nearest(samples: &[Sample], sequence: u64) -> Option<&Sample> {
+    samples.iter().min_by_key(|sample| (sample.sequence.abs_diff(sequence), sample.sequence))
+}
+
+/// `case`'s `metric` over `reference`'s, paired: each sample of the case divided by the
+/// same figure of the reference's sample nearest to it in the run (see [`nearest`]), and the
+/// median of these ratios. The two may have different numbers of samples (a case failed
+/// part-way; the ceiling runs several times per round). `None` when either has no samples.
+pub fn paired_ratio(case: &Outcome, reference: &Outcome, metric: Metric) -> Option<f64> {
+    let case_ids = case.case.ids_per_request();
+    let reference_ids = reference.case.ids_per_request();
+    let ratios: Vec<f64> = case
+        .samples
+        .iter()
+        .filter_map(|sample| {
+            let base = nearest(&reference.samples, sample.sequence)?;
+            Some(metric.of_sample(sample, case_ids) / metric.of_sample(base, reference_ids))
+        })
+        .collect();
+    (!ratios.is_empty()).then(|| median_of(&ratios))
+}
+
+/// `id`'s metric over `reference`'s: the paired ratio, with both medians as the figures shown.
 fn ratio_target(
     results: &Results,
     name: &str,
@@ -216,10 +258,12 @@ fn ratio_target(
         met: None,
         note: String::new(),
     };
-    match (results.summary(id), results.summary(reference)) {
-        (Some(case), Some(base)) => {
+    let measured = results.outcome(id).zip(results.outcome(reference)).and_then(|(case, base)| {
+        Some((case.summary()?, base.summary()?, paired_ratio(case, base, metric)?))
+    });
+    match measured {
+        Some((case, base, ratio)) => {
             let (value, base_value) = (metric.value(&case), metric.value(&base));
-            let ratio = value / base_value;
             target.measured = format!("{} vs {}", metric.show(value), metric.show(base_value));
             target.ratio = Some(ratio);
             target.met = Some(bound.met(ratio));
@@ -228,7 +272,7 @@ fn ratio_target(
                 target.note = format!("{errors} failed requests (socket errors or non-2xx)");
             }
         }
-        _ => target.note = missing_reason(results, &[id, reference]),
+        None => target.note = missing_reason(results, &[id, reference]),
     }
     target
 }
@@ -294,6 +338,100 @@ mod tests {
         assert_eq!(thousands(1234567.4), "1,234,567");
         assert_eq!(thousands(999.0), "999");
         assert_eq!(millions(12_345_678.0), "12.35 M");
+    }
+
+    /// A sample of `requests` in one second, p99 `p99_us`, measured `sequence`th.
+    fn sample(sequence: u64, requests: u64, p99_us: f64) -> Sample {
+        Sample {
+            requests,
+            seconds: 1.0,
+            errors: 0,
+            p50_us: p99_us / 2.0,
+            p99_us,
+            p999_us: None,
+            server_cpu_seconds: None,
+            sequence,
+        }
+    }
+
+    /// A case of `ids` IDs per request with samples of (sequence, req/s).
+    fn outcome(ids: u64, samples: &[(u64, u64)]) -> Outcome {
+        use crate::bench::{CONNECTIONS, Case, Group, Load, ServerKey};
+        Outcome {
+            case: Case {
+                id: "case".to_owned(),
+                group: Group::Batch,
+                load: Load::Http {
+                    server: ServerKey::Embedded,
+                    path: "/".to_owned(),
+                    accept_text: false,
+                    connections: CONNECTIONS,
+                    ids,
+                },
+            },
+            command: String::new(),
+            samples: samples
+                .iter()
+                .map(|&(sequence, requests)| sample(sequence, requests, 1000.0))
+                .collect(),
+            failure: None,
+        }
+    }
+
+    #[test]
+    fn nearest_in_sequence_the_earlier_on_a_tie() {
+        let samples = [sample(2, 1, 1.0), sample(4, 2, 1.0), sample(9, 3, 1.0)];
+        let check = |sequence: u64, expected: u64| {
+            let found = nearest(&samples, sequence).expect("samples to pick from");
+            assert_eq!(found.sequence, expected, "nearest to {sequence}");
+        };
+        check(0, 2);
+        check(2, 2);
+        check(3, 2); // 2 and 4 are as near: the earlier
+        check(5, 4);
+        check(6, 4); // tie again
+        check(7, 9);
+        check(100, 9);
+        // Unequal counts: a reference that failed after one run still pairs with everything.
+        assert_eq!(nearest(&samples[..1], 50).map(|sample| sample.sequence), Some(2));
+        assert!(nearest(&[], 1).is_none());
+    }
+
+    #[test]
+    fn paired_ratio_is_the_median_of_per_sample_ratios() {
+        // The machine slows down by half after sequence 5. The case ran twice while it was
+        // fast and once while it was slow; the reference once fast, three times slow. Each
+        // case sample is 0.8 of the reference sample next to it, but the medians, taken at
+        // different speeds, give 200 / 125 = 1.6.
+        let reference = outcome(1, &[(0, 250), (8, 125), (10, 125), (12, 125)]);
+        let case = outcome(1, &[(1, 200), (3, 200), (9, 100)]);
+        let median_over_median = case.summary().expect("samples").requests_per_second
+            / reference.summary().expect("samples").requests_per_second;
+        assert!((median_over_median - 1.6).abs() < 1e-9);
+        // 1 -> 0 and 3 -> 0: 200/250; 9 -> 8 (8 and 10 are as near): 100/125.
+        let paired = paired_ratio(&case, &reference, Metric::RequestsPerSecond).expect("pairs");
+        assert!((paired - 0.8).abs() < 1e-9, "{paired}");
+
+        // An even count: the mean of the middle two of 0.5, 0.6, 0.9 and 1.0.
+        let reference = outcome(1, &[(0, 100), (2, 100), (4, 100), (6, 100)]);
+        let case = outcome(1, &[(1, 100), (3, 50), (5, 90), (7, 60)]);
+        let paired = paired_ratio(&case, &reference, Metric::RequestsPerSecond).expect("pairs");
+        assert!((paired - 0.75).abs() < 1e-9, "{paired}");
+
+        // IDs/s: each side's req/s times its own IDs per request.
+        let json = outcome(10, &[(0, 100), (2, 50)]);
+        let text = outcome(100, &[(1, 11), (3, 6)]);
+        let paired = paired_ratio(&text, &json, Metric::IdsPerSecond).expect("pairs");
+        assert!((paired - 1.15).abs() < 1e-9, "{paired}"); // 1.1 and 1.2
+
+        // p99: per sample, from the samples' own p99.
+        let mut slow = outcome(1, &[(1, 100), (3, 100)]);
+        slow.samples[1].p99_us = 3000.0;
+        let paired = paired_ratio(&slow, &reference, Metric::P99).expect("pairs");
+        assert!((paired - 2.0).abs() < 1e-9, "{paired}"); // 1.0 and 3.0
+
+        assert!(paired_ratio(&outcome(1, &[]), &reference, Metric::P99).is_none());
+        assert!(paired_ratio(&case, &outcome(1, &[]), Metric::P99).is_none());
     }
 
     #[test]

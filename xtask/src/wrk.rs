@@ -33,6 +33,9 @@ pub struct Sample {
     pub p999_us: Option<f64>,
     /// CPU time the idgen server used during the run (set by the bench, not by wrk).
     pub server_cpu_seconds: Option<f64>,
+    /// The order in which the run measured this sample, over every case (set by the bench,
+    /// not by wrk): ratios pair a case's sample with the reference's nearest in sequence.
+    pub sequence: u64,
 }
 
 impl Sample {
@@ -156,6 +159,7 @@ fn parse_summary(output: &str) -> Option<Sample> {
         p99_us: field("p99_us")?,
         p999_us: Some(field("p999_us")?),
         server_cpu_seconds: None,
+        sequence: 0,
     })
 }
 
@@ -199,6 +203,7 @@ pub fn run_redis_benchmark(arguments: &[String], requests: u64) -> anyhow::Resul
         p99_us: csv.p99_ms * 1e3,
         p999_us: None,
         server_cpu_seconds: None,
+        sequence: 0,
     })
 }
 

@@ -1,5 +1,6 @@
 //! Named counters: strictly increasing u64 sequences starting at 1 that never repeat.
 
+use std::borrow::Cow;
 use std::ops::RangeInclusive;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -14,13 +15,13 @@ pub const INFO: KindInfo = KindInfo {
 
 /// A validated counter name: `[A-Za-z0-9_.-]{1,64}`.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct CounterName(String);
+pub struct CounterName(Cow<'static, str>);
 
 impl CounterName {
     pub fn parse(name: &str) -> Result<Self, ParamError> {
         let valid = (1..=64).contains(&name.len())
             && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'));
-        if valid { Ok(Self(name.to_owned())) } else { Err(ParamError::CounterName) }
+        if valid { Ok(Self(Cow::Owned(name.to_owned()))) } else { Err(ParamError::CounterName) }
     }
 
     pub fn as_str(&self) -> &str {
@@ -29,8 +30,9 @@ impl CounterName {
 }
 
 impl Default for CounterName {
+    /// `default`, without allocating (the tutorial route asks for it on every request).
     fn default() -> Self {
-        Self("default".to_owned())
+        Self(Cow::Borrowed("default"))
     }
 }
 

@@ -18,6 +18,7 @@ use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
 use std::time::Duration;
 
+use actix_service::apply;
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::middleware::Condition;
@@ -31,6 +32,7 @@ use crate::config::{Config, ConfigError, RedisUrl, Setting, Source};
 use crate::error;
 use crate::lease;
 use crate::rate_limit::{self, RateLimit};
+use crate::routes::fixed::FixedRoutes;
 use crate::routes::{self, compat, decode, health, ids, kinds, openapi};
 use crate::state::{AppState, InitialLease, SharedClock};
 use crate::store::redis::RedisError;
@@ -289,8 +291,8 @@ pub fn app(
         InitError = (),
     >,
 > {
-    let (app, document) = App::new()
-        .app_data(state)
+    let app = App::new()
+        .app_data(state.clone())
         .app_data(web::PayloadConfig::new(BODY_LIMIT_BYTES))
         .app_data(error::json_config())
         .app_data(error::query_config())
@@ -302,36 +304,55 @@ pub fn app(
         // Not rate limited: probes and the document.
         .service(health::healthz)
         .service(health::readyz)
-        .service(openapi::openapi_json)
-        // An empty prefix: the scope exists to put the rate limiter around these routes only.
-        // Its guard keeps every other path (and so the 404/405 fallback for them) out of it.
-        .service(
+        .service(openapi::openapi_json);
+    let app = if !rate_limit.enabled() {
+        let app = app.map(|app| app.service(FixedRoutes::new(state)));
+        // Registered on the app itself: the nested scope below costs a guard, a second router
+        // and two boxed services per request, as much as most handlers.
+        app.configure(id_routes)
+    } else {
+        // An empty prefix: the scope exists to put the rate limiter around these routes
+        // only. Its guard keeps every other path (and so the 404/405 fallback for them)
+        // out of it.
+        let shared = || {
+            Condition::new(
+                rate_limit.is_shared(),
+                actix_web::middleware::from_fn(rate_limit::shared_rate_limit),
+            )
+        };
+        // The same middleware, in the same order, as on the scope below.
+        let fixed = FixedRoutes::new(state)
+            .wrapped(|routes| apply(shared(), apply(rate_limit.middleware(), routes)));
+        app.map(|app| app.service(fixed)).service(
             scope::scope("")
                 .guard(guard::fn_guard(|context| {
                     routes::is_rate_limited(context.head().uri.path())
                 }))
                 .wrap(rate_limit.middleware())
                 // Off unless Redis mode shares the limit: saves a boxed future per request.
-                .wrap(Condition::new(
-                    rate_limit.is_shared(),
-                    actix_web::middleware::from_fn(rate_limit::shared_rate_limit),
-                ))
-                // Fixed paths first: actix tries resources in order, and a fixed path is a
-                // string comparison while a `{param}` pattern is a regex match.
-                .service(kinds::kinds)
-                .service(compat::generate_uuid)
-                .service(compat::generate_timestamp_id)
-                .service(compat::generate_counter_id)
-                .service(compat::generate_snowflake_id)
-                .map(|scope| scope.configure(ids::register_fixed_kinds))
-                .service(ids::get_ids)
-                .service(ids::post_ids)
-                .service(compat::generate_random_string)
-                .service(decode::decode),
+                .wrap(shared())
+                .configure(id_routes),
         )
-        .default_service(web::to(routes::fallback))
-        .split_for_parts();
+    };
+    let (app, document) = app.default_service(web::to(routes::fallback)).split_for_parts();
     app.app_data(web::Data::new(openapi::OpenApiJson::new(&document)))
+}
+
+/// The routes that issue, decode or list IDs (the rate-limited ones), most used first: actix
+/// tries resources in order, a fixed path is a string comparison and a `{param}` pattern a
+/// regex match.
+fn id_routes(config: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    config
+        .map(|config| config.configure(ids::register_fixed_kinds))
+        .service(compat::generate_uuid)
+        .service(compat::generate_timestamp_id)
+        .service(compat::generate_counter_id)
+        .service(compat::generate_snowflake_id)
+        .service(kinds::kinds)
+        .service(compat::generate_random_string)
+        .service(ids::get_ids)
+        .service(ids::post_ids)
+        .service(decode::decode);
 }
 
 /// Logs to stderr, filtered by `filter` (`IDGEN_LOG`). Safe to call twice (the second call
@@ -584,6 +605,60 @@ mod tests {
             assert_eq!(reply.status, StatusCode::METHOD_NOT_ALLOWED, "{method} {path}");
             assert_eq!(reply.error_code(), "method_not_allowed");
             assert_eq!(reply.header("allow"), Some(allow), "{method} {path}");
+        }
+    }
+
+    /// `routes::fixed` takes the fixed ID paths in one step and leaves the rest to the actix
+    /// routes behind it: a path each of them answers must get the same answer, with the rate
+    /// limiter off and on.
+    #[actix_web::test]
+    async fn the_fixed_router_and_the_routes_behind_it_answer_alike() {
+        for per_second in [0, 1_000_000] {
+            let config = Config {
+                rate_limit_per_second: per_second,
+                rate_limit_burst: per_second,
+                ..Config::default()
+            };
+            let (state, _dir) = state_with(config.clone(), system_clock());
+            let service = service!(state, config);
+            // (fixed, left to actix): percent-encoded digits are decoded by actix only.
+            for (fixed, behind) in [
+                ("/generate_random_string/21", "/generate_random_string/%32%31"),
+                ("/generate_random_string/0", "/generate_random_string/%30"),
+                ("/generate_random_string/1025", "/generate_random_string/%31025"),
+            ] {
+                let a = call!(&service, get(fixed)).await;
+                let b = call!(&service, get(behind)).await;
+                assert_eq!(a.status, b.status, "{fixed} vs {behind}: {} / {}", a.text, b.text);
+                if a.status == StatusCode::OK {
+                    let length = |reply: &Reply| reply.json()["id"].as_str().unwrap().len();
+                    assert_eq!((length(&a), length(&b)), (21, 21));
+                } else {
+                    assert_eq!(a.error_code(), "invalid_length");
+                    assert_eq!(a.text, b.text);
+                }
+            }
+            // A known kind (fixed) and an unknown one (the `{kind}` pattern), wrong method.
+            for path in ["/v1/ids/uuid", "/v1/ids/nope"] {
+                let reply =
+                    call!(&service, TestRequest::default().method(Method::HEAD).uri(path)).await;
+                assert_eq!(reply.status, StatusCode::METHOD_NOT_ALLOWED, "HEAD {path}");
+                assert_eq!(reply.header("allow"), Some("GET, POST"), "HEAD {path}");
+            }
+            // POST bodies through the fixed router: read, limited and checked as before.
+            let post = |body: Vec<u8>| {
+                TestRequest::post()
+                    .uri("/v1/ids/uuid7")
+                    .insert_header((header::CONTENT_TYPE, "application/json"))
+                    .set_payload(body)
+            };
+            let reply = call!(&service, post(br#"{"count": 2}"#.to_vec())).await;
+            assert_eq!(reply.ids().len(), 2, "{}", reply.text);
+            let reply = call!(&service, post(b"[]".to_vec())).await;
+            assert_eq!(reply.error_code(), "invalid_body");
+            let reply = call!(&service, post(vec![b' '; BODY_LIMIT_BYTES + 1])).await;
+            assert_eq!(reply.status, StatusCode::PAYLOAD_TOO_LARGE, "{}", reply.text);
+            assert!(reply.json()["error"]["code"].is_string(), "{}", reply.text);
         }
     }
 

@@ -342,6 +342,14 @@ impl AppState {
 
     /// One snowflake.
     pub async fn snowflake(&self) -> Result<SnowflakeId, ApiError> {
+        // Fast path: a lease (Redis mode) and room below the ceiling. Any error (ceiling, clock
+        // behind) takes the general path, which waits, reserves or answers it; a failed
+        // `generate` issues nothing.
+        if self.redis.as_ref().is_none_or(|redis| redis.lease.is_valid())
+            && let Ok(id) = self.snowflake.read().generate()
+        {
+            return Ok(id);
+        }
         let mut out = Vec::with_capacity(1);
         self.snowflakes(1, &mut out).await?;
         Ok(out[0])
@@ -349,14 +357,20 @@ impl AppState {
 
     /// `count` consecutive timestamp ids.
     pub async fn timestamps(&self, count: u64) -> Result<Range<u64>, ApiError> {
-        let deadline = Instant::now() + CEILING_DEADLINE;
-        while Instant::now() <= deadline {
-            let result = if count == 1 {
+        let issue = || {
+            if count == 1 {
                 self.timestamp.generate().map(|value| value..value + 1)
             } else {
                 self.timestamp.generate_batch(count)
-            };
-            match result {
+            }
+        };
+        // Fast path: below the ceiling, no clock read for a deadline.
+        if let Ok(range) = issue() {
+            return Ok(range);
+        }
+        let deadline = Instant::now() + CEILING_DEADLINE;
+        while Instant::now() <= deadline {
+            match issue() {
                 Ok(range) => return Ok(range),
                 Err(IssueError::CeilingReached { needed, .. }) => {
                     let target = self.timestamp_target(needed, count);
@@ -380,6 +394,13 @@ impl AppState {
     ) -> Result<Vec<RangeInclusive<u64>>, ApiError> {
         if let Some(redis) = &self.redis {
             return self.redis_counter_values(redis, name, count).await;
+        }
+        // Fast path, most requests: the counter exists and has room. No `Arc` clone and no
+        // clock read (the deadline only matters once a reservation is needed).
+        if let Some(slot) = self.counters.read().get(name)
+            && let Ok(range) = slot.counter.take(count)
+        {
+            return Ok(vec![range]);
         }
         let slot = self.counter(name)?;
         let deadline = Instant::now() + CEILING_DEADLINE;

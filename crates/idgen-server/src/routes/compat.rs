@@ -3,12 +3,14 @@
 //! for the counter (named `default`, shared with `/v1/ids/counter`) and snowflakes. Unlike
 //! the tutorial, these IDs are unique: they come from the same generators as `/v1`.
 
-use actix_web::http::header::ContentType;
+use std::fmt::Write;
+
+use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, get, web};
-use idgen_core::ParamError;
 use idgen_core::counter::CounterName;
 use idgen_core::random::{Alphabet, Length};
 use idgen_core::wire::{ErrorBody, IdResponse};
+use idgen_core::{ParamError, Uuid};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -22,16 +24,24 @@ pub struct IntegerIdResponse {
     pub id: u64,
 }
 
+/// `{"id":"<id>"}`. IDs need no JSON escaping (see `ids`).
 fn string_id(id: impl std::fmt::Display) -> HttpResponse {
-    json(format!("{{\"id\":\"{id}\"}}"))
+    let mut body = String::with_capacity(48);
+    write!(body, "{{\"id\":\"{id}\"}}").expect("writing to a String cannot fail");
+    json(body)
 }
 
 fn integer_id(id: u64) -> HttpResponse {
-    json(format!("{{\"id\":{id}}}"))
+    let mut body = String::with_capacity(32);
+    write!(body, "{{\"id\":{id}}}").expect("writing to a String cannot fail");
+    json(body)
 }
 
 fn json(body: String) -> HttpResponse {
-    HttpResponse::Ok().insert_header(no_store()).content_type(ContentType::json()).body(body)
+    HttpResponse::Ok()
+        .insert_header(no_store())
+        .insert_header((header::CONTENT_TYPE, HeaderValue::from_static(super::JSON)))
+        .body(body)
 }
 
 /// `GET /generate_uuid`
@@ -45,7 +55,13 @@ fn json(body: String) -> HttpResponse {
 )]
 #[get("/generate_uuid")]
 pub async fn generate_uuid(state: web::Data<AppState>) -> HttpResponse {
-    string_id(state.uuid(&mut rand::rng()))
+    uuid(&state)
+}
+
+pub(super) fn uuid(state: &AppState) -> HttpResponse {
+    // `encode_lower` rather than `Display`, which goes through `core::fmt` digit by digit.
+    let mut text = Uuid::encode_buffer();
+    string_id(state.uuid(&mut rand::rng()).hyphenated().encode_lower(&mut text))
 }
 
 /// `GET /generate_timestamp_id`
@@ -60,6 +76,10 @@ pub async fn generate_uuid(state: web::Data<AppState>) -> HttpResponse {
 )]
 #[get("/generate_timestamp_id")]
 pub async fn generate_timestamp_id(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    timestamp(&state).await
+}
+
+pub(super) async fn timestamp(state: &AppState) -> Result<HttpResponse, ApiError> {
     Ok(string_id(state.timestamps(1).await?.start))
 }
 
@@ -75,6 +95,10 @@ pub async fn generate_timestamp_id(state: web::Data<AppState>) -> Result<HttpRes
 )]
 #[get("/generate_counter_id")]
 pub async fn generate_counter_id(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    counter(&state).await
+}
+
+pub(super) async fn counter(state: &AppState) -> Result<HttpResponse, ApiError> {
     let values = state.counter_values(&CounterName::default(), 1).await?;
     Ok(integer_id(values.first().map_or(0, |range| *range.start())))
 }
@@ -91,6 +115,10 @@ pub async fn generate_counter_id(state: web::Data<AppState>) -> Result<HttpRespo
 )]
 #[get("/generate_snowflake_id")]
 pub async fn generate_snowflake_id(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    snowflake(&state).await
+}
+
+pub(super) async fn snowflake(state: &AppState) -> Result<HttpResponse, ApiError> {
     Ok(integer_id(state.snowflake().await?.get()))
 }
 
@@ -110,9 +138,12 @@ pub async fn generate_random_string(
     state: web::Data<AppState>,
     request: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    let length = segment(&request, "length")
-        .parse::<usize>()
-        .map_err(|_| ParamError::Length { max: Length::MAX })?;
+    random_string(&state, segment(&request, "length"))
+}
+
+/// `length`: the path segment as sent.
+pub(super) fn random_string(state: &AppState, length: &str) -> Result<HttpResponse, ApiError> {
+    let length = length.parse::<usize>().map_err(|_| ParamError::Length { max: Length::MAX })?;
     let length = Length::new(length)?;
     Ok(string_id(state.random(&mut rand::rng(), length, Alphabet::Alphanumeric)))
 }

@@ -10,7 +10,7 @@
 use std::borrow::Cow;
 use std::fmt::{Display, Write};
 
-use actix_web::http::header::{self, ContentType};
+use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use idgen_core::counter::CounterName;
 use idgen_core::random::{Alphabet, Length};
@@ -48,7 +48,7 @@ pub async fn get_ids(
     state: web::Data<AppState>,
     request: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    issue(&state, &request, None).await
+    issue(kind_of(&request)?, &state, &request, None).await
 }
 
 /// `POST /v1/ids/{kind}`
@@ -80,7 +80,12 @@ pub async fn post_ids(
     request: HttpRequest,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    issue(&state, &request, Some(&body)).await
+    issue(kind_of(&request)?, &state, &request, Some(&body)).await
+}
+
+/// The `{kind}` of the pattern route.
+fn kind_of(request: &HttpRequest) -> Result<Kind, ApiError> {
+    Kind::from_name(super::segment(request, "kind")).ok_or(ApiError::UnknownKind)
 }
 
 /// Registers `GET|POST /v1/ids/<kind>` for each known kind as a fixed path, to be placed ahead
@@ -89,41 +94,29 @@ pub async fn post_ids(
 /// Other methods get the app's fallback (405 with `Allow`), as on the pattern route.
 pub fn register_fixed_kinds(config: &mut web::ServiceConfig) {
     for kind in Kind::ALL {
+        // The handlers know their kind: no path segment to find and parse per request.
+        let get = move |state: web::Data<AppState>, request: HttpRequest| async move {
+            issue(kind, &state, &request, None).await
+        };
+        let post = move |state: web::Data<AppState>, request: HttpRequest, body: web::Bytes| async move {
+            issue(kind, &state, &request, Some(&body)).await
+        };
         config.service(
             web::resource(format!("/v1/ids/{kind}"))
-                .route(web::get().to(get_fixed_kind))
-                .route(web::post().to(post_fixed_kind))
+                .route(web::get().to(get))
+                .route(web::post().to(post))
                 .default_service(web::to(super::fallback)),
         );
     }
 }
 
-async fn get_fixed_kind(
-    state: web::Data<AppState>,
-    request: HttpRequest,
-) -> Result<HttpResponse, ApiError> {
-    issue(&state, &request, None).await
-}
-
-async fn post_fixed_kind(
-    state: web::Data<AppState>,
-    request: HttpRequest,
-    body: web::Bytes,
-) -> Result<HttpResponse, ApiError> {
-    issue(&state, &request, Some(&body)).await
-}
-
-async fn issue(
+/// Issues `kind` as the request asks; `body` is a POST's.
+pub(super) async fn issue(
+    kind: Kind,
     state: &AppState,
     request: &HttpRequest,
     body: Option<&[u8]>,
 ) -> Result<HttpResponse, ApiError> {
-    // `{kind}` on the pattern route; the last path segment on the fixed ones.
-    let name = match request.match_info().get("kind") {
-        Some(name) => name,
-        None => request.path().rsplit('/').next().unwrap_or_default(),
-    };
-    let kind = Kind::from_name(name).ok_or(ApiError::UnknownKind)?;
     let format = Format::negotiate(request.headers().get(header::ACCEPT))?;
     let body = body.map(parse_body).transpose()?.flatten();
     let spec =
@@ -149,6 +142,7 @@ async fn issue(
                 out.push(state.random(&mut rng, spec.length, spec.alphabet));
             }
         }
+        Kind::Snowflake if count == 1 => out.push(state.snowflake().await?),
         Kind::Snowflake => {
             let mut ids = Vec::with_capacity(count);
             state.snowflakes(count, &mut ids).await?;
@@ -397,14 +391,19 @@ impl IdWriter {
     }
 
     fn finish(mut self) -> HttpResponse {
+        // Static header values: `ContentType` would format its `Mime` into a fresh allocation
+        // on every response.
         let content_type = match self.format {
             Format::Json => {
                 self.buffer.push_str(if self.batch { "]}" } else { "}" });
-                ContentType::json()
+                super::JSON
             }
-            Format::Text => ContentType(actix_web::mime::TEXT_PLAIN_UTF_8),
+            Format::Text => "text/plain; charset=utf-8",
         };
-        HttpResponse::Ok().insert_header(no_store()).content_type(content_type).body(self.buffer)
+        HttpResponse::Ok()
+            .insert_header(no_store())
+            .insert_header((header::CONTENT_TYPE, HeaderValue::from_static(content_type)))
+            .body(self.buffer)
     }
 }
 

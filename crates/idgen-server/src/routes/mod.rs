@@ -6,6 +6,7 @@
 
 pub mod compat;
 pub mod decode;
+pub mod fixed;
 pub mod health;
 pub mod ids;
 pub mod kinds;
@@ -86,6 +87,9 @@ pub async fn fallback(request: HttpRequest) -> Result<actix_web::HttpResponse, A
         None => ApiError::NotFound,
     })
 }
+
+/// The JSON content type, as a static header value for [`HeaderValue::from_static`].
+pub const JSON: &str = "application/json";
 
 /// IDs must never be served from a cache: a cached ID is a duplicate. A static header value
 /// (not `CacheControl`, which allocates and formats on every response).
