@@ -271,6 +271,11 @@ impl AppState {
         self.uuid7.generate(rng)
     }
 
+    /// `n` uuid7s in increasing order, one clock read for all (see `generate_batch`).
+    pub fn uuid7_batch<R: Rng + ?Sized>(&self, rng: &mut R, n: usize, each: impl FnMut(Uuid)) {
+        self.uuid7.generate_batch(rng, n, each);
+    }
+
     pub fn ulid<R: Rng + ?Sized>(&self, rng: &mut R) -> Ulid {
         self.ulid.generate(rng)
     }

@@ -128,10 +128,7 @@ pub(super) async fn issue(
             let mut rng = rand::rng();
             (0..count).for_each(|_| out.push_uuid(state.uuid(&mut rng)));
         }
-        Kind::Uuid7 => {
-            let mut rng = rand::rng();
-            (0..count).for_each(|_| out.push_uuid(state.uuid7(&mut rng)));
-        }
+        Kind::Uuid7 => state.uuid7_batch(&mut rand::rng(), count, |id| out.push_uuid(id)),
         Kind::Ulid => {
             let mut rng = rand::rng();
             (0..count).for_each(|_| out.push(state.ulid(&mut rng)));

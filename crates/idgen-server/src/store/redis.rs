@@ -22,7 +22,16 @@
 //! HTTP worker on a runtime of its own, and those stop before the final shutdown writes (lease
 //! release), so connections are opened on a small runtime owned by the store: the driver then
 //! lives as long as the store, whichever worker asks.
+//!
+//! The per-request commands (strict-mode `INCRBY`, the rate-limit script) are the exception:
+//! through the store's runtime each costs two wake-ups across threads, which cost the server
+//! more CPU than the rest of the request. They go through [`RedisStore::run_hot`] instead: one
+//! connection per thread (per actix worker), opened on that thread's runtime, so the command,
+//! the driver and the reply stay on one thread. A worker's runtime and its thread end together,
+//! so no thread keeps a connection whose driver is gone; should one fail anyway, the error drops
+//! it and the next call opens a fresh one.
 
+use std::cell::RefCell;
 use std::future::Future;
 use std::net::IpAddr;
 use std::ops::RangeInclusive;
@@ -223,8 +232,19 @@ impl Pools {
     }
 }
 
+/// Gives every store a process-unique id, the key of its per-thread connections.
+static NEXT_STORE_ID: AtomicU64 = AtomicU64::new(1);
+
+thread_local! {
+    /// This thread's hot-path connections, by store id (see [`RedisStore::run_hot`]). A `Vec`:
+    /// a thread serves one store, bar tests.
+    static HOT: RefCell<Vec<(u64, Conn)>> = const { RefCell::new(Vec::new()) };
+}
+
 /// A connection pool to one Redis (or one Redis Cluster) and the key layout.
 pub struct RedisStore {
+    /// From [`NEXT_STORE_ID`].
+    id: u64,
     pool: Pools,
     /// Runs the connection drivers (see the module doc); shut down when the store drops.
     runtime: Option<tokio::runtime::Runtime>,
@@ -277,6 +297,7 @@ impl RedisStore {
                 RedisError::Redis(format!("cannot start the Redis runtime: {error}"))
             })?;
         Ok(Self {
+            id: NEXT_STORE_ID.fetch_add(1, Ordering::Relaxed),
             pool,
             runtime: Some(runtime),
             shared: Mutex::new(None),
@@ -349,6 +370,40 @@ impl RedisStore {
         };
         if let Err(RedisError::Redis(_) | RedisError::Timeout) = &result {
             *self.shared.lock() = None;
+        }
+        result
+    }
+
+    /// [`RedisStore::run`] for the per-request commands, on this thread's own connection
+    /// (see the module doc), opened on the caller's runtime when the thread has none.
+    async fn run_hot<T, F, Fut>(&self, op: F) -> Result<T, RedisError>
+    where
+        F: FnOnce(Conn) -> Fut,
+        Fut: Future<Output = Result<T, RedisError>>,
+    {
+        let id = self.id;
+        let forget = || HOT.with_borrow_mut(|hot| hot.retain(|(store, _)| *store != id));
+        let attempt = async {
+            let cached = HOT.with_borrow(|hot| {
+                hot.iter().find(|(store, _)| *store == id).map(|(_, connection)| connection.clone())
+            });
+            let connection = match cached {
+                Some(connection) => connection,
+                None => {
+                    let connection = self.pool.connect().await?;
+                    forget();
+                    HOT.with_borrow_mut(|hot| hot.push((id, connection.clone())));
+                    connection
+                }
+            };
+            op(connection).await
+        };
+        let result = match tokio::time::timeout(OP_TIMEOUT, attempt).await {
+            Ok(result) => result,
+            Err(_) => Err(RedisError::Timeout),
+        };
+        if let Err(RedisError::Redis(_) | RedisError::Timeout) = &result {
+            forget();
         }
         result
     }
@@ -426,7 +481,7 @@ impl RedisStore {
     ) -> Result<RangeInclusive<u64>, RedisError> {
         let key = self.counter_key(name);
         let value: i64 = self
-            .run(|mut connection| async move {
+            .run_hot(|mut connection| async move {
                 let value: i64 =
                     redis::cmd("INCRBY").arg(&key).arg(count).query_async(&mut connection).await?;
                 self.replicated(&mut connection).await?;
@@ -591,7 +646,17 @@ impl RedisStore {
         let key = self.rate_key(client);
         let interval_us = 1_000_000 / u64::from(per_second.max(1));
         let args = vec![interval_us.to_string(), burst.to_string(), want.max(1).to_string()];
-        let reply: (i64, i64, i64) = self.invoke(&self.scripts.gcra, vec![key], args).await?;
+        let script = &self.scripts.gcra;
+        let reply: (i64, i64, i64) = self
+            .run_hot(|mut connection| async move {
+                let mut invocation = script.prepare_invoke();
+                invocation.key(&key);
+                for arg in &args {
+                    invocation.arg(arg);
+                }
+                Ok(invocation.invoke_async(&mut connection).await?)
+            })
+            .await?;
         Ok(match reply {
             (1, granted, _) => {
                 let granted = u32::try_from(granted)
