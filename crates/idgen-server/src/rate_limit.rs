@@ -188,6 +188,12 @@ impl RateLimit {
         Condition::new(self.enabled && self.shared.is_none(), Governor::new(&self.config))
     }
 
+    /// The local limiter itself, for routes that are only registered when it applies (rate
+    /// limiting on, not shared).
+    pub fn governor(&self) -> Governor<ClientIp, NoOpMiddleware> {
+        Governor::new(&self.config)
+    }
+
     /// Drops the state of clients not seen lately; call every minute or so.
     pub fn retain_recent(&self) {
         let limiter = self.config.limiter();
