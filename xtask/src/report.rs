@@ -201,9 +201,10 @@ fn markdown(results: &Results, has_chart: bool, analysis: Option<&str>) -> Strin
          case once, in an order rotated from round to round, except the ceiling, the reference \
          of most targets, which runs {CEILING_RUNS} times per round, evenly spaced, so that \
          every case has a ceiling run within about an eighth of a round. A case compared with \
-         another reference runs right next to it in every round (`/v1/ids/uuid7`, then rate \
-         limiting on; each JSON batch, then text/plain of the same size; `redis-benchmark` \
-         between the two Redis rows compared with it). Each figure is the median over the \
+         another reference runs right next to it in every round (`/v1/ids/uuid7` and rate \
+         limiting on; each JSON batch and text/plain of the same size; `redis-benchmark` \
+         between the two Redis rows compared with it), after it in even rounds and before it in \
+         odd ones, so that a drift within a pair cancels out. Each figure is the median over the \
          rounds (the ceiling's: over all its runs), and ± is half the range of req/s over the \
          rounds relative to it (the noise). x ceiling is paired, like the targets' ratios: \
          each run's req/s divided by that of the ceiling run nearest to it in the run's order \
@@ -211,8 +212,7 @@ fn markdown(results: &Results, has_chart: bool, analysis: Option<&str>) -> Strin
          ceiling's req/s. Latencies are wrk's, from \
          request sent to response read, in ms. IDs/s = req/s x IDs per response. Server CPU µs/req: \
          the server process's user + system time (`/proc/PID/stat`) over the run divided by the \
-         requests, median over the rounds; other work on the machine slows req/s down but \
-         hardly moves this, so it is the steadier figure to compare routes by.\n",
+         requests, median over the rounds.\n",
         rounds = profile.rounds,
         seconds = profile.seconds,
     );
