@@ -169,10 +169,22 @@ pub struct Case {
     pub load: Load,
 }
 
+/// The `Accept` value of the text/plain batches.
+const TEXT: &str = "text/plain";
+
 #[derive(Debug, Clone)]
 pub enum Load {
-    Http { server: ServerKey, path: String, accept_text: bool, connections: u32, ids: u64 },
-    RedisIncr { connections: u32 },
+    Http {
+        server: ServerKey,
+        path: String,
+        /// The `Accept` header sent, if any.
+        accept: Option<&'static str>,
+        connections: u32,
+        ids: u64,
+    },
+    RedisIncr {
+        connections: u32,
+    },
 }
 
 impl Case {
@@ -183,22 +195,25 @@ impl Case {
             load: Load::Http {
                 server,
                 path: path.to_owned(),
-                accept_text: false,
+                accept: None,
                 connections: CONNECTIONS,
                 ids: 1,
             },
         }
     }
 
+    /// Both formats send an `Accept` header, so that the pair differs in its value only (a
+    /// header costs the server some work of its own, the same for both).
     fn batch(size: u64, accept_text: bool) -> Case {
-        let format = if accept_text { "text" } else { "json" };
+        let (format, accept) =
+            if accept_text { ("text", TEXT) } else { ("json", "application/json") };
         Case {
             id: format!("batch/{format}/{size}"),
             group: Group::Batch,
             load: Load::Http {
                 server: ServerKey::Embedded,
                 path: format!("/v1/ids/uuid7?count={size}"),
-                accept_text,
+                accept: Some(accept),
                 connections: CONNECTIONS,
                 ids: size,
             },
@@ -212,7 +227,7 @@ impl Case {
             load: Load::Http {
                 server: ServerKey::Embedded,
                 path: "/v1/ids/uuid7".to_owned(),
-                accept_text: false,
+                accept: None,
                 connections,
                 ids: 1,
             },
@@ -565,10 +580,10 @@ impl Driver {
     /// The command line as the report shows it (servers as their variables).
     fn command(&self, load: &Load) -> String {
         match load {
-            Load::Http { server, path, accept_text, connections, .. } => {
+            Load::Http { server, path, accept, connections, .. } => {
                 let url = format!("http://{}{path}", server.variable());
                 let arguments =
-                    wrk::arguments(*connections, self.profile.seconds, SCRIPT, *accept_text, &url);
+                    wrk::arguments(*connections, self.profile.seconds, SCRIPT, *accept, &url);
                 wrk::display_command("wrk", &arguments)
             }
             Load::RedisIncr { connections } => {
@@ -591,11 +606,11 @@ impl Driver {
 
     fn run_load(&mut self, fleet: &Fleet, load: &Load) -> anyhow::Result<Sample> {
         match load {
-            Load::Http { server, path, accept_text, connections, .. } => {
+            Load::Http { server, path, accept, connections, .. } => {
                 let server = fleet.server(*server);
                 let url = format!("http://{}{path}", server.address());
                 let arguments =
-                    wrk::arguments(*connections, self.profile.seconds, SCRIPT, *accept_text, &url);
+                    wrk::arguments(*connections, self.profile.seconds, SCRIPT, *accept, &url);
                 // The server's CPU time per request: far less sensitive than req/s to other
                 // work on the machine, which takes cores away but does not add server work.
                 let cpu_before = server.cpu_seconds().ok();
@@ -625,7 +640,7 @@ impl Driver {
         for running in &fleet.running {
             let url = format!("http://{}/v1/ids/uuid7", running.server.address());
             let seconds = self.profile.warmup_seconds;
-            let arguments = wrk::arguments(CONNECTIONS, seconds, SCRIPT, false, &url);
+            let arguments = wrk::arguments(CONNECTIONS, seconds, SCRIPT, None, &url);
             wrk::run(self.scratch.path(), &arguments).context("warm-up run")?;
         }
         Ok(())
@@ -708,8 +723,8 @@ pub fn run(options: Options) -> anyhow::Result<()> {
         .chain(units.into_iter().flatten())
         .map(|case| {
             let failure = match &case.load {
-                Load::Http { server, path, accept_text, ids, .. } => {
-                    preflight(fleet.address(*server), path, *accept_text, *ids).err()
+                Load::Http { server, path, accept, ids, .. } => {
+                    preflight(fleet.address(*server), path, *accept, *ids).err()
                 }
                 Load::RedisIncr { .. } => None,
             };
@@ -817,16 +832,15 @@ fn start_redis_servers(binary: &Path) -> anyhow::Result<(Vec<Running>, Redis)> {
 fn preflight(
     address: std::net::SocketAddr,
     path: &str,
-    accept_text: bool,
+    accept: Option<&str>,
     ids: u64,
 ) -> anyhow::Result<()> {
-    let accept = accept_text.then_some("text/plain");
     let (status, body) = http_get(address, path, accept)?;
     let body = String::from_utf8_lossy(&body);
     if status != 200 {
         bail!("GET {path} answered {status}: {}", body.chars().take(200).collect::<String>());
     }
-    let found = if accept_text {
+    let found = if accept == Some(TEXT) {
         body.lines().filter(|line| !line.is_empty()).count() as u64
     } else if ids > 1 {
         // IDs are plain ASCII strings in a JSON array: count the quoted values after "ids".

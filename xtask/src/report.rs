@@ -336,8 +336,8 @@ fn markdown(results: &Results, has_chart: bool, analysis: Option<&str>) -> Strin
 fn row(outcome: &Outcome, ceiling: Option<&Outcome>) -> String {
     let case = &outcome.case;
     let (name, server) = match &case.load {
-        Load::Http { server, path, accept_text, .. } => {
-            let format = if *accept_text { " (text/plain)" } else { "" };
+        Load::Http { server, path, accept, .. } => {
+            let format = if *accept == Some("text/plain") { " (text/plain)" } else { "" };
             (format!("`{path}`{format}"), format!("`{}`", server.variable()))
         }
         Load::RedisIncr { .. } => ("`redis-benchmark -t incr`".to_owned(), "redis".to_owned()),

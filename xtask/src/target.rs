@@ -364,7 +364,7 @@ mod tests {
                 load: Load::Http {
                     server: ServerKey::Embedded,
                     path: "/".to_owned(),
-                    accept_text: false,
+                    accept: None,
                     connections: CONNECTIONS,
                     ids,
                 },

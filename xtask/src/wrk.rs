@@ -90,7 +90,7 @@ pub fn arguments(
     connections: u32,
     seconds: u32,
     script: &str,
-    accept_text: bool,
+    accept: Option<&str>,
     url: &str,
 ) -> Vec<String> {
     let threads = connections.min(2);
@@ -101,8 +101,8 @@ pub fn arguments(
         "-s".to_owned(),
         script.to_owned(),
     ];
-    if accept_text {
-        arguments.extend(["-H".to_owned(), "Accept: text/plain".to_owned()]);
+    if let Some(accept) = accept {
+        arguments.extend(["-H".to_owned(), format!("Accept: {accept}")]);
     }
     arguments.push(url.to_owned());
     arguments
@@ -258,8 +258,13 @@ mod tests {
 
     #[test]
     fn quotes_what_the_shell_needs() {
-        let arguments =
-            arguments(50, 3, "bench.lua", true, "http://127.0.0.1:1/v1/ids/uuid7?count=10");
+        let arguments = arguments(
+            50,
+            3,
+            "bench.lua",
+            Some("text/plain"),
+            "http://127.0.0.1:1/v1/ids/uuid7?count=10",
+        );
         assert_eq!(
             display_command("wrk", &arguments),
             r#"wrk -t2 -c50 -d3s -s bench.lua -H "Accept: text/plain" "http://127.0.0.1:1/v1/ids/uuid7?count=10""#

@@ -270,6 +270,12 @@ impl Format {
         let Some(accept) = accept.and_then(|value| value.to_str().ok()) else {
             return Ok(Format::Json);
         };
+        // The values clients send by far the most, without parsing.
+        match accept {
+            "application/json" | "*/*" => return Ok(Format::Json),
+            "text/plain" => return Ok(Format::Text),
+            _ => {}
+        }
         if accept.trim().is_empty() {
             return Ok(Format::Json);
         }
