@@ -79,30 +79,7 @@ impl<C: Clock> Uuid7Generator<C> {
 
     /// The next UUID, greater than every UUID this generator issued before.
     pub fn generate<R: Rng + ?Sized>(&self, rng: &mut R) -> uuid::Uuid {
-        let now_ms = self.clock.now_ms().min(MAX_MS);
-        // Relaxed is enough: the only shared data is this one atomic, and successful CASes on
-        // one location are totally ordered (its modification order), which is exactly the
-        // order of the IDs. A thread's later CAS is always later in that order.
-        let mut current = self.state.load(Ordering::Relaxed);
-        let next = loop {
-            let next = if now_ms > current >> COUNTER_BITS {
-                (now_ms << COUNTER_BITS) | (u64::from(rng.next_u32()) & SEED_MASK)
-            } else {
-                // Same ms or clock behind: counter + 1, overflowing into the timestamp.
-                // Saturates only at the end of the 48-bit range (see the type's docs).
-                current.saturating_add(1)
-            };
-            match self.state.compare_exchange_weak(
-                current,
-                next,
-                Ordering::Relaxed,
-                Ordering::Relaxed,
-            ) {
-                Ok(_) => break next,
-                Err(actual) => current = actual,
-            }
-        };
-        build(next, rng.next_u64())
+        build(self.reserve(rng, 1), rng.next_u64())
     }
 
     /// `n` UUIDs in increasing order, passed to `each`: the same IDs `n` calls of
@@ -115,32 +92,42 @@ impl<C: Clock> Uuid7Generator<C> {
         n: usize,
         mut each: impl FnMut(uuid::Uuid),
     ) {
-        let Some(extra) = (n as u64).checked_sub(1) else { return };
+        if n == 0 {
+            return;
+        }
+        let mut state = self.reserve(rng, n as u64);
+        for _ in 0..n {
+            each(build(state, rng.next_u64()));
+            state = state.saturating_add(1);
+        }
+    }
+
+    /// Takes the next `n` (at least 1) state words in one compare-and-swap and returns the
+    /// first: a later millisecond than the last one issued starts from a fresh random seed;
+    /// the same one, or a clock behind it, counts on from the last word, overflowing into the
+    /// timestamp. Saturates only at the end of the 48-bit range (see the type's docs).
+    fn reserve<R: Rng + ?Sized>(&self, rng: &mut R, n: u64) -> u64 {
         let now_ms = self.clock.now_ms().min(MAX_MS);
+        // Relaxed is enough: the only shared data is this one atomic, and successful CASes on
+        // one location are totally ordered (its modification order), which is exactly the
+        // order of the IDs. A thread's later CAS is always later in that order.
         let mut current = self.state.load(Ordering::Relaxed);
-        // The batch takes the state words first..=first + extra in one step (see `generate`
-        // for why Relaxed is enough); saturating at the end of the 48-bit range, as `generate`.
-        let first = loop {
+        loop {
             let first = if now_ms > current >> COUNTER_BITS {
                 (now_ms << COUNTER_BITS) | (u64::from(rng.next_u32()) & SEED_MASK)
             } else {
                 current.saturating_add(1)
             };
-            let last = first.saturating_add(extra);
+            let last = first.saturating_add(n - 1);
             match self.state.compare_exchange_weak(
                 current,
                 last,
                 Ordering::Relaxed,
                 Ordering::Relaxed,
             ) {
-                Ok(_) => break first,
+                Ok(_) => return first,
                 Err(actual) => current = actual,
             }
-        };
-        let mut state = first;
-        for _ in 0..n {
-            each(build(state, rng.next_u64()));
-            state = state.saturating_add(1);
         }
     }
 }

@@ -232,6 +232,20 @@ impl Pools {
     }
 }
 
+/// `attempt` bounded by [`OP_TIMEOUT`]. A timeout or a connection-level error calls `forget`,
+/// which drops the connection used, so that the next call opens a fresh one.
+async fn bounded<T>(
+    attempt: impl Future<Output = Result<T, RedisError>>,
+    forget: impl FnOnce(),
+) -> Result<T, RedisError> {
+    let result =
+        tokio::time::timeout(OP_TIMEOUT, attempt).await.unwrap_or(Err(RedisError::Timeout));
+    if let Err(RedisError::Redis(_) | RedisError::Timeout) = &result {
+        forget();
+    }
+    result
+}
+
 /// Gives every store a process-unique id, the key of its per-thread connections.
 static NEXT_STORE_ID: AtomicU64 = AtomicU64::new(1);
 
@@ -364,14 +378,7 @@ impl RedisStore {
             };
             op(connection).await
         };
-        let result = match tokio::time::timeout(OP_TIMEOUT, attempt).await {
-            Ok(result) => result,
-            Err(_) => Err(RedisError::Timeout),
-        };
-        if let Err(RedisError::Redis(_) | RedisError::Timeout) = &result {
-            *self.shared.lock() = None;
-        }
-        result
+        bounded(attempt, || *self.shared.lock() = None).await
     }
 
     /// [`RedisStore::run`] for the per-request commands, on this thread's own connection
@@ -398,14 +405,7 @@ impl RedisStore {
             };
             op(connection).await
         };
-        let result = match tokio::time::timeout(OP_TIMEOUT, attempt).await {
-            Ok(result) => result,
-            Err(_) => Err(RedisError::Timeout),
-        };
-        if let Err(RedisError::Redis(_) | RedisError::Timeout) = &result {
-            forget();
-        }
-        result
+        bounded(attempt, forget).await
     }
 
     /// After a write that guards uniqueness: with `IDGEN_REDIS_WAIT_REPLICAS` = N > 0, `WAIT`

@@ -10,7 +10,7 @@ use idgen_server::store::RedisStore;
 use idgen_server::store::redis::RateDecision;
 use reqwest::StatusCode;
 
-use crate::helpers::{Options, assert_error, header};
+use crate::helpers::{Options, TestApp, assert_error, header};
 use crate::redis_harness::RedisServer;
 use crate::redis_mode::{node, status, wait_until};
 
@@ -67,6 +67,37 @@ async fn a_burst_across_three_nodes_lets_about_the_burst_through() {
 const TASKS_PER_NODE: usize = 5;
 const REQUESTS_PER_TASK: usize = 60;
 
+/// Three nodes on `redis` sharing a limit of `rate`/s and `burst`. They fail closed: a Redis
+/// failure must not pass as a request let through.
+fn three_limited_nodes(redis: &RedisServer, rate: u64, burst: u64) -> [TestApp; 3] {
+    let limited = || {
+        Options::new()
+            .flag("--rate-limit-per-second", rate)
+            .flag("--rate-limit-burst", burst)
+            .flag("--rate-limit-fail", "closed")
+    };
+    [node(redis, limited()), node(redis, limited()), node(redis, limited())]
+}
+
+/// [`TASKS_PER_NODE`] tasks per node, each running `stream` with the node's client and its
+/// `/v1/ids/uuid` URL.
+fn streams<T, Stream>(
+    nodes: &[TestApp],
+    stream: impl Fn(reqwest::Client, String) -> Stream,
+) -> tokio::task::JoinSet<T>
+where
+    Stream: std::future::Future<Output = T> + Send + 'static,
+    T: Send + 'static,
+{
+    let mut tasks = tokio::task::JoinSet::new();
+    for app in nodes {
+        for _ in 0..TASKS_PER_NODE {
+            tasks.spawn(stream(app.client.clone(), app.ids_url("uuid", &[])));
+        }
+    }
+    tasks
+}
+
 /// What [`burst_on_three_sliced_nodes`] saw.
 struct Burst {
     total: u64,
@@ -84,39 +115,26 @@ async fn burst_on_three_sliced_nodes(
     slice: u64,
 ) -> Option<Burst> {
     let redis = RedisServer::start(test)?;
-    // Closed: a Redis failure must not pass as a request let through.
-    let sliced = || {
-        Options::new()
-            .flag("--rate-limit-per-second", rate)
-            .flag("--rate-limit-burst", burst)
-            .flag("--rate-limit-fail", "closed")
-    };
-    let nodes = [node(&redis, sliced()), node(&redis, sliced()), node(&redis, sliced())];
+    let nodes = three_limited_nodes(&redis, rate, burst);
     let total = (nodes.len() * TASKS_PER_NODE * REQUESTS_PER_TASK) as u64;
 
     let started = Instant::now();
-    let mut tasks = tokio::task::JoinSet::new();
-    for app in &nodes {
-        for _ in 0..TASKS_PER_NODE {
-            let (client, url) = (app.client.clone(), app.ids_url("uuid", &[]));
-            tasks.spawn(async move {
-                let (mut passed, mut limited) = (0u64, None);
-                for _ in 0..REQUESTS_PER_TASK {
-                    let response = client.get(&url).send().await.expect("GET /v1/ids/uuid");
-                    match response.status() {
-                        StatusCode::OK => {
-                            // Read, so that the connection is reused.
-                            response.bytes().await.expect("the body of a 200");
-                            passed += 1;
-                        }
-                        StatusCode::TOO_MANY_REQUESTS => limited = Some(response),
-                        other => panic!("unexpected {other}"),
-                    }
+    let mut tasks = streams(&nodes, |client, url| async move {
+        let (mut passed, mut limited) = (0u64, None);
+        for _ in 0..REQUESTS_PER_TASK {
+            let response = client.get(&url).send().await.expect("GET /v1/ids/uuid");
+            match response.status() {
+                StatusCode::OK => {
+                    // Read, so that the connection is reused.
+                    response.bytes().await.expect("the body of a 200");
+                    passed += 1;
                 }
-                (passed, limited)
-            });
+                StatusCode::TOO_MANY_REQUESTS => limited = Some(response),
+                other => panic!("unexpected {other}"),
+            }
         }
-    }
+        (passed, limited)
+    });
     let (mut passed, mut limited_response) = (0u64, None);
     while let Some(outcome) = tasks.join_next().await {
         let (task_passed, task_limited) = outcome.expect("a request task");
@@ -184,35 +202,23 @@ async fn a_client_under_its_limit_is_never_refused_however_its_requests_spread()
     let Some(redis) = RedisServer::start(test) else {
         return;
     };
-    let sliced = || {
-        Options::new()
-            .flag("--rate-limit-per-second", 1000)
-            .flag("--rate-limit-burst", 300)
-            .flag("--rate-limit-fail", "closed")
-    };
-    let nodes = [node(&redis, sliced()), node(&redis, sliced()), node(&redis, sliced())];
+    let nodes = three_limited_nodes(&redis, 1000, 300);
     let started = Instant::now();
-    let mut tasks = tokio::task::JoinSet::new();
-    for app in &nodes {
-        for _ in 0..TASKS_PER_NODE {
-            let (client, url) = (app.client.clone(), app.ids_url("uuid", &[]));
-            tasks.spawn(async move {
-                let mut pace = tokio::time::interval(Duration::from_millis(25));
-                pace.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-                let mut refused = Vec::new();
-                for _ in 0..REQUESTS_PER_TASK {
-                    pace.tick().await;
-                    let response = client.get(&url).send().await.expect("GET /v1/ids/uuid");
-                    let status = response.status();
-                    response.bytes().await.expect("a body");
-                    if status != StatusCode::OK {
-                        refused.push(status);
-                    }
-                }
-                refused
-            });
+    let mut tasks = streams(&nodes, |client, url| async move {
+        let mut pace = tokio::time::interval(Duration::from_millis(25));
+        pace.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut refused = Vec::new();
+        for _ in 0..REQUESTS_PER_TASK {
+            pace.tick().await;
+            let response = client.get(&url).send().await.expect("GET /v1/ids/uuid");
+            let status = response.status();
+            response.bytes().await.expect("a body");
+            if status != StatusCode::OK {
+                refused.push(status);
+            }
         }
-    }
+        refused
+    });
     let mut refused = Vec::new();
     while let Some(outcome) = tasks.join_next().await {
         refused.extend(outcome.expect("a request task"));
