@@ -383,9 +383,14 @@ impl RedisStore {
 
     /// [`RedisStore::run`] for the per-request commands, on this thread's own connection
     /// (see the module doc), opened on the caller's runtime when the thread has none.
+    ///
+    /// Nothing else uses a thread's connection, so one broken while idle (Redis restarted)
+    /// is only found by the next command, which fails at once: then `op` runs once more on a
+    /// fresh connection. Both callers are safe to repeat: a repeated `INCRBY` leaves a gap,
+    /// a repeated rate-limit script charges a token twice; neither can issue an ID twice.
     async fn run_hot<T, F, Fut>(&self, op: F) -> Result<T, RedisError>
     where
-        F: FnOnce(Conn) -> Fut,
+        F: Fn(Conn) -> Fut,
         Fut: Future<Output = Result<T, RedisError>>,
     {
         let id = self.id;
@@ -394,15 +399,17 @@ impl RedisStore {
             let cached = HOT.with_borrow(|hot| {
                 hot.iter().find(|(store, _)| *store == id).map(|(_, connection)| connection.clone())
             });
-            let connection = match cached {
-                Some(connection) => connection,
-                None => {
-                    let connection = self.pool.connect().await?;
-                    forget();
-                    HOT.with_borrow_mut(|hot| hot.push((id, connection.clone())));
-                    connection
+            if let Some(connection) = cached {
+                match op(connection).await {
+                    Err(RedisError::Redis(error)) => {
+                        tracing::debug!(%error, "a worker's Redis connection failed; reconnecting");
+                        forget();
+                    }
+                    other => return other,
                 }
-            };
+            }
+            let connection = self.pool.connect().await?;
+            HOT.with_borrow_mut(|hot| hot.push((id, connection.clone())));
             op(connection).await
         };
         bounded(attempt, forget).await
@@ -479,11 +486,11 @@ impl RedisStore {
         name: &CounterName,
         count: u64,
     ) -> Result<RangeInclusive<u64>, RedisError> {
-        let key = self.counter_key(name);
+        let key = &self.counter_key(name);
         let value: i64 = self
             .run_hot(|mut connection| async move {
                 let value: i64 =
-                    redis::cmd("INCRBY").arg(&key).arg(count).query_async(&mut connection).await?;
+                    redis::cmd("INCRBY").arg(key).arg(count).query_async(&mut connection).await?;
                 self.replicated(&mut connection).await?;
                 Ok(value)
             })
@@ -643,15 +650,15 @@ impl RedisStore {
         burst: u32,
         want: u32,
     ) -> Result<RateDecision, RedisError> {
-        let key = self.rate_key(client);
+        let key = &self.rate_key(client);
         let interval_us = 1_000_000 / u64::from(per_second.max(1));
-        let args = vec![interval_us.to_string(), burst.to_string(), want.max(1).to_string()];
+        let args = &[interval_us.to_string(), burst.to_string(), want.max(1).to_string()];
         let script = &self.scripts.gcra;
         let reply: (i64, i64, i64) = self
             .run_hot(|mut connection| async move {
                 let mut invocation = script.prepare_invoke();
-                invocation.key(&key);
-                for arg in &args {
+                invocation.key(key);
+                for arg in args {
                     invocation.arg(arg);
                 }
                 Ok(invocation.invoke_async(&mut connection).await?)
