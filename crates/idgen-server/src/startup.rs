@@ -160,7 +160,22 @@ impl Application {
         } else {
             tracing::info!("stopped; high-water marks saved");
         }
+        release_state(state.into_inner()).await;
         outcome.and(settled)
+    }
+}
+
+/// Waits (a bounded while) until `state` is its last reference and drops it, so that the data
+/// dir's lock is free when [`Application::run_until`] returns: actix reports its workers
+/// stopped a moment before their threads drop the app and its references to the state, and
+/// the aborted background tasks drop theirs when the runtime next gets to them.
+async fn release_state(state: Arc<AppState>) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while Arc::strong_count(&state) > 1 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    if Arc::strong_count(&state) > 1 {
+        tracing::warn!("shutdown: the state is still referenced; the data dir stays locked");
     }
 }
 
