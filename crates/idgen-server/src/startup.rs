@@ -363,12 +363,11 @@ pub fn app(
     app.app_data(web::Data::new(openapi::OpenApiJson::new(&document)))
 }
 
-/// The routes that issue, decode or list IDs (the rate-limited ones), most used first: actix
-/// tries resources in order, a fixed path is a string comparison and a `{param}` pattern a
-/// regex match.
+/// The routes that issue, decode or list IDs (the rate-limited ones). The fixed ID paths among
+/// them are answered by `routes::fixed` first; they are registered here for the OpenAPI document
+/// and for what `routes::fixed` leaves them (unknown kinds, percent-encoded lengths).
 fn id_routes(config: &mut utoipa_actix_web::service_config::ServiceConfig) {
     config
-        .map(|config| config.configure(ids::register_fixed_kinds))
         .service(compat::generate_uuid)
         .service(compat::generate_timestamp_id)
         .service(compat::generate_counter_id)

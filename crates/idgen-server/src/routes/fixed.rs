@@ -41,14 +41,10 @@ const RANDOM_STRING: &str = "/generate_random_string/";
 
 impl Fixed {
     fn of(path: &str) -> Option<Fixed> {
+        if let Some(kind) = path.strip_prefix("/v1/ids/") {
+            return Kind::from_name(kind).map(Fixed::Ids);
+        }
         Some(match path {
-            "/v1/ids/uuid" => Fixed::Ids(Kind::Uuid),
-            "/v1/ids/uuid7" => Fixed::Ids(Kind::Uuid7),
-            "/v1/ids/ulid" => Fixed::Ids(Kind::Ulid),
-            "/v1/ids/snowflake" => Fixed::Ids(Kind::Snowflake),
-            "/v1/ids/timestamp" => Fixed::Ids(Kind::Timestamp),
-            "/v1/ids/counter" => Fixed::Ids(Kind::Counter),
-            "/v1/ids/random" => Fixed::Ids(Kind::Random),
             "/generate_uuid" => Fixed::Uuid,
             "/generate_timestamp_id" => Fixed::Timestamp,
             "/generate_counter_id" => Fixed::Counter,
@@ -59,13 +55,6 @@ impl Fixed {
                 return digits.then_some(Fixed::RandomString);
             }
         })
-    }
-
-    fn allow(self) -> &'static str {
-        match self {
-            Fixed::Ids(_) => "GET, POST",
-            _ => "GET",
-        }
     }
 }
 
@@ -160,9 +149,9 @@ impl Service<ServiceRequest> for FixedService {
                         }
                     }
                 }
-                _ if method != Method::GET => {
-                    Err(ApiError::MethodNotAllowed { allow: route.allow() })
-                }
+                _ if method != Method::GET => Err(ApiError::MethodNotAllowed {
+                    allow: super::allowed_methods(request.path()).expect("a known route"),
+                }),
                 Fixed::Uuid => Ok(compat::uuid(&state)),
                 Fixed::Timestamp => compat::timestamp(&state).await,
                 Fixed::Counter => compat::counter(&state).await,
@@ -203,9 +192,8 @@ mod tests {
             "/generate_random_string/21",
         ];
         for path in paths {
-            let fixed = Fixed::of(path).unwrap_or_else(|| panic!("{path} is not fixed"));
-            let allow = crate::routes::allowed_methods(path).unwrap();
-            assert_eq!(fixed.allow(), allow, "{path}");
+            assert!(Fixed::of(path).is_some(), "{path} is not fixed");
+            assert!(crate::routes::allowed_methods(path).is_some(), "{path}");
             assert!(crate::routes::is_rate_limited(path), "{path}");
         }
         for kind in Kind::ALL {

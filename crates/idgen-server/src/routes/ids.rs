@@ -88,28 +88,6 @@ fn kind_of(request: &HttpRequest) -> Result<Kind, ApiError> {
     Kind::from_name(super::segment(request, "kind")).ok_or(ApiError::UnknownKind)
 }
 
-/// Registers `GET|POST /v1/ids/<kind>` for each known kind as a fixed path, to be placed ahead
-/// of `/v1/ids/{kind}` (which still documents the route and answers unknown kinds): actix
-/// matches a fixed path with a string comparison, a `{kind}` pattern with a regex capture.
-/// Other methods get the app's fallback (405 with `Allow`), as on the pattern route.
-pub fn register_fixed_kinds(config: &mut web::ServiceConfig) {
-    for kind in Kind::ALL {
-        // The handlers know their kind: no path segment to find and parse per request.
-        let get = move |state: web::Data<AppState>, request: HttpRequest| async move {
-            issue(kind, &state, &request, None).await
-        };
-        let post = move |state: web::Data<AppState>, request: HttpRequest, body: web::Bytes| async move {
-            issue(kind, &state, &request, Some(&body)).await
-        };
-        config.service(
-            web::resource(format!("/v1/ids/{kind}"))
-                .route(web::get().to(get))
-                .route(web::post().to(post))
-                .default_service(web::to(super::fallback)),
-        );
-    }
-}
-
 /// Issues `kind` as the request asks; `body` is a POST's.
 pub(super) async fn issue(
     kind: Kind,

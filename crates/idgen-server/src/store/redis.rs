@@ -246,6 +246,23 @@ async fn bounded<T>(
     result
 }
 
+/// Runs a Lua script on `connection` (EVALSHA, falling back to loading it on NOSCRIPT).
+async fn call_script<T: redis::FromRedisValue>(
+    connection: &mut Conn,
+    script: &Script,
+    keys: &[String],
+    args: &[String],
+) -> Result<T, RedisError> {
+    let mut invocation = script.prepare_invoke();
+    for key in keys {
+        invocation.key(key);
+    }
+    for arg in args {
+        invocation.arg(arg);
+    }
+    Ok(invocation.invoke_async(connection).await?)
+}
+
 /// Gives every store a process-unique id, the key of its per-thread connections.
 static NEXT_STORE_ID: AtomicU64 = AtomicU64::new(1);
 
@@ -454,14 +471,7 @@ impl RedisStore {
         args: Vec<String>,
     ) -> Result<T, RedisError> {
         self.run(|mut connection| async move {
-            let mut invocation = script.prepare_invoke();
-            for key in &keys {
-                invocation.key(key);
-            }
-            for arg in &args {
-                invocation.arg(arg);
-            }
-            let value = invocation.invoke_async(&mut connection).await?;
+            let value = call_script(&mut connection, script, &keys, &args).await?;
             if write == Write::Guarded {
                 self.replicated(&mut connection).await?;
             }
@@ -656,12 +666,7 @@ impl RedisStore {
         let script = &self.scripts.gcra;
         let reply: (i64, i64, i64) = self
             .run_hot(|mut connection| async move {
-                let mut invocation = script.prepare_invoke();
-                invocation.key(key);
-                for arg in args {
-                    invocation.arg(arg);
-                }
-                Ok(invocation.invoke_async(&mut connection).await?)
+                call_script(&mut connection, script, std::slice::from_ref(key), args).await
             })
             .await?;
         Ok(match reply {
