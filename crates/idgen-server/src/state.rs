@@ -325,7 +325,7 @@ impl AppState {
                     }
                     let target = self.time_target(needed);
                     let worker_id = generator.config().worker_id.get();
-                    let ceiling = self.raise_snowflake(worker_id, needed, target).await?;
+                    let ceiling = Box::pin(self.raise_snowflake(worker_id, needed, target)).await?;
                     generator.set_ceiling(ceiling);
                 }
                 Err(IssueError::Exhausted { retry_after_ms }) => {
@@ -379,7 +379,7 @@ impl AppState {
                 Ok(range) => return Ok(range),
                 Err(IssueError::CeilingReached { needed, .. }) => {
                     let target = self.timestamp_target(needed, count);
-                    let ceiling = self.raise(Mark::Timestamp, needed, target).await?;
+                    let ceiling = Box::pin(self.raise(Mark::Timestamp, needed, target)).await?;
                     self.timestamp.set_ceiling(ceiling);
                 }
                 Err(error) => return Err(self.issue_error("timestamp", error)),
@@ -398,7 +398,9 @@ impl AppState {
         count: u64,
     ) -> Result<Vec<RangeInclusive<u64>>, ApiError> {
         if let Some(redis) = &self.redis {
-            return self.redis_counter_values(redis, name, count).await;
+            // Boxed: inline, the Redis future (~1.4 KB) would size every request's future,
+            // embedded ones included, and each is moved whole (see `routes::fixed`'s tests).
+            return Box::pin(self.redis_counter_values(redis, name, count)).await;
         }
         // Fast path, most requests: the counter exists and has room. No `Arc` clone and no
         // clock read (the deadline only matters once a reservation is needed).
@@ -414,7 +416,8 @@ impl AppState {
                 Ok(range) => return Ok(vec![range]),
                 Err(IssueError::CeilingReached { needed, .. }) => {
                     let target = slot.reservation.lock().target(needed, count, Instant::now());
-                    let ceiling = self.raise(Mark::Counter(name.clone()), needed, target).await?;
+                    let ceiling =
+                        Box::pin(self.raise(Mark::Counter(name.clone()), needed, target)).await?;
                     slot.counter.set_ceiling(ceiling);
                 }
                 Err(error) => return Err(self.issue_error("counter", error)),

@@ -172,8 +172,30 @@ impl Service<ServiceRequest> for FixedService {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use super::*;
+    use crate::config::Config;
     use crate::routes::ROUTES;
+    use crate::store::Store;
+
+    /// Every request's future is allocated and moved as a whole, and an `async fn` is as large
+    /// as the largest future it awaits: one inlined Redis connect or mark write made it 14.8 KB,
+    /// copied on every request (callgrind: +15k instructions of memcpy per request). The cold
+    /// paths are boxed; this keeps them so.
+    #[actix_web::test]
+    async fn the_request_future_stays_small() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open_embedded(dir.path()).unwrap();
+        let clock: crate::state::SharedClock = Arc::new(idgen_core::SystemClock);
+        let state = web::Data::new(AppState::new(&Config::default(), store, clock).unwrap());
+        let service = FixedFactory { state }.new_service(()).await.unwrap();
+        let request = actix_web::test::TestRequest::get().uri("/v1/ids/uuid").to_srv_request();
+        let future = service.call(request);
+        let size = std::mem::size_of_val(&*future);
+        assert!(size <= 1024, "the request future is {size} bytes");
+        assert_eq!(future.await.unwrap().status(), actix_web::http::StatusCode::OK);
+    }
 
     #[test]
     fn every_fixed_path_is_a_known_route() {

@@ -425,7 +425,7 @@ impl RedisStore {
                     other => return other,
                 }
             }
-            let connection = self.pool.connect().await?;
+            let connection = Box::pin(self.pool.connect()).await?;
             HOT.with_borrow_mut(|hot| hot.push((id, connection.clone())));
             op(connection).await
         };
