@@ -29,18 +29,22 @@ pub struct Options {
     pub quick: bool,
     pub out: Option<PathBuf>,
     pub build: bool,
+    /// `--rounds N`: more rounds than the default, for a tighter median.
+    pub rounds: Option<usize>,
 }
 
-pub const USAGE: &str = "cargo xtask bench [--quick] [--out FILE] [--no-build]
+pub const USAGE: &str = "cargo xtask bench [--quick] [--rounds N] [--out FILE] [--no-build]
   --quick      1 round of 1 s per case and fewer cases (CI smoke run, well under a minute);
                writes target/bench-quick.md unless --out is given
+  --rounds N   N rounds instead of 8 (each about 37 s): a paired ratio's spread shrinks with
+               the square root of N; the report names the command it ran
   --out FILE   where the markdown report goes (default docs/benchmarks.md); the SVG chart is
                written next to it as benchmark-batches.svg
   --no-build   use the existing target/release/idgen-server instead of building it";
 
 impl Options {
     pub fn parse(arguments: impl Iterator<Item = String>) -> anyhow::Result<Options> {
-        let mut options = Options { quick: false, out: None, build: true };
+        let mut options = Options { quick: false, out: None, build: true, rounds: None };
         let mut arguments = arguments;
         while let Some(argument) = arguments.next() {
             match argument.as_str() {
@@ -50,17 +54,36 @@ impl Options {
                     let path = arguments.next().context("--out needs a file name")?;
                     options.out = Some(PathBuf::from(path));
                 }
+                "--rounds" => {
+                    let rounds = arguments.next().context("--rounds needs a number")?;
+                    options.rounds = Some(parse_rounds(&rounds)?);
+                }
                 "-h" | "--help" => {
                     println!("usage: {USAGE}");
                     std::process::exit(0);
                 }
-                other => match other.strip_prefix("--out=") {
-                    Some(path) => options.out = Some(PathBuf::from(path)),
-                    None => bail!("unknown argument {other:?}\nusage: {USAGE}"),
-                },
+                other => {
+                    if let Some(path) = other.strip_prefix("--out=") {
+                        options.out = Some(PathBuf::from(path));
+                    } else if let Some(rounds) = other.strip_prefix("--rounds=") {
+                        options.rounds = Some(parse_rounds(rounds)?);
+                    } else {
+                        bail!("unknown argument {other:?}\nusage: {USAGE}");
+                    }
+                }
             }
         }
+        if options.quick && options.rounds.is_some() {
+            bail!("--quick runs one round; leave out --rounds\nusage: {USAGE}");
+        }
         Ok(options)
+    }
+}
+
+fn parse_rounds(text: &str) -> anyhow::Result<usize> {
+    match text.parse::<usize>() {
+        Ok(rounds @ 1..=100) => Ok(rounds),
+        _ => bail!("--rounds takes a whole number from 1 to 100, not {text:?}"),
     }
 }
 
@@ -77,16 +100,20 @@ pub struct Profile {
 }
 
 impl Profile {
-    fn new(quick: bool) -> Profile {
+    fn new(quick: bool, rounds: Option<usize>) -> Profile {
         if quick {
             Profile { quick, rounds: 1, seconds: 1, warmup_seconds: 0, extra_starts: 0 }
         } else {
             // Eight short rounds rather than four long ones, the same time: a ratio is a
             // median of paired runs, and the closer in time a pair, the less drift between.
-            Profile { quick, rounds: 8, seconds: 1, warmup_seconds: 1, extra_starts: 4 }
+            let rounds = rounds.unwrap_or(DEFAULT_ROUNDS);
+            Profile { quick, rounds, seconds: 1, warmup_seconds: 1, extra_starts: 4 }
         }
     }
 }
+
+/// Rounds of a default run: about five minutes in all on this machine.
+pub const DEFAULT_ROUNDS: usize = 8;
 
 /// The connection count of the issue's targets (`wrk -t2 -c50`).
 pub const CONNECTIONS: u32 = 50;
@@ -691,7 +718,7 @@ pub fn run(options: Options) -> anyhow::Result<()> {
     let started = Instant::now();
     let load_before = load_average();
     let root = workspace_root();
-    let profile = Profile::new(options.quick);
+    let profile = Profile::new(options.quick, options.rounds);
     let out = match (&options.out, options.quick) {
         (Some(path), _) => path.clone(),
         (None, false) => root.join("docs/benchmarks.md"),
@@ -888,6 +915,12 @@ mod tests {
         assert_eq!(options.out, Some(PathBuf::from("x.md")));
         assert!(parse("--out").is_err());
         assert!(parse("--fast").is_err());
+        assert_eq!(parse("--rounds 24").expect("valid").rounds, Some(24));
+        assert_eq!(parse("--rounds=3 --no-build").expect("valid").rounds, Some(3));
+        assert_eq!(parse("").expect("valid").rounds, None);
+        for bad in ["--rounds", "--rounds 0", "--rounds x", "--rounds=101", "--quick --rounds 2"] {
+            assert!(parse(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

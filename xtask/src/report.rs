@@ -144,7 +144,13 @@ fn markdown(results: &Results, has_chart: bool, analysis: Option<&str>) -> Strin
     let machine = &results.machine;
     let profile = results.profile;
     let mut md = String::new();
-    let run = if profile.quick { "cargo xtask bench --quick" } else { "cargo xtask bench" };
+    let run = if profile.quick {
+        "cargo xtask bench --quick".to_owned()
+    } else if profile.rounds == crate::bench::DEFAULT_ROUNDS {
+        "cargo xtask bench".to_owned()
+    } else {
+        format!("cargo xtask bench --rounds {}", profile.rounds)
+    };
     let _ = writeln!(
         md,
         "# Benchmarks\n\n\

@@ -114,7 +114,7 @@ pub(super) async fn issue(
         Kind::Random => {
             let mut rng = rand::rng();
             for _ in 0..count {
-                out.push(state.random(&mut rng, spec.length, spec.alphabet));
+                out.push_str(&state.random(&mut rng, spec.length, spec.alphabet));
             }
         }
         Kind::Snowflake if count == 1 => out.push(state.snowflake().await?),
