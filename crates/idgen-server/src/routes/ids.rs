@@ -8,12 +8,13 @@
 //! (hex, Crockford base32, digits and the random alphabets are all plain ASCII).
 
 use std::borrow::Cow;
-use std::fmt::{Display, Write};
+use std::fmt::Display;
+use std::io::Write;
 
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use idgen_core::counter::CounterName;
-use idgen_core::random::{Alphabet, Length};
+use idgen_core::random::{self, Alphabet, Length};
 use idgen_core::wire::{ErrorBody, IdRequest, IdResponse, IdsResponse};
 use idgen_core::{Kind, ParamError, Uuid};
 
@@ -114,7 +115,9 @@ pub(super) async fn issue(
         Kind::Random => {
             let mut rng = rand::rng();
             for _ in 0..count {
-                out.push_str(&state.random(&mut rng, spec.length, spec.alphabet));
+                out.push_with(|buffer| {
+                    random::generate_into(&mut rng, spec.length, spec.alphabet, buffer);
+                });
             }
         }
         Kind::Snowflake if count == 1 => out.push(state.snowflake().await?),
@@ -309,7 +312,7 @@ fn parse_quality(text: &str) -> Option<u16> {
 
 /// Builds the response body in one buffer.
 struct IdWriter {
-    buffer: String,
+    buffer: Vec<u8>,
     format: Format,
     batch: bool,
     empty: bool,
@@ -322,53 +325,42 @@ impl IdWriter {
             Kind::Ulid => 26,
             _ => 24,
         };
-        let mut buffer = String::with_capacity(16 + count * (id_len + 3));
+        let mut buffer = Vec::with_capacity(16 + count * (id_len + 3));
         if format == Format::Json {
-            buffer.push_str(if batch { "{\"ids\":[" } else { "{\"id\":" });
+            buffer.extend_from_slice(if batch { b"{\"ids\":[" } else { b"{\"id\":" });
         }
         Self { buffer, format, batch, empty: true }
+    }
+
+    /// Appends one ID, which `write` puts straight into the body, framed for the format.
+    fn push_with(&mut self, write: impl FnOnce(&mut Vec<u8>)) {
+        match self.format {
+            Format::Json => {
+                if !self.empty {
+                    self.buffer.push(b',');
+                }
+                self.buffer.push(b'"');
+                write(&mut self.buffer);
+                self.buffer.push(b'"');
+            }
+            Format::Text => {
+                write(&mut self.buffer);
+                self.buffer.push(b'\n');
+            }
+        }
+        self.empty = false;
     }
 
     /// A UUID, hyphenated lower case, without going through `core::fmt` (batches of uuid7
     /// spend a noticeable share of their time formatting).
     fn push_uuid(&mut self, id: Uuid) {
         let mut text = Uuid::encode_buffer();
-        self.push_str(id.hyphenated().encode_lower(&mut text));
-    }
-
-    fn push_str(&mut self, id: &str) {
-        match self.format {
-            Format::Json => {
-                if !self.empty {
-                    self.buffer.push(',');
-                }
-                self.buffer.push('"');
-                self.buffer.push_str(id);
-                self.buffer.push('"');
-            }
-            Format::Text => {
-                self.buffer.push_str(id);
-                self.buffer.push('\n');
-            }
-        }
-        self.empty = false;
+        let text = id.hyphenated().encode_lower(&mut text);
+        self.push_with(|buffer| buffer.extend_from_slice(text.as_bytes()));
     }
 
     fn push(&mut self, id: impl Display) {
-        match self.format {
-            Format::Json => {
-                if !self.empty {
-                    self.buffer.push(',');
-                }
-                self.buffer.push('"');
-                write!(self.buffer, "{id}").expect("writing to a String cannot fail");
-                self.buffer.push('"');
-            }
-            Format::Text => {
-                writeln!(self.buffer, "{id}").expect("writing to a String cannot fail");
-            }
-        }
-        self.empty = false;
+        self.push_with(|buffer| write!(buffer, "{id}").expect("writing to a Vec cannot fail"));
     }
 
     fn finish(mut self) -> HttpResponse {
@@ -376,7 +368,7 @@ impl IdWriter {
         // on every response.
         let content_type = match self.format {
             Format::Json => {
-                self.buffer.push_str(if self.batch { "]}" } else { "}" });
+                self.buffer.extend_from_slice(if self.batch { b"]}" } else { b"}" });
                 super::JSON
             }
             Format::Text => "text/plain; charset=utf-8",
