@@ -26,7 +26,7 @@ use actix_web::{App, HttpServer, guard, web};
 use anyhow::Context;
 use idgen_core::SystemClock;
 use utoipa::OpenApi;
-use utoipa_actix_web::{AppExt, scope};
+use utoipa_actix_web::{AppExt, UtoipaApp, scope};
 
 use crate::config::{Config, ConfigError, RedisUrl, Setting, Source};
 use crate::error;
@@ -316,12 +316,14 @@ pub fn app(
         .wrap(error::error_handlers())
         .into_utoipa_app()
         .openapi(openapi::ApiDoc::openapi())
-        // Not rate limited: probes and the document.
-        .service(health::healthz)
-        .service(health::readyz)
-        .service(openapi::openapi_json);
+        // Not rate limited: the probes and the document. actix tries its entries in order and
+        // each miss costs about as much as a small handler, so the fixed ID routes (nearly every
+        // request) come right after the liveness probe, and the rarely asked `/readyz` and
+        // document after them.
+        .service(health::healthz);
+    let cold = |app: UtoipaApp<_>| app.service(health::readyz).service(openapi::openapi_json);
     let app = if !rate_limit.enabled() {
-        let app = app.map(|app| app.service(FixedRoutes::new(state)));
+        let app = cold(app.map(|app| app.service(FixedRoutes::new(state))));
         // Registered on the app itself: the nested scope below costs a guard, a second router
         // and two boxed services per request, as much as most handlers.
         app.configure(id_routes)
@@ -348,7 +350,7 @@ pub fn app(
             let fixed = fixed.wrapped(|routes| apply(rate_limit.governor(), routes));
             app.map(|app| app.service(fixed))
         };
-        app.service(
+        cold(app).service(
             scope::scope("")
                 .guard(guard::fn_guard(|context| {
                     routes::is_rate_limited(context.head().uri.path())

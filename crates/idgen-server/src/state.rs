@@ -32,7 +32,6 @@ use std::time::{Duration, Instant};
 
 use actix_web::web;
 use idgen_core::counter::{Counter, CounterName};
-use idgen_core::random::{self, Alphabet, Length};
 use idgen_core::snowflake::{SnowflakeConfig, SnowflakeGenerator, SnowflakeId, WorkerId};
 use idgen_core::timestamp::TimestampGenerator;
 use idgen_core::ulid::UlidGenerator;
@@ -278,15 +277,6 @@ impl AppState {
 
     pub fn ulid<R: Rng + ?Sized>(&self, rng: &mut R) -> Ulid {
         self.ulid.generate(rng)
-    }
-
-    pub fn random<R: Rng + ?Sized>(
-        &self,
-        rng: &mut R,
-        length: Length,
-        alphabet: Alphabet,
-    ) -> String {
-        random::generate(rng, length, alphabet)
     }
 
     /// `count` snowflakes appended to `out`, increasing.

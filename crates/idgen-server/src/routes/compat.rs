@@ -3,18 +3,15 @@
 //! for the counter (named `default`, shared with `/v1/ids/counter`) and snowflakes. Unlike
 //! the tutorial, these IDs are unique: they come from the same generators as `/v1`.
 
-use std::fmt::Write;
-
-use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, get, web};
 use idgen_core::counter::CounterName;
-use idgen_core::random::{Alphabet, Length};
+use idgen_core::random::{self, Alphabet, Length};
 use idgen_core::wire::{ErrorBody, IdResponse};
 use idgen_core::{ParamError, Uuid};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::{no_store, segment};
+use super::{JSON, id_response, segment};
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -24,24 +21,22 @@ pub struct IntegerIdResponse {
     pub id: u64,
 }
 
-/// `{"id":"<id>"}`. IDs need no JSON escaping (see `ids`).
-fn string_id(id: impl std::fmt::Display) -> HttpResponse {
-    let mut body = String::with_capacity(48);
-    write!(body, "{{\"id\":\"{id}\"}}").expect("writing to a String cannot fail");
-    json(body)
+/// `{"id":"<id>"}`, the ID written by `write` straight into the body. IDs need no JSON
+/// escaping (see `ids`).
+fn string_id(write: impl FnOnce(&mut Vec<u8>)) -> HttpResponse {
+    let mut body = Vec::with_capacity(48);
+    body.extend_from_slice(b"{\"id\":\"");
+    write(&mut body);
+    body.extend_from_slice(b"\"}");
+    id_response(JSON, body)
 }
 
 fn integer_id(id: u64) -> HttpResponse {
-    let mut body = String::with_capacity(32);
-    write!(body, "{{\"id\":{id}}}").expect("writing to a String cannot fail");
-    json(body)
-}
-
-fn json(body: String) -> HttpResponse {
-    HttpResponse::Ok()
-        .insert_header(no_store())
-        .insert_header((header::CONTENT_TYPE, HeaderValue::from_static(super::JSON)))
-        .body(body)
+    let mut body = Vec::with_capacity(28);
+    body.extend_from_slice(b"{\"id\":");
+    body.extend_from_slice(itoa::Buffer::new().format(id).as_bytes());
+    body.push(b'}');
+    id_response(JSON, body)
 }
 
 /// `GET /generate_uuid`
@@ -61,7 +56,8 @@ pub async fn generate_uuid(state: web::Data<AppState>) -> HttpResponse {
 pub(super) fn uuid(state: &AppState) -> HttpResponse {
     // `encode_lower` rather than `Display`, which goes through `core::fmt` digit by digit.
     let mut text = Uuid::encode_buffer();
-    string_id(state.uuid(&mut rand::rng()).hyphenated().encode_lower(&mut text))
+    let text = state.uuid(&mut rand::rng()).hyphenated().encode_lower(&mut text);
+    string_id(|body| body.extend_from_slice(text.as_bytes()))
 }
 
 /// `GET /generate_timestamp_id`
@@ -80,7 +76,8 @@ pub async fn generate_timestamp_id(state: web::Data<AppState>) -> Result<HttpRes
 }
 
 pub(super) async fn timestamp(state: &AppState) -> Result<HttpResponse, ApiError> {
-    Ok(string_id(state.timestamps(1).await?.start))
+    let value = state.timestamps(1).await?.start;
+    Ok(string_id(|body| body.extend_from_slice(itoa::Buffer::new().format(value).as_bytes())))
 }
 
 /// `GET /generate_counter_id`
@@ -134,16 +131,15 @@ pub(super) async fn snowflake(state: &AppState) -> Result<HttpResponse, ApiError
     )
 )]
 #[get("/generate_random_string/{length}")]
-pub async fn generate_random_string(
-    state: web::Data<AppState>,
-    request: HttpRequest,
-) -> Result<HttpResponse, ApiError> {
-    random_string(&state, segment(&request, "length"))
+pub async fn generate_random_string(request: HttpRequest) -> Result<HttpResponse, ApiError> {
+    random_string(segment(&request, "length"))
 }
 
 /// `length`: the path segment as sent.
-pub(super) fn random_string(state: &AppState, length: &str) -> Result<HttpResponse, ApiError> {
+pub(super) fn random_string(length: &str) -> Result<HttpResponse, ApiError> {
     let length = length.parse::<usize>().map_err(|_| ParamError::Length { max: Length::MAX })?;
     let length = Length::new(length)?;
-    Ok(string_id(state.random(&mut rand::rng(), length, Alphabet::Alphanumeric)))
+    Ok(string_id(|body| {
+        random::generate_into(&mut rand::rng(), length, Alphabet::Alphanumeric, body);
+    }))
 }

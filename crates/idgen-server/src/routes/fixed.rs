@@ -3,7 +3,7 @@
 //!
 //! actix tries its resources one after the other, and each miss costs about as much as a
 //! small handler (it sets up 16 capture slots per attempt); with a dozen ID routes the last
-//! one paid for eleven misses. This entry sits right after the probes and takes every fixed
+//! one paid for eleven misses. This entry sits right after `/healthz` and takes every fixed
 //! ID path in one step. The routes are still registered the usual way behind it (they carry
 //! the OpenAPI document, and answer what this one leaves to them: unknown kinds, `/v1/kinds`,
 //! decoding, and random-string lengths that are not plain digits, which actix percent-decodes
@@ -158,7 +158,7 @@ impl Service<ServiceRequest> for FixedService {
                 Fixed::Snowflake => compat::snowflake(&state).await,
                 Fixed::RandomString => {
                     let length = &request.path()[RANDOM_STRING.len()..];
-                    compat::random_string(&state, length)
+                    compat::random_string(length)
                 }
                 Fixed::Ids(_) => unreachable!("GET and POST are handled above"),
             };
