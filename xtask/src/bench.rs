@@ -9,9 +9,11 @@
 //!
 //! Pairing: the machine's speed also drifts by 20% or more over a minute, so a ratio of two
 //! medians taken at different moments mostly measures the drift. Every sample carries its
-//! place in the run (`Sample::sequence`), the ceiling runs four times per round, and a case
+//! place in the run (`Sample::sequence`), the ceiling runs six times per round, and a case
 //! compared with another reference runs right next to it; a target's ratio is then the median
-//! of per-sample ratios, each against the reference's nearest sample (see `target.rs`).
+//! of per-sample ratios, each against the reference at that moment: interpolated between the
+//! ceiling runs around it, or the nearest run of a reference in the same unit (see
+//! `target.rs`).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -36,7 +38,7 @@ pub struct Options {
 pub const USAGE: &str = "cargo xtask bench [--quick] [--rounds N] [--out FILE] [--no-build]
   --quick      1 round of 1 s per case and fewer cases (CI smoke run, well under a minute);
                writes target/bench-quick.md unless --out is given
-  --rounds N   N rounds instead of 8 (each about 37 s): a paired ratio's spread shrinks with
+  --rounds N   N rounds instead of 8 (each about 40 s): a paired ratio's spread shrinks with
                the square root of N; the report names the command it ran
   --out FILE   where the markdown report goes (default docs/benchmarks.md); the SVG chart is
                written next to it as benchmark-batches.svg
@@ -297,7 +299,7 @@ fn ceiling() -> Case {
 }
 
 /// How often the ceiling runs per round, evenly spaced (see [`round_order`]).
-pub const CEILING_RUNS: usize = 4;
+pub const CEILING_RUNS: usize = 6;
 
 /// Every case of a run but the ceiling, in units that always run back to back: a case whose
 /// target compares it with a reference other than the ceiling shares a unit with that
@@ -358,8 +360,8 @@ fn plan(quick: bool, redis: bool) -> Vec<Vec<Case>> {
 /// The units run once each, rotated by whole units (`round * units / rounds`) so that no case
 /// always follows the same neighbour and no unit is split. The ceiling runs
 /// [`CEILING_RUNS`] times, at the unit boundaries nearest to evenly spaced points of the round
-/// (the first at its start), so every case has a ceiling run within about an eighth of a
-/// round, and the spacing holds across rounds too. Odd rounds reverse each unit.
+/// (the first at its start), so every case has a ceiling run a few runs before and after it
+/// (see `target::BRACKET_RUNS`), and the spacing holds across rounds too. Odd rounds reverse each unit.
 fn round_order(unit_sizes: &[usize], round: usize, rounds: usize) -> Vec<usize> {
     let mut units = Vec::new();
     let mut first = 1;
@@ -1005,9 +1007,11 @@ mod tests {
                 assert_eq!(order[at..at + size], unit);
                 first += size;
             }
-            // 29 cases: 7 or 8 between ceiling runs, never more than 4 runs from one.
+            // 29 cases: 4 to 6 between ceiling runs, so the ceiling runs on both sides of a
+            // case are well within `target::BRACKET_RUNS` of it.
             for gap in ceiling_gaps(&order) {
-                assert!((6..=8).contains(&gap), "gap of {gap} in round {round}: {order:?}");
+                assert!((4..=6).contains(&gap), "gap of {gap} in round {round}: {order:?}");
+                assert!((gap as u64) < crate::target::BRACKET_RUNS);
             }
         }
         firsts.dedup();
@@ -1017,12 +1021,12 @@ mod tests {
     #[test]
     fn round_order_of_tiny_plans() {
         assert_eq!(round_order(&[], 0, 1), vec![0; CEILING_RUNS]);
-        // One unit of two: the ceiling still runs four times, at the nearer boundary (the
+        // One unit of two: the ceiling still runs six times, at the nearest boundary (the
         // earlier on a tie: the middle one).
-        assert_eq!(round_order(&[2], 0, 1), vec![0, 0, 0, 1, 2, 0]);
+        assert_eq!(round_order(&[2], 0, 1), vec![0, 0, 0, 0, 1, 2, 0, 0]);
         // The quick plan: uuid7 + rate limit on, counter, a tutorial route, a batch pair.
-        assert_eq!(round_order(&[2, 1, 1, 2], 0, 1), vec![0, 1, 2, 0, 3, 0, 4, 0, 5, 6]);
+        assert_eq!(round_order(&[2, 1, 1, 2], 0, 1), vec![0, 0, 1, 2, 0, 3, 0, 4, 0, 0, 5, 6]);
         // Odd rounds reverse each unit.
-        assert_eq!(round_order(&[2, 1, 1, 2], 1, 2), vec![0, 4, 0, 6, 5, 0, 2, 1, 0, 3]);
+        assert_eq!(round_order(&[2, 1, 1, 2], 1, 2), vec![0, 4, 0, 0, 6, 5, 0, 0, 2, 1, 0, 3]);
     }
 }

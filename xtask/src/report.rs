@@ -10,7 +10,7 @@ use std::process::Command;
 use anyhow::Context;
 
 use crate::bench::{CEILING_RUNS, Group, Load, Outcome, Results};
-use crate::target::{self, Metric, Target, millions, thousands};
+use crate::target::{self, BRACKET_RUNS, Metric, Target, millions, thousands};
 
 pub const ANALYSIS_START: &str =
     "<!-- analysis: hand-written, kept when the report is regenerated -->";
@@ -124,11 +124,16 @@ fn kept_analysis(old: &str) -> Option<String> {
 
 /// The targets as a markdown table (also printed at the end of a run).
 pub fn targets_table(results: &Results) -> String {
-    let mut table =
-        String::from("| target | measured | ratio | required | met |\n|---|---|--:|---|---|\n");
+    let mut table = String::from(
+        "| target | measured | ratio ± s.e. | required | met |\n|---|---|--:|---|---|\n",
+    );
     for target in target::evaluate(results) {
-        let Target { name, measured, ratio, required, met, note } = target;
-        let ratio = ratio.map_or("–".to_owned(), |ratio| format!("{ratio:.2}"));
+        let Target { name, measured, ratio, standard_error, required, met, note } = target;
+        let ratio = match (ratio, standard_error) {
+            (Some(ratio), Some(error)) => format!("{ratio:.2} ± {error:.2}"),
+            (Some(ratio), None) => format!("{ratio:.2}"),
+            (None, _) => "–".to_owned(),
+        };
         let met = match met {
             Some(true) => "met".to_owned(),
             Some(false) => "**not met**".to_owned(),
@@ -190,9 +195,14 @@ fn markdown(results: &Results, has_chart: bool, analysis: Option<&str>) -> Strin
          Timing never fails the command; a missed target is explained under \
          [Reading the numbers](#reading-the-numbers).\n\n\
          A ratio of a case to its reference is paired: each run of the case is divided by the \
-         same figure (req/s, IDs/s or p99) of the reference's run measured nearest to it in the \
-         run's order (the earlier one on a tie), and the ratio is the median of these per-run \
-         ratios over the rounds. \"Measured\" shows the two medians over the rounds for the \
+         same figure (req/s, IDs/s or p99) of the reference at that moment, and the ratio is \
+         the median of these per-run ratios over the rounds. The reference at a moment is \
+         interpolated on the straight line between its runs just before and just after, when \
+         both are within {BRACKET_RUNS} runs (the ceiling always is), else it is the \
+         reference's run nearest in the run's order (the earlier on a tie: a reference that \
+         shares a unit with its case). ± is the median's standard error, 1.2533 x the per-run \
+         ratios' standard deviation / √rounds: a target is met or not by the median itself, \
+         and the ± says how far another run of the same length may land. \"Measured\" shows the two medians over the rounds for the \
          reader, so the ratio need not equal their quotient: this machine's speed drifts by 20% \
          and more within a minute, and a ratio of two runs made seconds apart cancels most of \
          that drift, where a ratio of two medians mostly measures it. Absolute targets are the \
@@ -206,15 +216,15 @@ fn markdown(results: &Results, has_chart: bool, analysis: Option<&str>) -> Strin
         "{rounds} round(s) of {seconds} s per case, cases interleaved: every round runs every \
          case once, in an order rotated from round to round, except the ceiling, the reference \
          of most targets, which runs {CEILING_RUNS} times per round, evenly spaced, so that \
-         every case has a ceiling run within about an eighth of a round. A case compared with \
+         every case has a ceiling run a few runs before it and after it. A case compared with \
          another reference runs right next to it in every round (`/v1/ids/uuid7` and rate \
          limiting on; each JSON batch and text/plain of the same size; `redis-benchmark` \
          between the two Redis rows compared with it), after it in even rounds and before it in \
          odd ones, so that a drift within a pair cancels out. Each figure is the median over the \
          rounds (the ceiling's: over all its runs), and ± is half the range of req/s over the \
          rounds relative to it (the noise). x ceiling is paired, like the targets' ratios: \
-         each run's req/s divided by that of the ceiling run nearest to it in the run's order \
-         (the earlier one on a tie), median over the rounds; it need not equal req/s over the \
+         each run's req/s divided by the ceiling's at that moment (interpolated between the \
+         ceiling runs around it), median over the rounds; it need not equal req/s over the \
          ceiling's req/s. Latencies are wrk's, from \
          request sent to response read, in ms. IDs/s = req/s x IDs per response. Server CPU µs/req: \
          the server process's user + system time (`/proc/PID/stat`) over the run divided by the \

@@ -2,10 +2,11 @@
 //! run. Each target is shown with its measured ratio and met / not met; nothing here fails the
 //! command: timing is reported, never enforced.
 //!
-//! A ratio is paired ([`paired_ratio`]): each sample of the case over the reference's sample
-//! measured nearest to it, then the median of those per-sample ratios. This machine's speed
-//! drifts a lot within a minute; a ratio of runs made seconds apart cancels most of the drift,
-//! where a ratio of two medians (measured at different moments) would mostly measure it.
+//! A ratio is paired ([`paired_ratio`]): each sample of the case over the reference at that
+//! moment (interpolated between the reference's runs just before and after it, or its nearest
+//! run), then the median of those per-sample ratios, with its standard error. This machine's
+//! speed drifts a lot within a minute; a ratio of runs made seconds apart cancels most of the
+//! drift, where a ratio of two medians (measured at different moments) would mostly measure it.
 
 use crate::bench::{KINDS, Outcome, Results, Summary, TUTORIAL_ROUTES, median_of};
 use crate::wrk::Sample;
@@ -17,6 +18,8 @@ pub struct Target {
     /// The figures the ratio is made of, for the reader.
     pub measured: String,
     pub ratio: Option<f64>,
+    /// Of `ratio`, when it is a median of paired runs (see [`standard_error_of_median`]).
+    pub standard_error: Option<f64>,
     pub required: String,
     /// `None`: not measured in this run (see `note`).
     pub met: Option<bool>,
@@ -223,22 +226,67 @@ fn nearest(samples: &[Sample], sequence: u64) -> Option<&Sample> {
     samples.iter().min_by_key(|sample| (sample.sequence.abs_diff(sequence), sample.sequence))
 }
 
-/// `case`'s `metric` over `reference`'s, paired: each sample of the case divided by the
-/// same figure of the reference's sample nearest to it in the run (see [`nearest`]), and the
-/// median of these ratios. The two may have different numbers of samples (a case failed
-/// part-way; the ceiling runs several times per round). `None` when either has no samples.
-pub fn paired_ratio(case: &Outcome, reference: &Outcome, metric: Metric) -> Option<f64> {
+/// How far (in runs) a reference run may be from a case's run, on each side, for the two to
+/// bracket it. The ceiling runs every five or so runs; a reference that shares a unit with its
+/// case (JSON and text, rate limiting off and on, `redis-benchmark`) runs next to it and then
+/// not again for a round, too far away to say anything about this moment.
+pub const BRACKET_RUNS: u64 = 12;
+
+/// The reference's `metric` at `sequence`: interpolated on the straight line between its
+/// runs just before and just after, when both are within [`BRACKET_RUNS`]; otherwise its run
+/// nearest to `sequence` (see [`nearest`]). Interpolating cancels a drift of the machine's
+/// speed that is linear over those few seconds, and averages two runs' noise instead of taking
+/// one's. `None` when the reference has no samples.
+fn reference_at(samples: &[Sample], sequence: u64, metric: Metric, ids: u64) -> Option<f64> {
+    let before =
+        samples.iter().filter(|sample| sample.sequence < sequence).max_by_key(|s| s.sequence);
+    let after =
+        samples.iter().filter(|sample| sample.sequence > sequence).min_by_key(|s| s.sequence);
+    if let (Some(before), Some(after)) = (before, after)
+        && sequence - before.sequence <= BRACKET_RUNS
+        && after.sequence - sequence <= BRACKET_RUNS
+    {
+        let weight =
+            (sequence - before.sequence) as f64 / (after.sequence - before.sequence) as f64;
+        let (low, high) = (metric.of_sample(before, ids), metric.of_sample(after, ids));
+        return Some(low + (high - low) * weight);
+    }
+    nearest(samples, sequence).map(|sample| metric.of_sample(sample, ids))
+}
+
+/// Each of `case`'s samples over the reference at that moment (see [`reference_at`]).
+fn per_sample_ratios(case: &Outcome, reference: &Outcome, metric: Metric) -> Vec<f64> {
     let case_ids = case.case.ids_per_request();
     let reference_ids = reference.case.ids_per_request();
-    let ratios: Vec<f64> = case
-        .samples
+    case.samples
         .iter()
         .filter_map(|sample| {
-            let base = nearest(&reference.samples, sample.sequence)?;
-            Some(metric.of_sample(sample, case_ids) / metric.of_sample(base, reference_ids))
+            let base = reference_at(&reference.samples, sample.sequence, metric, reference_ids)?;
+            Some(metric.of_sample(sample, case_ids) / base)
         })
-        .collect();
+        .collect()
+}
+
+/// `case`'s `metric` over `reference`'s, paired: the median over the case's samples of each
+/// one's ratio to the reference at that moment in the run (see [`reference_at`]). The two may
+/// have different numbers of samples (a case failed part-way; the ceiling runs several times
+/// per round). `None` when either has no samples.
+pub fn paired_ratio(case: &Outcome, reference: &Outcome, metric: Metric) -> Option<f64> {
+    let ratios = per_sample_ratios(case, reference, metric);
     (!ratios.is_empty()).then(|| median_of(&ratios))
+}
+
+/// The standard error of a median of `values`: 1.2533 standard deviations over the square
+/// root of their count (exact for normally distributed values; the per-run ratios here are
+/// close to that). `None` below three values.
+pub fn standard_error_of_median(values: &[f64]) -> Option<f64> {
+    if values.len() < 3 {
+        return None;
+    }
+    let count = values.len() as f64;
+    let mean = values.iter().sum::<f64>() / count;
+    let variance = values.iter().map(|value| (value - mean).powi(2)).sum::<f64>() / (count - 1.0);
+    Some(1.2533 * variance.sqrt() / count.sqrt())
 }
 
 /// `id`'s metric over `reference`'s: the paired ratio, with both medians as the figures shown.
@@ -254,18 +302,21 @@ fn ratio_target(
         name: name.to_owned(),
         measured: String::new(),
         ratio: None,
+        standard_error: None,
         required: bound.describe(),
         met: None,
         note: String::new(),
     };
     let measured = results.outcome(id).zip(results.outcome(reference)).and_then(|(case, base)| {
-        Some((case.summary()?, base.summary()?, paired_ratio(case, base, metric)?))
+        let ratios = per_sample_ratios(case, base, metric);
+        Some((case.summary()?, base.summary()?, paired_ratio(case, base, metric)?, ratios))
     });
     match measured {
-        Some((case, base, ratio)) => {
+        Some((case, base, ratio, ratios)) => {
             let (value, base_value) = (metric.value(&case), metric.value(&base));
             target.measured = format!("{} vs {}", metric.show(value), metric.show(base_value));
             target.ratio = Some(ratio);
+            target.standard_error = standard_error_of_median(&ratios);
             target.met = Some(bound.met(ratio));
             let errors = case.errors + base.errors;
             if errors > 0 {
@@ -290,6 +341,7 @@ fn absolute_target(
         name: name.to_owned(),
         measured: value.map(show).unwrap_or_default(),
         ratio,
+        standard_error: None,
         required: format!("{required} (ratio {})", bound.describe()),
         met: ratio.map(|ratio| bound.met(ratio)),
         note: if value.is_some() { String::new() } else { "not measured".to_owned() },
@@ -398,17 +450,31 @@ mod tests {
     }
 
     #[test]
+    fn the_reference_is_interpolated_between_the_runs_around_the_case() {
+        let at = |samples: &[Sample], sequence: u64| {
+            reference_at(samples, sequence, Metric::RequestsPerSecond, 1).expect("samples")
+        };
+        let near = [sample(0, 100, 1.0), sample(10, 200, 1.0)];
+        assert!((at(&near, 5) - 150.0).abs() < 1e-9);
+        assert!((at(&near, 2) - 120.0).abs() < 1e-9);
+        // Only one side: the nearest run.
+        assert!((at(&near, 11) - 200.0).abs() < 1e-9);
+        // Runs too far apart to bracket (a reference in the same unit, a round away): the
+        // nearest run, not a line through a whole round.
+        let far = [sample(0, 100, 1.0), sample(BRACKET_RUNS + 2, 200, 1.0)];
+        assert!((at(&far, 1) - 100.0).abs() < 1e-9);
+        assert!((at(&far, BRACKET_RUNS + 1) - 200.0).abs() < 1e-9);
+        assert!(reference_at(&[], 1, Metric::P99, 1).is_none());
+    }
+
+    #[test]
     fn paired_ratio_is_the_median_of_per_sample_ratios() {
-        // The machine slows down by half after sequence 5. The case ran twice while it was
-        // fast and once while it was slow; the reference once fast, three times slow. Each
-        // case sample is 0.8 of the reference sample next to it, but the medians, taken at
-        // different speeds, give 200 / 125 = 1.6.
-        let reference = outcome(1, &[(0, 250), (8, 125), (10, 125), (12, 125)]);
-        let case = outcome(1, &[(1, 200), (3, 200), (9, 100)]);
-        let median_over_median = case.summary().expect("samples").requests_per_second
-            / reference.summary().expect("samples").requests_per_second;
-        assert!((median_over_median - 1.6).abs() < 1e-9);
-        // 1 -> 0 and 3 -> 0: 200/250; 9 -> 8 (8 and 10 are as near): 100/125.
+        // The machine slows down steadily, 10 req/s per run; the case is 0.8 of the reference
+        // throughout. The nearest reference run would be 20 req/s off (0.72 and 0.70); the
+        // reference interpolated at the case's moment gives 0.8 exactly, and the medians, taken
+        // over different moments, 128 / 160.
+        let reference = outcome(1, &[(0, 200), (4, 160), (8, 120)]);
+        let case = outcome(1, &[(2, 144), (6, 112)]);
         let paired = paired_ratio(&case, &reference, Metric::RequestsPerSecond).expect("pairs");
         assert!((paired - 0.8).abs() < 1e-9, "{paired}");
 
@@ -419,8 +485,8 @@ mod tests {
         assert!((paired - 0.75).abs() < 1e-9, "{paired}");
 
         // IDs/s: each side's req/s times its own IDs per request.
-        let json = outcome(10, &[(0, 100), (2, 50)]);
-        let text = outcome(100, &[(1, 11), (3, 6)]);
+        let json = outcome(10, &[(0, 100), (2, 100)]);
+        let text = outcome(100, &[(1, 11), (3, 12)]);
         let paired = paired_ratio(&text, &json, Metric::IdsPerSecond).expect("pairs");
         assert!((paired - 1.15).abs() < 1e-9, "{paired}"); // 1.1 and 1.2
 
@@ -432,6 +498,14 @@ mod tests {
 
         assert!(paired_ratio(&outcome(1, &[]), &reference, Metric::P99).is_none());
         assert!(paired_ratio(&case, &outcome(1, &[]), Metric::P99).is_none());
+    }
+
+    #[test]
+    fn standard_error_of_a_median() {
+        // Standard deviation 1 over three values.
+        let error = standard_error_of_median(&[1.0, 2.0, 3.0]).expect("three values");
+        assert!((error - 1.2533 / 3.0_f64.sqrt()).abs() < 1e-9, "{error}");
+        assert!(standard_error_of_median(&[1.0, 2.0]).is_none());
     }
 
     #[test]
