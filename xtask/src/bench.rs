@@ -38,7 +38,7 @@ pub struct Options {
 pub const USAGE: &str = "cargo xtask bench [--quick] [--rounds N] [--out FILE] [--no-build]
   --quick      1 round of 1 s per case and fewer cases (CI smoke run, well under a minute);
                writes target/bench-quick.md unless --out is given
-  --rounds N   N rounds instead of 8 (each about 40 s): a paired ratio's spread shrinks with
+  --rounds N   N rounds instead of 8 (each about 36 s): a paired ratio's spread shrinks with
                the square root of N; the report names the command it ran
   --out FILE   where the markdown report goes (default docs/benchmarks.md); the SVG chart is
                written next to it as benchmark-batches.svg
