@@ -361,7 +361,8 @@ fn plan(quick: bool, redis: bool) -> Vec<Vec<Case>> {
 /// always follows the same neighbour and no unit is split. The ceiling runs
 /// [`CEILING_RUNS`] times, at the unit boundaries nearest to evenly spaced points of the round
 /// (the first at its start), so every case has a ceiling run a few runs before and after it
-/// (see `target::BRACKET_RUNS`), and the spacing holds across rounds too. Odd rounds reverse each unit.
+/// (see `target::BRACKET_RUNS`), and the spacing holds across rounds too. Odd rounds reverse
+/// each unit.
 fn round_order(unit_sizes: &[usize], round: usize, rounds: usize) -> Vec<usize> {
     let mut units = Vec::new();
     let mut first = 1;

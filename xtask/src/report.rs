@@ -202,8 +202,9 @@ fn markdown(results: &Results, has_chart: bool, analysis: Option<&str>) -> Strin
          reference's run nearest in the run's order (the earlier on a tie: a reference that \
          shares a unit with its case). ± is the median's standard error, 1.2533 x the per-run \
          ratios' standard deviation / √rounds: a target is met or not by the median itself, \
-         and the ± says how far another run of the same length may land. \"Measured\" shows the two medians over the rounds for the \
-         reader, so the ratio need not equal their quotient: this machine's speed drifts by 20% \
+         and the ± says how far another run of the same length may land. \"Measured\" shows \
+         the two medians over the rounds for the reader, so the ratio need not equal their \
+         quotient: this machine's speed drifts by 20% \
          and more within a minute, and a ratio of two runs made seconds apart cancels most of \
          that drift, where a ratio of two medians mostly measures it. Absolute targets are the \
          median over the limit.\n\n{}",

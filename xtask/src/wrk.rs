@@ -34,7 +34,7 @@ pub struct Sample {
     /// CPU time the idgen server used during the run (set by the bench, not by wrk).
     pub server_cpu_seconds: Option<f64>,
     /// The order in which the run measured this sample, over every case (set by the bench,
-    /// not by wrk): ratios pair a case's sample with the reference's nearest in sequence.
+    /// not by wrk): ratios pair a case's sample with the reference at that point of the run.
     pub sequence: u64,
 }
 

@@ -11,7 +11,7 @@ use idgen_core::{ParamError, Uuid};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::{JSON, id_response, segment};
+use super::{JSON, id_response, push_decimal, segment};
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -34,7 +34,7 @@ fn string_id(write: impl FnOnce(&mut Vec<u8>)) -> HttpResponse {
 fn integer_id(id: u64) -> HttpResponse {
     let mut body = Vec::with_capacity(28);
     body.extend_from_slice(b"{\"id\":");
-    body.extend_from_slice(itoa::Buffer::new().format(id).as_bytes());
+    push_decimal(&mut body, id);
     body.push(b'}');
     id_response(JSON, body)
 }
@@ -77,7 +77,7 @@ pub async fn generate_timestamp_id(state: web::Data<AppState>) -> Result<HttpRes
 
 pub(super) async fn timestamp(state: &AppState) -> Result<HttpResponse, ApiError> {
     let value = state.timestamps(1).await?.start;
-    Ok(string_id(|body| body.extend_from_slice(itoa::Buffer::new().format(value).as_bytes())))
+    Ok(string_id(|body| push_decimal(body, value)))
 }
 
 /// `GET /generate_counter_id`

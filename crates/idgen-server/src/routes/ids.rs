@@ -16,7 +16,7 @@ use idgen_core::random::{self, Alphabet, Length};
 use idgen_core::wire::{ErrorBody, IdRequest, IdResponse, IdsResponse};
 use idgen_core::{Kind, ParamError, Ulid, Uuid};
 
-use super::id_response;
+use super::{id_response, push_decimal};
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -364,12 +364,9 @@ impl IdWriter {
         self.push_with(|buffer| buffer.extend_from_slice(id.array_to_str(&mut text).as_bytes()));
     }
 
-    /// A number in decimal: `itoa` writes it in a few dozen instructions where `Display`
-    /// goes through `core::fmt` (about 200 per ID).
+    /// A number in decimal (see [`push_decimal`]).
     fn push_u64(&mut self, id: u64) {
-        self.push_with(|buffer| {
-            buffer.extend_from_slice(itoa::Buffer::new().format(id).as_bytes())
-        });
+        self.push_with(|buffer| push_decimal(buffer, id));
     }
 
     fn finish(mut self) -> HttpResponse {
