@@ -8,7 +8,7 @@ use idgen_core::random::{Alphabet, Length};
 use idgen_core::wire::{
     DecodeResponse, HealthResponse, IdRequest, IdResponse, IdsResponse, KindsResponse,
 };
-use idgen_core::{Kind, Ulid, Uuid};
+use idgen_core::{Kind, Param, Ulid, Uuid};
 use reqwest::Url;
 use reqwest::header::{ACCEPT, RETRY_AFTER};
 use serde::Deserialize;
@@ -328,9 +328,9 @@ impl Client {
         let length = length.map(|length| length.to_string());
         let pairs = [
             ("count", count.as_deref()),
-            ("name", name.as_deref()),
-            ("length", length.as_deref()),
-            ("alphabet", alphabet.as_deref()),
+            (Param::Name.key(), name.as_deref()),
+            (Param::Length.key(), length.as_deref()),
+            (Param::Alphabet.key(), alphabet.as_deref()),
         ];
         // Only touch the query when there is one: an empty query would leave a bare `?`.
         if pairs.iter().any(|(_, value)| value.is_some()) {

@@ -9,8 +9,11 @@ use std::io::{self, BufWriter, Write};
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::builder::{PossibleValuesParser, TypedValueParser};
+use clap::error::ErrorKind;
+use clap::{Arg, ArgAction, ArgMatches, Args, FromArgMatches, Parser, Subcommand, ValueEnum};
 use idgen_client::{Client, DEFAULT_CHUNK_SIZE, DecodeResponse, IdRequest, Kind, KindsResponse};
+use idgen_core::{KINDS, KindInfo, Param};
 
 const EXIT_STATUS_HELP: &str = "\
 Exit status:
@@ -53,39 +56,12 @@ enum Format {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Random UUIDs (version 4).
-    Uuid(Batch),
-    /// Time-ordered UUIDs (version 7).
-    Uuid7(Batch),
-    /// ULIDs (sortable, 26 characters).
-    Ulid(Batch),
-    /// 64-bit snowflake IDs (time, worker, sequence).
-    Snowflake(Batch),
-    /// Timestamp IDs (unique milliseconds since the Unix epoch).
-    Timestamp(Batch),
-    /// Values of a named counter.
-    Counter {
-        /// Counter name, 1 to 64 characters from A-Z a-z 0-9 _ . - (server default: `default`).
-        #[arg(long)]
-        name: Option<String>,
-        #[command(flatten)]
-        batch: Batch,
-    },
-    /// Random strings.
-    Random {
-        /// Characters per string, 1 to 1024 (server default: 21).
-        #[arg(long)]
-        length: Option<u32>,
-        /// alphanumeric (server default), hex, base58 or nanoid.
-        #[arg(long)]
-        alphabet: Option<String>,
-        #[command(flatten)]
-        batch: Batch,
-    },
+    #[command(flatten)]
+    Ids(KindCommand),
     /// Take an ID apart (time; worker and sequence of a snowflake; version of a UUID).
     Decode {
         /// The ID's kind.
-        #[arg(value_parser = parse_kind)]
+        #[arg(value_parser = kind_parser())]
         kind: Kind,
         /// The ID.
         id: String,
@@ -106,11 +82,84 @@ struct Batch {
     chunk_size: u32,
 }
 
-fn parse_kind(name: &str) -> Result<Kind, String> {
-    Kind::from_name(name).ok_or_else(|| {
-        let names: Vec<&str> = Kind::ALL.iter().map(|kind| kind.name()).collect();
-        format!("unknown kind; use one of: {}", names.join(", "))
-    })
+/// One subcommand per kind of the catalogue (`idgen uuid7 -n 5`, `idgen counter --name
+/// orders`): the kind, the request its `--<param>` options make, and how many to print.
+#[derive(Debug)]
+struct KindCommand {
+    kind: Kind,
+    request: IdRequest,
+    batch: Batch,
+}
+
+/// The subcommand of one catalogue entry: `--<key>` per parameter, then `-n` and
+/// `--chunk-size`.
+fn kind_subcommand(info: &KindInfo) -> clap::Command {
+    let command = clap::Command::new(info.name).about(info.description);
+    let command = info.params.iter().fold(command, |command, &param| {
+        let arg = Arg::new(param.key())
+            .long(param.key())
+            // As derive names it (`<LENGTH>`); leaked once per run, as clap has no owned names
+            // without its `string` feature.
+            .value_name(&*param.key().to_uppercase().leak())
+            .help(param.description())
+            .action(ArgAction::Set);
+        command.arg(match param {
+            Param::Length => arg.value_parser(clap::value_parser!(u32)),
+            Param::Name | Param::Alphabet => arg.value_parser(clap::value_parser!(String)),
+        })
+    });
+    Batch::augment_args(command)
+}
+
+impl Subcommand for KindCommand {
+    fn augment_subcommands(command: clap::Command) -> clap::Command {
+        KINDS.iter().fold(command, |command, info| command.subcommand(kind_subcommand(info)))
+    }
+
+    fn augment_subcommands_for_update(command: clap::Command) -> clap::Command {
+        Self::augment_subcommands(command)
+    }
+
+    fn has_subcommand(name: &str) -> bool {
+        Kind::from_name(name).is_some()
+    }
+}
+
+impl FromArgMatches for KindCommand {
+    fn from_arg_matches(matches: &ArgMatches) -> Result<Self, clap::Error> {
+        Self::from_arg_matches_mut(&mut matches.clone())
+    }
+
+    fn from_arg_matches_mut(matches: &mut ArgMatches) -> Result<Self, clap::Error> {
+        let Some((name, mut matches)) = matches.remove_subcommand() else {
+            return Err(clap::Error::raw(ErrorKind::MissingSubcommand, "a kind is required"));
+        };
+        let Some(kind) = Kind::from_name(&name) else {
+            let message = format!("`{name}` is not a kind");
+            return Err(clap::Error::raw(ErrorKind::InvalidSubcommand, message));
+        };
+        let mut request = IdRequest::default();
+        for &param in kind.info().params {
+            match param {
+                Param::Name => request.name = matches.remove_one(param.key()),
+                Param::Length => request.length = matches.remove_one(param.key()),
+                Param::Alphabet => request.alphabet = matches.remove_one(param.key()),
+            }
+        }
+        let batch = Batch::from_arg_matches_mut(&mut matches)?;
+        Ok(Self { kind, request, batch })
+    }
+
+    fn update_from_arg_matches(&mut self, matches: &ArgMatches) -> Result<(), clap::Error> {
+        *self = Self::from_arg_matches(matches)?;
+        Ok(())
+    }
+}
+
+/// A kind name from the catalogue; anything else is a usage error listing the names.
+fn kind_parser() -> impl TypedValueParser<Value = Kind> {
+    PossibleValuesParser::new(KINDS.iter().map(|info| info.name))
+        .map(|name| Kind::from_name(&name).expect("only catalogue names get through"))
 }
 
 /// Why a run failed.
@@ -162,18 +211,8 @@ fn fail(message: &str, status: u8) -> ExitCode {
 async fn run(cli: Cli) -> Result<(), Failure> {
     let client = Client::builder(cli.server).timeout(Duration::from_secs(cli.timeout)).build()?;
     let mut out = BufWriter::new(io::stdout().lock());
-    let (kind, request, batch) = match cli.command {
-        Command::Uuid(batch) => (Kind::Uuid, IdRequest::default(), batch),
-        Command::Uuid7(batch) => (Kind::Uuid7, IdRequest::default(), batch),
-        Command::Ulid(batch) => (Kind::Ulid, IdRequest::default(), batch),
-        Command::Snowflake(batch) => (Kind::Snowflake, IdRequest::default(), batch),
-        Command::Timestamp(batch) => (Kind::Timestamp, IdRequest::default(), batch),
-        Command::Counter { name, batch } => {
-            (Kind::Counter, IdRequest { name, ..IdRequest::default() }, batch)
-        }
-        Command::Random { length, alphabet, batch } => {
-            (Kind::Random, IdRequest { length, alphabet, ..IdRequest::default() }, batch)
-        }
+    let KindCommand { kind, request, batch } = match cli.command {
+        Command::Ids(command) => command,
         Command::Decode { kind, id } => {
             let decoded = client.decode(kind, &id).await?;
             print_decoded(&mut out, cli.format, &decoded)?;
@@ -293,8 +332,13 @@ mod tests {
         assert_eq!(cli.server, "http://h:1");
         assert_eq!(cli.format, Format::Json);
         match cli.command {
-            Command::Uuid(Batch { count, chunk_size }) => {
+            Command::Ids(KindCommand {
+                kind: Kind::Uuid,
+                request,
+                batch: Batch { count, chunk_size },
+            }) => {
                 assert_eq!((count, chunk_size), (5, DEFAULT_CHUNK_SIZE));
+                assert_eq!(request, IdRequest::default());
             }
             other => panic!("expected uuid, got {other:?}"),
         }
@@ -302,8 +346,11 @@ mod tests {
             .expect("valid");
         assert!(matches!(
             cli.command,
-            Command::Random { length: Some(32), alphabet: Some(ref alphabet), batch: Batch { count: 1, .. } }
-                if alphabet == "hex"
+            Command::Ids(KindCommand {
+                kind: Kind::Random,
+                request: IdRequest { count: None, name: None, length: Some(32), alphabet: Some(ref alphabet) },
+                batch: Batch { count: 1, .. },
+            }) if alphabet == "hex"
         ));
     }
 
