@@ -4,13 +4,18 @@ use std::borrow::Cow;
 use std::ops::RangeInclusive;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use crate::kind::Param;
 use crate::{IssueError, KindInfo, ParamError};
 
 pub const INFO: KindInfo = KindInfo {
     name: "counter",
     description: "named 64-bit sequence starting at 1, strictly increasing, never repeats",
     sortable: true,
+    time_based: false,
     bits: 64,
+    text_len: 20,
+    params: &[Param::Name],
+    decode: None,
 };
 
 /// A validated counter name: `[A-Za-z0-9_.-]{1,64}`.

@@ -49,4 +49,4 @@ pub use ::ulid::Ulid;
 pub use ::uuid::Uuid;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{DecodeError, IssueError, ParamError};
-pub use kind::{KINDS, Kind, KindInfo};
+pub use kind::{DecodeContext, KINDS, Kind, KindInfo, Param};

@@ -2,13 +2,18 @@
 
 use rand::Rng;
 
+use crate::kind::Param;
 use crate::{KindInfo, ParamError};
 
 pub const INFO: KindInfo = KindInfo {
     name: "random",
     description: "random string from a CSPRNG; length 1..=1024 (default 21), alphabets alphanumeric, hex, base58, nanoid",
     sortable: false,
+    time_based: false,
     bits: 125,
+    text_len: 21,
+    params: &[Param::Length, Param::Alphabet],
+    decode: None,
 };
 
 /// The alphabets a random string can be drawn from.

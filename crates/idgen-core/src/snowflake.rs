@@ -2,13 +2,19 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use crate::kind::DecodeContext;
+use crate::wire::DecodeResponse;
 use crate::{Clock, DecodeError, IssueError, KindInfo, ParamError, SystemClock};
 
 pub const INFO: KindInfo = KindInfo {
     name: "snowflake",
     description: "64-bit snowflake: 41-bit ms since the epoch, 10-bit worker id, 12-bit sequence, sortable",
     sortable: true,
+    time_based: true,
     bits: 64,
+    text_len: 19,
+    params: &[],
+    decode: Some(describe),
 };
 
 /// 2020-01-01T00:00:00Z in ms since the Unix epoch.
@@ -138,6 +144,11 @@ impl<C: Clock> SnowflakeGenerator<C> {
         self.ceiling.store(unix_ms, Ordering::Release);
     }
 
+    /// The ceiling set last (Unix ms; `u64::MAX` before any).
+    pub fn ceiling_ms(&self) -> u64 {
+        self.ceiling.load(Ordering::Acquire)
+    }
+
     /// The highest timestamp (Unix ms) this generator has issued or was floored at (the epoch
     /// before either).
     pub fn high_water_ms(&self) -> u64 {
@@ -254,6 +265,16 @@ impl<C: Clock> SnowflakeGenerator<C> {
             (timestamp << (WORKER_BITS + SEQUENCE_BITS)) | (worker << SEQUENCE_BITS) | sequence,
         )
     }
+}
+
+/// The catalogue's decoder: time, worker id and sequence, with the context's epoch.
+fn describe(text: &str, context: &DecodeContext) -> Result<DecodeResponse, DecodeError> {
+    let parts = decode(text, context.snowflake_epoch_ms)?;
+    Ok(DecodeResponse {
+        worker_id: Some(parts.worker_id),
+        sequence: Some(parts.sequence),
+        ..DecodeResponse::with_time(text, parts.timestamp_ms)
+    })
 }
 
 /// Split a snowflake (decimal string) made with `epoch_ms` into its parts.

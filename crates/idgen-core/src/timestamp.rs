@@ -3,13 +3,19 @@
 use std::ops::Range;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use crate::kind::DecodeContext;
+use crate::wire::DecodeResponse;
 use crate::{Clock, DecodeError, IssueError, KindInfo, SystemClock};
 
 pub const INFO: KindInfo = KindInfo {
     name: "timestamp",
     description: "ms since the Unix epoch, strictly increasing: a later request in the same ms gets the next ms",
     sortable: true,
+    time_based: true,
     bits: 64,
+    text_len: 13,
+    params: &[],
+    decode: Some(|text, _: &DecodeContext| Ok(DecodeResponse::with_time(text, decode(text)?))),
 };
 
 /// Issues timestamps, strictly increasing across all threads.
@@ -33,6 +39,11 @@ pub struct TimestampGenerator<C: Clock = SystemClock> {
 impl<C: Clock> TimestampGenerator<C> {
     pub fn new(clock: C) -> Self {
         Self { clock, last: AtomicU64::new(0), ceiling: AtomicU64::new(u64::MAX) }
+    }
+
+    /// The ceiling set last (`u64::MAX` before any).
+    pub fn ceiling_ms(&self) -> u64 {
+        self.ceiling.load(Ordering::Acquire)
     }
 
     /// Never issue a value at or below `unix_ms`.

@@ -3,13 +3,19 @@
 use parking_lot::Mutex;
 use rand::Rng;
 
+use crate::kind::DecodeContext;
+use crate::wire::DecodeResponse;
 use crate::{Clock, DecodeError, KindInfo, SystemClock};
 
 pub const INFO: KindInfo = KindInfo {
     name: "ulid",
     description: "ULID: 48-bit ms timestamp and 80 random bits, 26 Crockford base32 chars, sortable",
     sortable: true,
+    time_based: true,
     bits: 128,
+    text_len: 26,
+    params: &[],
+    decode: Some(|text, _: &DecodeContext| Ok(DecodeResponse::with_time(text, decode(text)?))),
 };
 
 /// Largest timestamp a ULID holds (year 10889).

@@ -2,13 +2,19 @@
 
 use rand::Rng;
 
+use crate::kind::DecodeContext;
+use crate::wire::DecodeResponse;
 use crate::{DecodeError, KindInfo};
 
 pub const INFO: KindInfo = KindInfo {
     name: "uuid",
     description: "RFC 9562 UUID version 4: 122 random bits, not sortable",
     sortable: false,
+    time_based: false,
     bits: 128,
+    text_len: 36,
+    params: &[],
+    decode: Some(describe),
 };
 
 /// What a UUID says about itself.
@@ -36,6 +42,17 @@ pub fn decode(text: &str) -> Result<UuidFields, DecodeError> {
     })?;
     let version = uuid.get_version_num() as u8;
     Ok(UuidFields { version, variant: variant_name(uuid.as_bytes()[8]) })
+}
+
+/// The catalogue's decoder: version and variant.
+fn describe(text: &str, _: &DecodeContext) -> Result<DecodeResponse, DecodeError> {
+    let fields = decode(text)?;
+    Ok(DecodeResponse {
+        id: text.to_owned(),
+        version: Some(fields.version),
+        variant: Some(fields.variant.to_owned()),
+        ..DecodeResponse::default()
+    })
 }
 
 /// The variant is encoded in the leading bits of byte 8 (RFC 9562 §4.1, table 1). Decoded by

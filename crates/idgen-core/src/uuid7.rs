@@ -4,13 +4,19 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use rand::Rng;
 
+use crate::kind::DecodeContext;
+use crate::wire::DecodeResponse;
 use crate::{Clock, DecodeError, KindInfo, SystemClock};
 
 pub const INFO: KindInfo = KindInfo {
     name: "uuid7",
     description: "RFC 9562 UUID version 7: 48-bit ms timestamp, counter and random bits, sortable",
     sortable: true,
+    time_based: true,
     bits: 128,
+    text_len: 36,
+    params: &[],
+    decode: Some(|text, _: &DecodeContext| Ok(DecodeResponse::with_time(text, decode(text)?))),
 };
 
 /// Largest timestamp the 48-bit `unix_ts_ms` field holds (year 10889).

@@ -90,6 +90,18 @@ pub struct DecodeResponse {
     pub variant: Option<String>,
 }
 
+impl DecodeResponse {
+    /// The answer for an ID that carries only its time, `timestamp_ms` (Unix ms).
+    pub fn with_time(id: &str, timestamp_ms: u64) -> Self {
+        Self {
+            id: id.to_owned(),
+            timestamp_ms: Some(timestamp_ms),
+            time: Some(rfc3339_ms(timestamp_ms)),
+            ..Self::default()
+        }
+    }
+}
+
 /// `GET /healthz` and `GET /readyz`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
