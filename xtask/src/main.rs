@@ -1,29 +1,46 @@
-//! Project automation: `cargo xtask ci` (the same steps `.ci/run` runs, from Rust) and
-//! `cargo xtask bench` (network benchmarks of the release server, written to
-//! `docs/benchmarks.md`).
+//! Project automation: `cargo xtask ci` (runs `.ci/run`, so CI and a developer run the same
+//! steps), `cargo xtask bench` (network benchmarks of the release server, written to
+//! `docs/benchmarks.md`) and `cargo xtask tidy` (the source-shape rules, no compilation).
+//!
+//! The modules form a chain of use without cycles: each uses only modules listed after it.
+//! `bench` (a benchmark run, step by step), `driver` (wrk and redis-benchmark), `fleet` (the
+//! servers), `report` (the markdown), `chart` (its SVG), `plan` (which cases, in what order),
+//! `target` (the ratios), `model` (the data all of these share), `machine`, `process` and
+//! `wrk` (the outside world), `workspace` (paths). `tidy` stands alone.
 
 mod bench;
+mod chart;
+mod driver;
+mod fleet;
+mod machine;
+mod model;
+mod plan;
 mod process;
 mod report;
 mod target;
+mod tidy;
+mod workspace;
 mod wrk;
 
-use std::process::Command;
+use std::process::{Command, ExitCode};
 
 use anyhow::{Context, bail};
 
 const USAGE: &str = "usage: cargo xtask <task>
 
 tasks:
-  ci      fmt check, clippy -D warnings, cargo test --workspace, benchmark smoke runs
-  bench   network benchmarks with wrk; writes docs/benchmarks.md";
+  ci      runs .ci/run (fmt check, clippy -D warnings, cargo test --workspace, benchmark smoke
+          runs), exactly as CI does
+  bench   network benchmarks with wrk; writes docs/benchmarks.md
+  tidy    file and function sizes, module docs, comments that point outside the source";
 
-fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<ExitCode> {
     let mut arguments = std::env::args().skip(1);
     let task = arguments.next();
     match task.as_deref() {
         Some("ci") => ci(),
-        Some("bench") => bench::run(bench::Options::parse(arguments)?),
+        Some("bench") => bench::run(bench::Options::parse(arguments)?).map(|()| ExitCode::SUCCESS),
+        Some("tidy") => tidy::run(&workspace::root()),
         _ => {
             eprintln!("{USAGE}\n\n{}", bench::USAGE);
             bail!("no task given")
@@ -31,29 +48,36 @@ fn main() -> anyhow::Result<()> {
     }
 }
 
-/// Mirrors `.ci/run` (minus installing redis-server, which needs root). The benchmark steps
-/// are smoke runs: they keep the harnesses from rotting and never fail on timing.
-fn ci() -> anyhow::Result<()> {
-    cargo(&["fmt", "--all", "--", "--check"])?;
-    cargo(&["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"])?;
-    cargo(&["test", "--workspace"])?;
-    cargo(&["bench", "-p", "idgen-core", "--bench", "ratios", "--", "--quick"])?;
-    bench::run(bench::Options::parse(
-        ["--quick", "--out", "target/bench-quick.md"].map(String::from).into_iter(),
-    )?)?;
-    // Needs target/release/idgen-server, which the network bench above has just built.
-    cargo(&["bench", "-p", "idgen-client", "--bench", "buffered", "--", "--quick"])
+/// `bash .ci/run` from the workspace root, in this environment, with its exit status: one
+/// definition of CI, so that this task cannot drift from what CI runs.
+fn ci() -> anyhow::Result<ExitCode> {
+    let root = workspace::root();
+    eprintln!("xtask: bash .ci/run");
+    let status = Command::new("bash")
+        .arg(".ci/run")
+        .current_dir(&root)
+        .status()
+        .with_context(|| format!("could not run bash .ci/run in {}", root.display()))?;
+    Ok(ExitCode::from(shell_status(status)))
 }
 
-fn cargo(args: &[&str]) -> anyhow::Result<()> {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-    eprintln!("xtask: cargo {}", args.join(" "));
-    let status = Command::new(&cargo)
-        .args(args)
-        .status()
-        .with_context(|| format!("could not run {cargo}"))?;
-    if !status.success() {
-        bail!("cargo {} failed with {status}", args.join(" "));
+/// The status as a shell reports it: the exit code, or 128 + the signal that ended the process.
+fn shell_status(status: std::process::ExitStatus) -> u8 {
+    use std::os::unix::process::ExitStatusExt;
+    let code = status.code().or_else(|| status.signal().map(|signal| 128 + signal)).unwrap_or(1);
+    u8::try_from(code).unwrap_or(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passes_on_the_status_as_a_shell_would() {
+        let status =
+            |script: &str| Command::new("sh").args(["-c", script]).status().expect("sh runs");
+        assert_eq!(shell_status(status("exit 0")), 0);
+        assert_eq!(shell_status(status("exit 3")), 3);
+        assert_eq!(shell_status(status("kill -TERM $$")), 128 + 15);
     }
-    Ok(())
 }

@@ -1,101 +1,20 @@
-//! The bench report: `docs/benchmarks.md` (machine, commands, tables, targets) and the SVG
-//! chart of IDs/s against batch size, drawn by hand (log x axis) so no plotting crate is
-//! needed. A hand-written section between [`ANALYSIS_START`] and [`ANALYSIS_END`] in an
-//! existing report is carried over, so a regenerated report keeps its reading of the numbers.
+//! The bench report, `docs/benchmarks.md`: machine, targets, results, servers, the reading of
+//! the numbers and how they were measured, in that order, with the chart of `chart.rs`. A
+//! hand-written section between [`ANALYSIS_START`] and [`ANALYSIS_END`] in an existing report
+//! is carried over, so a regenerated report keeps its reading of the numbers.
 
 use std::fmt::Write as _;
 use std::path::Path;
-use std::process::Command;
 
 use anyhow::Context;
 
-use crate::bench::{CEILING_RUNS, Group, Load, Outcome, Results};
+use crate::chart::{CHART_FILE, batch_chart};
+use crate::model::{CEILING_RUNS, DEFAULT_ROUNDS, Group, Load, Outcome, Profile, Results};
 use crate::target::{self, BRACKET_RUNS, Metric, Target, millions, thousands};
 
 pub const ANALYSIS_START: &str =
     "<!-- analysis: hand-written, kept when the report is regenerated -->";
 pub const ANALYSIS_END: &str = "<!-- /analysis -->";
-/// The chart's file name, next to the markdown file.
-pub const CHART_FILE: &str = "benchmark-batches.svg";
-
-/// What the numbers were measured on.
-#[derive(Debug)]
-pub struct Machine {
-    pub cpu: String,
-    pub cores: usize,
-    pub memory: String,
-    pub os: String,
-    pub kernel: String,
-    pub date: String,
-    pub commit: String,
-    pub rustc: String,
-    pub wrk: String,
-    pub redis: String,
-}
-
-impl Machine {
-    pub fn detect() -> Machine {
-        let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-        let cpu = cpuinfo
-            .lines()
-            .find_map(|line| line.strip_prefix("model name")?.split_once(':'))
-            .map_or("unknown".to_owned(), |(_, model)| model.trim().to_owned());
-        let cores = cpuinfo.lines().filter(|line| line.starts_with("processor")).count();
-        let memory = std::fs::read_to_string("/proc/meminfo")
-            .ok()
-            .and_then(|meminfo| {
-                let kib: f64 = meminfo
-                    .lines()
-                    .find_map(|line| line.strip_prefix("MemTotal:"))?
-                    .split_whitespace()
-                    .next()?
-                    .parse()
-                    .ok()?;
-                Some(format!("{:.1} GiB", kib / 1024.0 / 1024.0))
-            })
-            .unwrap_or_else(|| "unknown".to_owned());
-        let os = std::fs::read_to_string("/etc/os-release")
-            .ok()
-            .and_then(|release| {
-                let name = release.lines().find_map(|line| line.strip_prefix("PRETTY_NAME="))?;
-                Some(name.trim_matches('"').to_owned())
-            })
-            .unwrap_or_else(|| "unknown".to_owned());
-        let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease")
-            .map_or("unknown".to_owned(), |kernel| kernel.trim().to_owned());
-        let dirty = output("git", &["status", "--porcelain"]).is_some_and(|out| !out.is_empty());
-        let commit = output("git", &["rev-parse", "--short", "HEAD"]).map_or(
-            "unknown".to_owned(),
-            |commit| {
-                if dirty { format!("{commit} (with uncommitted changes)") } else { commit }
-            },
-        );
-        Machine {
-            cpu,
-            cores: if cores > 0 {
-                cores
-            } else {
-                std::thread::available_parallelism().map_or(0, usize::from)
-            },
-            memory,
-            os,
-            kernel,
-            date: output("date", &["-u", "+%Y-%m-%d %H:%M UTC"])
-                .unwrap_or_else(|| "unknown".to_owned()),
-            commit,
-            rustc: output("rustc", &["-V"]).unwrap_or_else(|| "unknown".to_owned()),
-            wrk: crate::wrk::version().unwrap_or_else(|| "unknown".to_owned()),
-            redis: output("redis-server", &["--version"])
-                .unwrap_or_else(|| "not installed".to_owned()),
-        }
-    }
-}
-
-/// Trimmed stdout of a command that succeeded.
-fn output(program: &str, arguments: &[&str]) -> Option<String> {
-    let output = Command::new(program).args(arguments).output().ok()?;
-    output.status.success().then(|| String::from_utf8_lossy(&output.stdout).trim().to_owned())
-}
 
 /// Writes the markdown report to `out` and the chart next to it.
 pub fn write(results: &Results, out: &Path) -> anyhow::Result<()> {
@@ -146,26 +65,43 @@ pub fn targets_table(results: &Results) -> String {
 }
 
 fn markdown(results: &Results, has_chart: bool, analysis: Option<&str>) -> String {
-    let machine = &results.machine;
-    let profile = results.profile;
+    let run = run_command(results.profile);
     let mut md = String::new();
-    let run = if profile.quick {
+    introduction(&mut md, results, &run);
+    machine_section(&mut md, results);
+    targets_section(&mut md, results);
+    results_section(&mut md, results, has_chart);
+    servers_section(&mut md, results);
+    analysis_section(&mut md, analysis);
+    how_it_was_run_section(&mut md, results, &run);
+    md
+}
+
+/// The command that wrote the report, as the reader would type it again.
+fn run_command(profile: Profile) -> String {
+    if profile.quick {
         "cargo xtask bench --quick".to_owned()
-    } else if profile.rounds == crate::bench::DEFAULT_ROUNDS {
+    } else if profile.rounds == DEFAULT_ROUNDS {
         "cargo xtask bench".to_owned()
     } else {
         format!("cargo xtask bench --rounds {}", profile.rounds)
-    };
+    }
+}
+
+fn introduction(md: &mut String, results: &Results, run: &str) {
     let _ = writeln!(
         md,
         "# Benchmarks\n\n\
          Network benchmarks of `idgen-server`, written by `{run}` on {date} (about {wall:.0} s \
          including the release build). Do not edit the tables by hand: run the command again. \
          The in-process generator benchmarks are `cargo bench -p idgen-core`.\n",
-        date = machine.date,
+        date = results.machine.date,
         wall = results.wall_seconds,
     );
+}
 
+fn machine_section(md: &mut String, results: &Results) {
+    let machine = &results.machine;
     md.push_str("## Machine\n\n| | |\n|---|---|\n");
     let cores = machine.cores;
     for (name, value) in [
@@ -188,7 +124,10 @@ fn markdown(results: &Results, has_chart: bool, analysis: Option<&str>) -> Strin
     ] {
         let _ = writeln!(md, "| {name} | {value} |");
     }
+}
 
+/// How the ratios are paired, then [`targets_table`].
+fn targets_section(md: &mut String, results: &Results) {
     let _ = writeln!(
         md,
         "\n## Targets\n\nIssue 4, item 3: ratios of figures from this run, `wrk -t2 -c50`. \
@@ -210,7 +149,11 @@ fn markdown(results: &Results, has_chart: bool, analysis: Option<&str>) -> Strin
          median over the limit.\n\n{}",
         targets_table(results)
     );
+}
 
+/// What the result tables hold, then one section per group of cases.
+fn results_section(md: &mut String, results: &Results, has_chart: bool) {
+    let profile = results.profile;
     md.push_str("## Results\n\n");
     let _ = writeln!(
         md,
@@ -244,49 +187,64 @@ fn markdown(results: &Results, has_chart: bool, analysis: Option<&str>) -> Strin
     ];
     let ceiling = results.outcome("ceiling");
     for (group, title) in sections {
-        let in_group = |outcome: &&Outcome| outcome.case.group == group;
-        let skipped = group == Group::Redis && results.redis_skipped.is_some();
-        if !skipped && !results.outcomes.iter().any(|outcome| in_group(&outcome)) {
-            continue;
-        }
-        let _ = writeln!(md, "### {title}\n");
-        match group {
-            Group::Batch if has_chart => {
-                let _ = writeln!(md, "![IDs/s against batch size]({CHART_FILE})\n");
-            }
-            Group::Connections => {
-                md.push_str("The 50-connection row is the `v1/uuid7` case above.\n\n");
-            }
-            Group::RateLimit => {
-                md.push_str(
-                    "On: a second server with `--rate-limit-per-second 1000000 \
-                     --rate-limit-burst 1000000` (the server's maximum), a limit this machine \
-                     cannot reach, so only the limiter's bookkeeping is measured. Off: the `v1/uuid7` case above.\n\n",
-                );
-            }
-            Group::Redis => {
-                if let Some(reason) = &results.redis_skipped {
-                    let _ = writeln!(md, "Skipped: {reason}.\n");
-                    continue;
-                }
-                md.push_str(
-                    "Each Redis-mode server has its own `redis-server --save \"\" --appendonly no` \
-                     on a free port; `redis-benchmark` runs against a fourth one. It has no \
-                     p99.9.\n\n",
-                );
-            }
-            _ => {}
-        }
-        md.push_str(
-            "| case | server | conns | req/s | ± | x ceiling | IDs/s | p50 | p99 | p99.9 | server CPU µs/req | errors |\n\
-             |---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n",
-        );
-        for outcome in results.outcomes.iter().filter(in_group) {
-            md.push_str(&row(outcome, ceiling));
-        }
-        md.push('\n');
+        group_section(md, results, group, title, has_chart, ceiling);
     }
+}
 
+/// A group's heading, what is special about it, and its table; nothing for a group without
+/// cases, and a reason instead of a table for skipped Redis rows.
+fn group_section(
+    md: &mut String,
+    results: &Results,
+    group: Group,
+    title: &str,
+    has_chart: bool,
+    ceiling: Option<&Outcome>,
+) {
+    let in_group = |outcome: &&Outcome| outcome.case.group == group;
+    let skipped = group == Group::Redis && results.redis_skipped.is_some();
+    if !skipped && !results.outcomes.iter().any(|outcome| in_group(&outcome)) {
+        return;
+    }
+    let _ = writeln!(md, "### {title}\n");
+    match group {
+        Group::Batch if has_chart => {
+            let _ = writeln!(md, "![IDs/s against batch size]({CHART_FILE})\n");
+        }
+        Group::Connections => {
+            md.push_str("The 50-connection row is the `v1/uuid7` case above.\n\n");
+        }
+        Group::RateLimit => {
+            md.push_str(
+                "On: a second server with `--rate-limit-per-second 1000000 \
+                 --rate-limit-burst 1000000` (the server's maximum), a limit this machine \
+                 cannot reach, so only the limiter's bookkeeping is measured. Off: the `v1/uuid7` case above.\n\n",
+            );
+        }
+        Group::Redis => {
+            if let Some(reason) = &results.redis_skipped {
+                let _ = writeln!(md, "Skipped: {reason}.\n");
+                return;
+            }
+            md.push_str(
+                "Each Redis-mode server has its own `redis-server --save \"\" --appendonly no` \
+                 on a free port; `redis-benchmark` runs against a fourth one. It has no \
+                 p99.9.\n\n",
+            );
+        }
+        _ => {}
+    }
+    md.push_str(
+        "| case | server | conns | req/s | ± | x ceiling | IDs/s | p50 | p99 | p99.9 | server CPU µs/req | errors |\n\
+         |---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n",
+    );
+    for outcome in results.outcomes.iter().filter(in_group) {
+        md.push_str(&row(outcome, ceiling));
+    }
+    md.push('\n');
+}
+
+fn servers_section(md: &mut String, results: &Results) {
     md.push_str("### Servers\n\nRSS from `/proc/PID/status`: idle is `VmRSS` 200 ms after the first 200 on `/healthz`; peak is `VmHWM` at the end of the run (after every case above). Ready: from spawn to the first 200 on `/healthz`.\n\n| server | mode | ready | idle RSS | peak RSS |\n|---|---|--:|--:|--:|\n");
     for server in &results.servers {
         let peak = server
@@ -307,14 +265,20 @@ fn markdown(results: &Results, has_chart: bool, analysis: Option<&str>) -> Strin
         "\nTime to ready over every embedded start (fresh data dir each): {} ms.\n",
         ready.join(", ")
     );
+}
 
+fn analysis_section(md: &mut String, analysis: Option<&str>) {
     md.push_str("## Reading the numbers\n\n");
     md.push_str(analysis.unwrap_or(&format!(
         "{ANALYSIS_START}\n_No analysis yet: write it here; it is kept when the report is \
          regenerated._\n{ANALYSIS_END}"
     )));
     md.push_str("\n\n");
+}
 
+/// The commands, the server set-up and the wrk script, so that a reader can run it again.
+fn how_it_was_run_section(md: &mut String, results: &Results, run: &str) {
+    let profile = results.profile;
     md.push_str("## How it was run\n\n");
     let _ = writeln!(
         md,
@@ -346,7 +310,6 @@ fn markdown(results: &Results, has_chart: bool, analysis: Option<&str>) -> Strin
         profile.seconds,
         crate::wrk::LUA_SCRIPT
     );
-    md
 }
 
 /// One case's row; x ceiling is [`target::paired_ratio`] of req/s.
@@ -385,156 +348,9 @@ fn row(outcome: &Outcome, ceiling: Option<&Outcome>) -> String {
     )
 }
 
-/// IDs/s against batch size (log x axis, linear y from 0), JSON and text/plain, with the
-/// 10 M IDs/s target as a dashed line. `None` when no batch case was measured.
-fn batch_chart(results: &Results) -> Option<String> {
-    let series: Vec<Series> = [("JSON", "#1f77b4", "json"), ("text/plain", "#ff7f0e", "text")]
-        .into_iter()
-        .map(|(name, colour, format)| Series {
-            name,
-            colour,
-            points: crate::bench::BATCH_SIZES
-                .iter()
-                .filter_map(|&size| {
-                    let summary = results.summary(&format!("batch/{format}/{size}"))?;
-                    Some((size, summary.ids_per_second))
-                })
-                .collect(),
-        })
-        .collect();
-    let highest = series
-        .iter()
-        .flat_map(|series| series.points.iter().map(|point| point.1))
-        .fold(0.0, f64::max);
-    if highest <= 0.0 {
-        return None;
-    }
-    let target = 10e6;
-    let y_step = nice_step(highest.max(target) * 1.1 / 5.0);
-    let y_max = (highest.max(target) * 1.1 / y_step).ceil() * y_step;
-
-    let (width, height) = (720.0, 420.0);
-    let (left, right, top, bottom) = (80.0, 30.0, 40.0, 60.0);
-    let plot_width = width - left - right;
-    let plot_height = height - top - bottom;
-    // x: log10 of the batch size, from 10 to 10,000.
-    let x_of = |size: f64| left + (size.log10() - 1.0) / 3.0 * plot_width;
-    let y_of = |ids: f64| top + plot_height - ids / y_max * plot_height;
-
-    let mut svg = String::new();
-    let _ = writeln!(
-        svg,
-        r##"<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="12">
-<rect width="100%" height="100%" fill="white"/>
-<text x="{}" y="22" text-anchor="middle" font-size="15">idgen-server: uuid7 IDs/s against batch size (wrk -t2 -c50, {})</text>"##,
-        width / 2.0,
-        results.machine.date
-    );
-    // Grid and y labels.
-    let mut tick = 0.0;
-    while tick <= y_max + y_step / 2.0 {
-        let y = y_of(tick);
-        let _ = writeln!(
-            svg,
-            r##"<line x1="{left}" y1="{y:.1}" x2="{}" y2="{y:.1}" stroke="#ddd"/><text x="{}" y="{:.1}" text-anchor="end">{}</text>"##,
-            left + plot_width,
-            left - 8.0,
-            y + 4.0,
-            format_millions(tick)
-        );
-        tick += y_step;
-    }
-    for size in crate::bench::BATCH_SIZES {
-        let x = x_of(size as f64);
-        let _ = writeln!(
-            svg,
-            r##"<line x1="{x:.1}" y1="{top}" x2="{x:.1}" y2="{}" stroke="#ddd"/><text x="{x:.1}" y="{}" text-anchor="middle">{}</text>"##,
-            top + plot_height,
-            top + plot_height + 18.0,
-            thousands(size as f64)
-        );
-    }
-    let _ = writeln!(
-        svg,
-        r##"<rect x="{left}" y="{top}" width="{plot_width}" height="{plot_height}" fill="none" stroke="#333"/>
-<text x="{}" y="{}" text-anchor="middle">IDs per request (log scale)</text>
-<text transform="translate(20 {}) rotate(-90)" text-anchor="middle">IDs/s (millions)</text>"##,
-        left + plot_width / 2.0,
-        height - 15.0,
-        top + plot_height / 2.0
-    );
-    let target_y = y_of(target);
-    let _ = writeln!(
-        svg,
-        r##"<line x1="{left}" y1="{target_y:.1}" x2="{}" y2="{target_y:.1}" stroke="#2ca02c" stroke-dasharray="6 4"/><text x="{}" y="{:.1}" fill="#2ca02c">target: 10 M IDs/s at 1,000</text>"##,
-        left + plot_width,
-        left + 6.0,
-        target_y - 6.0
-    );
-    for (index, Series { name, colour, points }) in series.iter().enumerate() {
-        let path: Vec<String> = points
-            .iter()
-            .map(|&(size, ids)| format!("{:.1},{:.1}", x_of(size as f64), y_of(ids)))
-            .collect();
-        let _ = writeln!(
-            svg,
-            r##"<polyline points="{}" fill="none" stroke="{colour}" stroke-width="2"/>"##,
-            path.join(" ")
-        );
-        for &(size, ids) in points {
-            let (x, y) = (x_of(size as f64), y_of(ids));
-            let _ = writeln!(
-                svg,
-                r##"<circle cx="{x:.1}" cy="{y:.1}" r="4" fill="{colour}"><title>{name}, batch {size}: {} IDs/s</title></circle>"##,
-                millions(ids)
-            );
-        }
-        let legend_y = top + 16.0 + index as f64 * 18.0;
-        let _ = writeln!(
-            svg,
-            r##"<line x1="{}" y1="{legend_y}" x2="{}" y2="{legend_y}" stroke="{colour}" stroke-width="2"/><text x="{}" y="{}">{name}</text>"##,
-            left + 12.0,
-            left + 36.0,
-            left + 42.0,
-            legend_y + 4.0
-        );
-    }
-    svg.push_str("</svg>\n");
-    Some(svg)
-}
-
-/// One line of the chart: (batch size, IDs/s) points.
-struct Series {
-    name: &'static str,
-    colour: &'static str,
-    points: Vec<(u64, f64)>,
-}
-
-/// 1, 2 or 5 times a power of ten, at least `raw`.
-fn nice_step(raw: f64) -> f64 {
-    let magnitude = 10f64.powf(raw.log10().floor());
-    [1.0, 2.0, 5.0, 10.0]
-        .into_iter()
-        .map(|factor| factor * magnitude)
-        .find(|&step| step >= raw)
-        .unwrap_or(10.0 * magnitude)
-}
-
-fn format_millions(value: f64) -> String {
-    let millions = value / 1e6;
-    if millions.fract().abs() < 1e-9 { format!("{millions:.0}") } else { format!("{millions:.1}") }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn nice_steps() {
-        assert_eq!(nice_step(1.3e6), 2e6);
-        assert_eq!(nice_step(4.0e6), 5e6);
-        assert_eq!(nice_step(7.0e6), 1e7);
-    }
 
     #[test]
     fn keeps_the_hand_written_analysis() {

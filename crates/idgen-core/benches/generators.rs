@@ -24,7 +24,7 @@
 //! future sequence numbers, then settles at the cap. `burst` measures the cost of a call inside
 //! that allowance (a fresh generator every [`BURST_IDS`] IDs); `sustained` measures a generator
 //! whose allowance is used up before timing starts, i.e. the rate it can keep up for good.
-//! `benches/ratios.rs` turns the same comparisons into the target ratios.
+//! `benches/ratios.rs` turns the same comparisons into the performance targets' ratios.
 //!
 //! Run: `cargo bench -p idgen-core --bench generators` (about 1.5 minutes); a filter such as
 //! `-- ulid` runs one group.
