@@ -130,7 +130,7 @@ fn machine_section(md: &mut String, results: &Results) {
 fn targets_section(md: &mut String, results: &Results) {
     let _ = writeln!(
         md,
-        "\n## Targets\n\nIssue 4, item 3: ratios of figures from this run, `wrk -t2 -c50`. \
+        "\n## Targets\n\nThe performance targets, as ratios of figures from this run, `wrk -t2 -c50`. \
          Timing never fails the command; a missed target is explained under \
          [Reading the numbers](#reading-the-numbers).\n\n\
          A ratio of a case to its reference is paired: each run of the case is divided by the \

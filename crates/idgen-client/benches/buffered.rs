@@ -1,6 +1,6 @@
 //! IDs/s of `BufferedClient::snowflake()` against unbuffered `Client::snowflake()`, with the
-//! same number of tasks in the same process and the two modes interleaved. Issue 4's target is
-//! a ratio of at least 20.
+//! same number of tasks in the same process and the two modes interleaved. The target is a
+//! ratio of at least 20.
 //!
 //! `cargo build --release -p idgen-server && cargo bench -p idgen-client --bench buffered`
 //! (add `-- --quick` for a short smoke run). It starts its own `idgen-server` from the target
@@ -197,7 +197,7 @@ async fn run(url: &str, plan: &Plan) -> Result<String, Error> {
         "{cores} cores; release idgen-server (embedded mode, defaults) on 127.0.0.1, same \
          machine; client: tokio multi-thread runtime, one shared `Client`; buffer: batch {}, \
          low water {}, max_age {max_age}. {} round(s) of {} ms per cell, modes interleaved; \
-         median shown. Target (issue 4): ratio >= 20.\n\n",
+         median shown. Target: ratio >= 20.\n\n",
         config.batch_size(),
         config.low_water(),
         plan.rounds,

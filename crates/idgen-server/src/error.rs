@@ -18,6 +18,8 @@ use actix_web::{HttpResponse, HttpResponseBuilder, ResponseError};
 use idgen_core::wire::{ErrorBody, ErrorCode, HealthResponse};
 use idgen_core::{DecodeError, KINDS, ParamError};
 
+use crate::backend::BackendError;
+
 /// Everything that can go wrong in a request.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -44,9 +46,9 @@ pub enum ApiError {
     /// rounded up.
     #[error("rate limited for {retry_after_secs} s")]
     RateLimited { retry_after_secs: u64, limit: u32, reset_secs: u64 },
-    /// IDs cannot be issued right now; the message says why, for the user.
-    #[error("{message}")]
-    Unavailable { message: String, retry_after_secs: u64 },
+    /// IDs cannot be issued right now; [`Refusal`] says why, and when to ask again.
+    #[error("{}", .0.message())]
+    Unavailable(Refusal),
     /// A bug or an environment failure; logged, never described to the client.
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
@@ -55,12 +57,111 @@ pub enum ApiError {
     Foreign(StatusCode),
 }
 
-impl ApiError {
-    /// A 503 the client should retry after `retry_after_secs` (at least 1).
-    pub fn unavailable(message: impl Into<String>, retry_after_secs: u64) -> Self {
-        ApiError::Unavailable { message: message.into(), retry_after_secs: retry_after_secs.max(1) }
+/// Why IDs cannot be issued right now: every 503 the server sends, with its text and its
+/// `Retry-After`. `store` names the back end as its refusals do ("cannot reach its Redis").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    /// The clock is `behind_ms` behind the last `kind` id issued, more than the allowance.
+    ClockBehind { kind: &'static str, behind_ms: u64, allowance_ms: u64 },
+    /// The clock reads a time `kind` ids cannot represent (before the epoch, past its end).
+    TimeOutOfRange { kind: &'static str },
+    /// No `kind` ids are left for this moment.
+    Exhausted { kind: &'static str },
+    /// Every snowflake sequence number the clock allows is taken, for longer than a request
+    /// waits.
+    SequenceExhausted,
+    /// Concurrent requests used up every raised ceiling within the request's deadline.
+    CeilingUnavailable,
+    /// A mark could not be made durable (the data directory cannot be written).
+    NotDurable,
+    /// The back end did not answer.
+    StoreUnreachable { store: &'static str },
+    /// This node holds no worker id now (its lease could not be renewed).
+    NoWorkerId { store: &'static str, retry_after_secs: u64 },
+    /// The shared rate limiter could not ask its back end (and `IDGEN_RATE_LIMIT_FAIL=closed`).
+    RateLimiterUnreachable { store: &'static str },
+}
+
+impl Refusal {
+    /// The sentence the client reads.
+    pub fn message(&self) -> String {
+        match self {
+            Refusal::ClockBehind { kind, behind_ms, .. } => format!(
+                "the server's clock is {behind_ms} ms behind the last {kind} id it issued; \
+                 {kind} ids resume when the clock catches up"
+            ),
+            Refusal::TimeOutOfRange { kind } => format!(
+                "the server's clock reads a time that {kind} ids cannot represent; the operator must check the clock and the epoch"
+            ),
+            Refusal::Exhausted { kind } => {
+                format!("no {kind} ids are left for this moment; retry in a moment")
+            }
+            Refusal::SequenceExhausted => {
+                "every snowflake sequence number the clock allows is in use; retry in a moment"
+                    .to_owned()
+            }
+            Refusal::CeilingUnavailable => {
+                "the server could not reserve ids durably; retry in a moment".to_owned()
+            }
+            Refusal::NotDurable => {
+                "the server cannot save its state right now, so it issues no more ids of this kind; retry later".to_owned()
+            }
+            Refusal::StoreUnreachable { store } => {
+                format!("the server cannot reach its {store} right now; retry in a moment")
+            }
+            Refusal::NoWorkerId { store, .. } => format!(
+                "this node holds no snowflake worker id right now (its {store} lease could not be renewed); retry in a moment or use another node"
+            ),
+            Refusal::RateLimiterUnreachable { store } => {
+                format!("the rate limiter cannot reach its {store} right now; retry in a moment")
+            }
+        }
     }
 
+    /// Seconds the client should wait before asking again (at least 1).
+    pub fn retry_after_secs(&self) -> u64 {
+        let secs = match self {
+            Refusal::ClockBehind { behind_ms, allowance_ms, .. } => {
+                behind_ms.saturating_sub(*allowance_ms).div_ceil(1000)
+            }
+            Refusal::TimeOutOfRange { .. } => 60,
+            Refusal::NoWorkerId { retry_after_secs, .. } => *retry_after_secs,
+            Refusal::Exhausted { .. }
+            | Refusal::SequenceExhausted
+            | Refusal::CeilingUnavailable
+            | Refusal::NotDurable
+            | Refusal::StoreUnreachable { .. }
+            | Refusal::RateLimiterUnreachable { .. } => 1,
+        };
+        secs.max(1)
+    }
+}
+
+impl From<Refusal> for ApiError {
+    fn from(refusal: Refusal) -> Self {
+        ApiError::Unavailable(refusal)
+    }
+}
+
+/// A back end's failure as the client's answer; the cause goes to the log.
+impl From<BackendError> for ApiError {
+    fn from(error: BackendError) -> Self {
+        match error {
+            BackendError::Unreachable { store, detail } => {
+                tracing::warn!(error = %detail, store, "store call failed");
+                Refusal::StoreUnreachable { store }.into()
+            }
+            BackendError::NotDurable { detail } => {
+                tracing::error!(error = %detail, "cannot make a high-water mark durable");
+                Refusal::NotDurable.into()
+            }
+            BackendError::TooManyCounters { max } => ApiError::TooManyCounters { max },
+            BackendError::Internal { detail } => ApiError::Internal(anyhow::anyhow!(detail)),
+        }
+    }
+}
+
+impl ApiError {
     /// The stable code clients match on.
     pub fn code(&self) -> ErrorCode {
         match self {
@@ -81,7 +182,7 @@ impl ApiError {
             ApiError::MethodNotAllowed { .. } => ErrorCode::MethodNotAllowed,
             ApiError::NotAcceptable => ErrorCode::NotAcceptable,
             ApiError::RateLimited { .. } => ErrorCode::RateLimited,
-            ApiError::Unavailable { .. } => ErrorCode::Unavailable,
+            ApiError::Unavailable(_) => ErrorCode::Unavailable,
             ApiError::Internal(_) => ErrorCode::Internal,
             ApiError::Foreign(status) => match status.as_u16() {
                 404 => ErrorCode::NotFound,
@@ -125,7 +226,7 @@ impl ApiError {
             ApiError::RateLimited { retry_after_secs, .. } => {
                 format!("too many requests from this client; retry in {retry_after_secs} s")
             }
-            ApiError::Unavailable { message, .. } => message.clone(),
+            ApiError::Unavailable(refusal) => refusal.message(),
             ApiError::Foreign(status) => match status.as_u16() {
                 404 => ApiError::NotFound.message(),
                 405 => "method not allowed on this route".to_owned(),
@@ -144,8 +245,8 @@ impl ApiError {
 
     fn retry_after_secs(&self) -> Option<u64> {
         match self {
-            ApiError::RateLimited { retry_after_secs, .. }
-            | ApiError::Unavailable { retry_after_secs, .. } => Some((*retry_after_secs).max(1)),
+            ApiError::RateLimited { retry_after_secs, .. } => Some((*retry_after_secs).max(1)),
+            ApiError::Unavailable(refusal) => Some(refusal.retry_after_secs()),
             ApiError::Foreign(status) if *status == StatusCode::SERVICE_UNAVAILABLE => Some(1),
             _ => None,
         }
@@ -166,7 +267,7 @@ impl ResponseError for ApiError {
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::NotAcceptable => StatusCode::NOT_ACCEPTABLE,
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
-            ApiError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Foreign(status) => *status,
         }
     }
@@ -179,7 +280,9 @@ impl ResponseError for ApiError {
             ApiError::Param(ParamError::WorkerId) => {
                 tracing::error!("a request reached a worker id check; this is a bug")
             }
-            ApiError::Unavailable { message, .. } => tracing::warn!(%message, "cannot issue ids"),
+            ApiError::Unavailable(refusal) => {
+                tracing::warn!(message = %refusal.message(), "cannot issue ids")
+            }
             _ => {}
         }
         let mut response = HttpResponseBuilder::new(self.status_code());
@@ -245,31 +348,6 @@ fn rewrite_foreign_error<B: MessageBody + 'static>(
     }
     let rewritten: HttpResponse<EitherBody<B, BoxBody>> = rewritten.map_into_right_body();
     Ok(ErrorHandlerResponse::Response(ServiceResponse::new(request, rewritten)))
-}
-
-/// Error handlers for actix's extractors, so their failures carry our codes and messages.
-pub fn json_config() -> actix_web::web::JsonConfig {
-    actix_web::web::JsonConfig::default().error_handler(|error, _| {
-        tracing::debug!(%error, "unreadable JSON body");
-        ApiError::InvalidBody("the body must be a JSON object like {\"count\": 10}".to_owned())
-            .into()
-    })
-}
-
-/// See [`json_config`].
-pub fn query_config() -> actix_web::web::QueryConfig {
-    actix_web::web::QueryConfig::default().error_handler(|error, _| {
-        tracing::debug!(%error, "unreadable query string");
-        ApiError::InvalidBody("the query string could not be read".to_owned()).into()
-    })
-}
-
-/// See [`json_config`].
-pub fn path_config() -> actix_web::web::PathConfig {
-    actix_web::web::PathConfig::default().error_handler(|error, _| {
-        tracing::debug!(%error, "unreadable path");
-        ApiError::NotFound.into()
-    })
 }
 
 #[cfg(test)]
@@ -343,7 +421,8 @@ mod tests {
         assert_eq!(headers.get("ratelimit-remaining").unwrap(), "0");
         assert_eq!(headers.get("ratelimit-reset").unwrap(), "2");
 
-        let (status, headers, _) = render(ApiError::unavailable("clock is behind", 0)).await;
+        let behind = Refusal::ClockBehind { kind: "snowflake", behind_ms: 900, allowance_ms: 1000 };
+        let (status, headers, _) = render(behind.into()).await;
         assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(headers.get(header::RETRY_AFTER).unwrap(), "1");
         assert_eq!(headers.get(header::CONTENT_TYPE).unwrap(), "application/json");

@@ -1,20 +1,20 @@
-//! idgen's HTTP server: configuration, routes, storage back ends and start-up.
+//! idgen's HTTP server: configuration, routes, the issuing layer, back ends and start-up.
 //!
-//! Map: [`config`] reads settings; [`startup`] builds and runs the [`Application`];
-//! [`state`] holds the generators and ties them to the durable marks of [`store`];
-//! [`routes`] has one module per resource; [`error`] is the only place that knows HTTP
-//! status codes; [`rate_limit`] keys actix-governor on the client IP (or asks Redis, in Redis
-//! mode); [`lease`] and [`segment`] are Redis mode's worker-id lease and counter buffers.
+//! Map: [`config`] declares and reads settings; [`startup`] builds and runs the
+//! [`Application`]; [`backend`] is the seam to the store (embedded data dir or Redis);
+//! [`issue`] holds the generators and ties them to the back end's durable marks; [`state`] is
+//! what handlers reach; [`routes`] has the route table, the router and one module per resource;
+//! [`error`] is the only place that knows HTTP status codes; [`rate_limit`] keys actix-governor
+//! on the client IP, or shares buckets through the back end.
 
+pub mod backend;
 pub mod config;
 pub mod error;
-pub mod lease;
+pub mod issue;
 pub mod rate_limit;
 pub mod routes;
-pub mod segment;
 pub mod startup;
 pub mod state;
-pub mod store;
 
 pub use config::{Config, ConfigError, Flags};
 pub use startup::Application;

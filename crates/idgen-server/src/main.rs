@@ -13,8 +13,6 @@ fn main() -> ExitCode {
         Err(error) => return fail(&error.into()),
     };
     startup::init_tracing(&config.log);
-    // Before any Redis connection: rediss:// runs on rustls with ring.
-    startup::install_crypto_provider();
     let application = match Application::build(config) {
         Ok(application) => application,
         Err(error) => return fail(&error),

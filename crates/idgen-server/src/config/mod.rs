@@ -32,7 +32,6 @@ impl Setting {
         let default = self.shown_default().replace('`', "");
         format!("{} [env: {}, default: {default}]", self.help(), self.env_var())
     }
-
 }
 
 /// Where a setting's value came from, so the error names what the operator typed.
@@ -89,9 +88,11 @@ impl Config {
     ) -> Result<Config, ConfigError> {
         let vars: Vec<(String, String)> =
             vars.into_iter().filter(|(name, _)| name.starts_with(ENV_PREFIX)).collect();
-        let raw: settings::RawEnv = envy::prefixed(ENV_PREFIX)
-            .from_iter(vars)
-            .map_err(|error| ConfigError { name: "IDGEN_* settings".to_owned(), problem: error.to_string() })?;
+        let raw: settings::RawEnv =
+            envy::prefixed(ENV_PREFIX).from_iter(vars).map_err(|error| ConfigError {
+                name: "IDGEN_* settings".to_owned(),
+                problem: error.to_string(),
+            })?;
         let mut config = Config::default();
         let mut sources = HashMap::new();
         for &setting in Setting::ALL {
@@ -112,21 +113,25 @@ impl Config {
 
     /// Derived values and range checks, after the merge.
     fn finish(&mut self, sources: &HashMap<Setting, Source>) -> Result<(), ConfigError> {
-        // The one place "burst 0 means the rate" is decided.
-        if self.rate_limit_burst == 0 {
-            self.rate_limit_burst = self.rate_limit_per_second;
-        }
+        self.rate_limit_burst = self.effective_burst();
         self.validate().map_err(|setting| {
             let source = sources.get(&setting).copied().unwrap_or(Source::Env);
             ConfigError::new(setting, source, setting.expectation())
         })
     }
 
+    /// The rate-limit burst: `IDGEN_RATE_LIMIT_BURST`, or the per-second rate when that is 0
+    /// (the one place this rule is written).
+    pub fn effective_burst(&self) -> u32 {
+        if self.rate_limit_burst == 0 { self.rate_limit_per_second } else { self.rate_limit_burst }
+    }
+
     /// The first setting whose value is out of range, on its own or together with another.
     /// (The data dir is checked when the store opens it, the bind address when the listener
     /// binds.)
     pub fn validate(&self) -> Result<(), Setting> {
-        if let Some(setting) = Setting::ALL.iter().copied().find(|setting| !setting.is_valid(self)) {
+        if let Some(setting) = Setting::ALL.iter().copied().find(|setting| !setting.is_valid(self))
+        {
             return Err(setting);
         }
         let check = |ok: bool, setting| if ok { Ok(()) } else { Err(setting) };

@@ -3,7 +3,7 @@
 //! for the counter (named `default`, shared with `/v1/ids/counter`) and snowflakes. Unlike
 //! the tutorial, these IDs are unique: they come from the same generators as `/v1`.
 
-use actix_web::{HttpRequest, HttpResponse, get, web};
+use actix_web::HttpResponse;
 use idgen_core::counter::CounterName;
 use idgen_core::random::{self, Alphabet, Length};
 use idgen_core::wire::{ErrorBody, IdResponse};
@@ -11,8 +11,9 @@ use idgen_core::{ParamError, Uuid};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::{JSON, id_response, push_decimal, segment};
+use super::{JSON, id_response};
 use crate::error::ApiError;
+use crate::issue::push_decimal;
 use crate::state::AppState;
 
 /// The tutorial's integer shape (counter and snowflake); `/v1` always sends strings.
@@ -41,6 +42,8 @@ fn integer_id(id: u64) -> HttpResponse {
 
 /// `GET /generate_uuid`
 #[utoipa::path(
+    get,
+    path = "/generate_uuid",
     tag = "compat",
     summary = "A UUID v4 (tutorial route)",
     responses(
@@ -48,20 +51,17 @@ fn integer_id(id: u64) -> HttpResponse {
         (status = 429, description = "Rate limited", body = ErrorBody),
     )
 )]
-#[get("/generate_uuid")]
-pub async fn generate_uuid(state: web::Data<AppState>) -> HttpResponse {
-    uuid(&state)
-}
-
-pub(super) fn uuid(state: &AppState) -> HttpResponse {
+pub fn generate_uuid(state: &AppState) -> HttpResponse {
     // `encode_lower` rather than `Display`, which goes through `core::fmt` digit by digit.
     let mut text = Uuid::encode_buffer();
-    let text = state.uuid(&mut rand::rng()).hyphenated().encode_lower(&mut text);
+    let text = state.issuer().uuid(&mut rand::rng()).hyphenated().encode_lower(&mut text);
     string_id(|body| body.extend_from_slice(text.as_bytes()))
 }
 
 /// `GET /generate_timestamp_id`
 #[utoipa::path(
+    get,
+    path = "/generate_timestamp_id",
     tag = "compat",
     summary = "A timestamp ID, ms since the Unix epoch as a string (tutorial route)",
     responses(
@@ -70,18 +70,15 @@ pub(super) fn uuid(state: &AppState) -> HttpResponse {
         (status = 503, description = "Cannot issue now; see Retry-After", body = ErrorBody),
     )
 )]
-#[get("/generate_timestamp_id")]
-pub async fn generate_timestamp_id(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    timestamp(&state).await
-}
-
-pub(super) async fn timestamp(state: &AppState) -> Result<HttpResponse, ApiError> {
-    let value = state.timestamps(1).await?.start;
+pub async fn generate_timestamp_id(state: &AppState) -> Result<HttpResponse, ApiError> {
+    let value = state.issuer().timestamps(1).await?.start;
     Ok(string_id(|body| push_decimal(body, value)))
 }
 
 /// `GET /generate_counter_id`
 #[utoipa::path(
+    get,
+    path = "/generate_counter_id",
     tag = "compat",
     summary = "The next value of the counter `default`, as an integer (tutorial route)",
     responses(
@@ -90,18 +87,15 @@ pub(super) async fn timestamp(state: &AppState) -> Result<HttpResponse, ApiError
         (status = 503, description = "Cannot issue now; see Retry-After", body = ErrorBody),
     )
 )]
-#[get("/generate_counter_id")]
-pub async fn generate_counter_id(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    counter(&state).await
-}
-
-pub(super) async fn counter(state: &AppState) -> Result<HttpResponse, ApiError> {
-    let values = state.counter_values(&CounterName::default(), 1).await?;
+pub async fn generate_counter_id(state: &AppState) -> Result<HttpResponse, ApiError> {
+    let values = state.issuer().counter_values(&CounterName::default(), 1).await?;
     Ok(integer_id(values.first().map_or(0, |range| *range.start())))
 }
 
 /// `GET /generate_snowflake_id`
 #[utoipa::path(
+    get,
+    path = "/generate_snowflake_id",
     tag = "compat",
     summary = "A snowflake, as an integer (tutorial route)",
     responses(
@@ -110,17 +104,14 @@ pub(super) async fn counter(state: &AppState) -> Result<HttpResponse, ApiError> 
         (status = 503, description = "Cannot issue now; see Retry-After", body = ErrorBody),
     )
 )]
-#[get("/generate_snowflake_id")]
-pub async fn generate_snowflake_id(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    snowflake(&state).await
-}
-
-pub(super) async fn snowflake(state: &AppState) -> Result<HttpResponse, ApiError> {
-    Ok(integer_id(state.snowflake().await?.get()))
+pub async fn generate_snowflake_id(state: &AppState) -> Result<HttpResponse, ApiError> {
+    Ok(integer_id(state.issuer().snowflake().await?.get()))
 }
 
 /// `GET /generate_random_string/{length}`
 #[utoipa::path(
+    get,
+    path = "/generate_random_string/{length}",
     tag = "compat",
     summary = "An alphanumeric random string (tutorial route)",
     params(("length" = u32, Path, description = "1 to 1024")),
@@ -130,13 +121,8 @@ pub(super) async fn snowflake(state: &AppState) -> Result<HttpResponse, ApiError
         (status = 429, description = "Rate limited", body = ErrorBody),
     )
 )]
-#[get("/generate_random_string/{length}")]
-pub async fn generate_random_string(request: HttpRequest) -> Result<HttpResponse, ApiError> {
-    random_string(segment(&request, "length"))
-}
-
-/// `length`: the path segment as sent.
-pub(super) fn random_string(length: &str) -> Result<HttpResponse, ApiError> {
+/// `length`: the path segment (as actix's router sees it: `%32` is `2`).
+pub fn generate_random_string(length: &str) -> Result<HttpResponse, ApiError> {
     let length = length.parse::<usize>().map_err(|_| ParamError::Length { max: Length::MAX })?;
     let length = Length::new(length)?;
     Ok(string_id(|body| {

@@ -10,18 +10,21 @@
 use std::borrow::Cow;
 
 use actix_web::http::header;
-use actix_web::{HttpRequest, HttpResponse, get, post, web};
+use actix_web::{HttpRequest, HttpResponse};
 use idgen_core::counter::CounterName;
-use idgen_core::random::{self, Alphabet, Length};
+use idgen_core::random::{Alphabet, Length};
 use idgen_core::wire::{ErrorBody, IdRequest, IdResponse, IdsResponse};
-use idgen_core::{Kind, ParamError, Ulid, Uuid};
+use idgen_core::{Kind, Param, ParamError};
 
-use super::{id_response, push_decimal};
+use super::id_response;
 use crate::error::ApiError;
+use crate::issue::{IdSink, Params};
 use crate::state::AppState;
 
 /// `GET /v1/ids/{kind}`
 #[utoipa::path(
+    get,
+    path = "/v1/ids/{kind}",
     tag = "ids",
     summary = "Issue one ID, or a batch with count",
     params(
@@ -42,16 +45,18 @@ use crate::state::AppState;
         (status = 503, description = "Cannot issue this kind now; see Retry-After", body = ErrorBody),
     )
 )]
-#[get("/v1/ids/{kind}")]
 pub async fn get_ids(
-    state: web::Data<AppState>,
-    request: HttpRequest,
+    state: &AppState,
+    request: &HttpRequest,
+    kind: &str,
 ) -> Result<HttpResponse, ApiError> {
-    issue(kind_of(&request)?, &state, &request, None).await
+    issue(kind, state, request, None).await
 }
 
 /// `POST /v1/ids/{kind}`
 #[utoipa::path(
+    post,
+    path = "/v1/ids/{kind}",
     tag = "ids",
     summary = "Issue IDs; parameters may also come in a JSON body",
     params(
@@ -73,70 +78,35 @@ pub async fn get_ids(
         (status = 503, description = "Cannot issue this kind now; see Retry-After", body = ErrorBody),
     )
 )]
-#[post("/v1/ids/{kind}")]
 pub async fn post_ids(
-    state: web::Data<AppState>,
-    request: HttpRequest,
-    body: web::Bytes,
+    state: &AppState,
+    request: &HttpRequest,
+    kind: &str,
+    body: &[u8],
 ) -> Result<HttpResponse, ApiError> {
-    issue(kind_of(&request)?, &state, &request, Some(&body)).await
+    issue(kind, state, request, Some(body)).await
 }
 
-/// The `{kind}` of the pattern route.
-fn kind_of(request: &HttpRequest) -> Result<Kind, ApiError> {
-    Kind::from_name(super::segment(request, "kind")).ok_or(ApiError::UnknownKind)
-}
-
-/// Issues `kind` as the request asks; `body` is a POST's.
+/// Issues the kind named `kind` as the request asks; `body` is a POST's.
 pub(super) async fn issue(
-    kind: Kind,
+    kind: &str,
     state: &AppState,
     request: &HttpRequest,
     body: Option<&[u8]>,
 ) -> Result<HttpResponse, ApiError> {
+    let kind = Kind::from_name(kind).ok_or(ApiError::UnknownKind)?;
     let format = Format::negotiate(request.headers().get(header::ACCEPT))?;
     let body = body.map(parse_body).transpose()?.flatten();
     let spec =
         Spec::resolve(kind, parse_query(request.query_string()), body, state.limits().max_batch)?;
     let count = spec.count.unwrap_or(1) as usize;
     let mut out = IdWriter::new(format, spec.count.is_some(), count, kind);
-    match kind {
-        Kind::Uuid => {
-            let mut rng = rand::rng();
-            (0..count).for_each(|_| out.push_uuid(state.uuid(&mut rng)));
-        }
-        Kind::Uuid7 => state.uuid7_batch(&mut rand::rng(), count, |id| out.push_uuid(id)),
-        Kind::Ulid => {
-            let mut rng = rand::rng();
-            (0..count).for_each(|_| out.push_ulid(state.ulid(&mut rng)));
-        }
-        Kind::Random => {
-            let mut rng = rand::rng();
-            for _ in 0..count {
-                out.push_with(|buffer| {
-                    random::generate_into(&mut rng, spec.length, spec.alphabet, buffer);
-                });
-            }
-        }
-        Kind::Snowflake if count == 1 => out.push_u64(state.snowflake().await?.get()),
-        Kind::Snowflake => {
-            let mut ids = Vec::with_capacity(count);
-            state.snowflakes(count, &mut ids).await?;
-            ids.into_iter().for_each(|id| out.push_u64(id.get()));
-        }
-        Kind::Timestamp => {
-            state.timestamps(count as u64).await?.for_each(|value| out.push_u64(value));
-        }
-        Kind::Counter => {
-            let name = spec.name.as_ref().expect("resolved for kind counter");
-            state
-                .counter_values(name, count as u64)
-                .await?
-                .into_iter()
-                .flatten()
-                .for_each(|value| out.push_u64(value));
-        }
-    }
+    let params = Params {
+        name: spec.name.unwrap_or_default(),
+        length: spec.length,
+        alphabet: spec.alphabet,
+    };
+    state.issuer().issue(kind, &params, count, &mut out).await?;
     Ok(out.finish())
 }
 
@@ -209,27 +179,27 @@ impl Spec {
         }
         let mut spec =
             Spec { count, name: None, length: Length::DEFAULT, alphabet: Alphabet::default() };
-        match kind {
-            Kind::Counter => {
-                spec.name = Some(match query.name.as_deref().or(body.name.as_deref()) {
-                    Some(name) => CounterName::parse(name)?,
-                    None => CounterName::default(),
-                });
+        // Each parameter is read only for the kinds the catalogue says take it.
+        if kind.takes(Param::Name) {
+            spec.name = Some(match query.name.as_deref().or(body.name.as_deref()) {
+                Some(name) => CounterName::parse(name)?,
+                None => CounterName::default(),
+            });
+        }
+        if kind.takes(Param::Length) {
+            let length_error = || ParamError::Length { max: Length::MAX };
+            let length = match query.length {
+                Some(text) => Some(text.parse::<usize>().map_err(|_| length_error())?),
+                None => body.length.map(|length| length as usize),
+            };
+            if let Some(length) = length {
+                spec.length = Length::new(length)?;
             }
-            Kind::Random => {
-                let length_error = || ParamError::Length { max: Length::MAX };
-                let length = match query.length {
-                    Some(text) => Some(text.parse::<usize>().map_err(|_| length_error())?),
-                    None => body.length.map(|length| length as usize),
-                };
-                if let Some(length) = length {
-                    spec.length = Length::new(length)?;
-                }
-                if let Some(alphabet) = query.alphabet.as_deref().or(body.alphabet.as_deref()) {
-                    spec.alphabet = alphabet.parse()?;
-                }
-            }
-            _ => {}
+        }
+        if kind.takes(Param::Alphabet)
+            && let Some(alphabet) = query.alphabet.as_deref().or(body.alphabet.as_deref())
+        {
+            spec.alphabet = alphabet.parse()?;
         }
         Ok(spec)
     }
@@ -318,11 +288,7 @@ struct IdWriter {
 
 impl IdWriter {
     fn new(format: Format, batch: bool, count: usize, kind: Kind) -> Self {
-        let id_len = match kind {
-            Kind::Uuid | Kind::Uuid7 => 36,
-            Kind::Ulid => 26,
-            _ => 24,
-        };
+        let id_len = kind.info().text_len;
         let mut buffer = Vec::with_capacity(16 + count * (id_len + 3));
         if format == Format::Json {
             buffer.extend_from_slice(if batch { b"{\"ids\":[" } else { b"{\"id\":" });
@@ -330,6 +296,19 @@ impl IdWriter {
         Self { buffer, format, batch, empty: true }
     }
 
+    fn finish(mut self) -> HttpResponse {
+        let content_type = match self.format {
+            Format::Json => {
+                self.buffer.extend_from_slice(if self.batch { b"]}" } else { b"}" });
+                super::JSON
+            }
+            Format::Text => "text/plain; charset=utf-8",
+        };
+        id_response(content_type, self.buffer)
+    }
+}
+
+impl IdSink for IdWriter {
     /// Appends one ID, which `write` puts straight into the body, framed for the format.
     fn push_with(&mut self, write: impl FnOnce(&mut Vec<u8>)) {
         match self.format {
@@ -347,37 +326,6 @@ impl IdWriter {
             }
         }
         self.empty = false;
-    }
-
-    /// A UUID, hyphenated lower case, without going through `core::fmt` (batches of uuid7
-    /// spend a noticeable share of their time formatting).
-    fn push_uuid(&mut self, id: Uuid) {
-        let mut text = Uuid::encode_buffer();
-        let text = id.hyphenated().encode_lower(&mut text);
-        self.push_with(|buffer| buffer.extend_from_slice(text.as_bytes()));
-    }
-
-    /// Crockford base32, through the crate's array encoder rather than its `Display`, which
-    /// encodes into the same array and then goes through `core::fmt`.
-    fn push_ulid(&mut self, id: Ulid) {
-        let mut text = [0; 26];
-        self.push_with(|buffer| buffer.extend_from_slice(id.array_to_str(&mut text).as_bytes()));
-    }
-
-    /// A number in decimal (see [`push_decimal`]).
-    fn push_u64(&mut self, id: u64) {
-        self.push_with(|buffer| push_decimal(buffer, id));
-    }
-
-    fn finish(mut self) -> HttpResponse {
-        let content_type = match self.format {
-            Format::Json => {
-                self.buffer.extend_from_slice(if self.batch { b"]}" } else { b"}" });
-                super::JSON
-            }
-            Format::Text => "text/plain; charset=utf-8",
-        };
-        id_response(content_type, self.buffer)
     }
 }
 

@@ -2,8 +2,8 @@
 
 use std::sync::LazyLock;
 
+use actix_web::HttpResponse;
 use actix_web::http::header::ContentType;
-use actix_web::{HttpResponse, get};
 use idgen_core::KINDS;
 use idgen_core::wire::{ErrorBody, KindDescription, KindsResponse};
 
@@ -14,6 +14,8 @@ static KINDS_JSON: LazyLock<String> = LazyLock::new(|| {
 
 /// `GET /v1/kinds`
 #[utoipa::path(
+    get,
+    path = "/v1/kinds",
     tag = "kinds",
     summary = "List the ID kinds",
     responses(
@@ -21,7 +23,6 @@ static KINDS_JSON: LazyLock<String> = LazyLock::new(|| {
         (status = 429, description = "Rate limited", body = ErrorBody),
     )
 )]
-#[get("/v1/kinds")]
-pub async fn kinds() -> HttpResponse {
+pub fn kinds() -> HttpResponse {
     HttpResponse::Ok().content_type(ContentType::json()).body(KINDS_JSON.as_str())
 }

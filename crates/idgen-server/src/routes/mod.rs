@@ -1,54 +1,181 @@
-//! HTTP routes, one file per resource. Handlers stay thin: parse, call `AppState`, serialise.
+//! HTTP routes: one table ([`ROUTES`]), one router ([`router`]), one file per resource.
+//! Handlers stay thin: parse, call the issuing layer, serialise.
 //!
-//! Route registration lives in `startup::app`; this module owns what every route shares: the
-//! table of known paths (to tell 405 from 404 for the fallback service) and the
-//! `Cache-Control: no-store` header of responses that carry IDs.
+//! Each entry of the table names a handler, whether it is rate limited, and its
+//! `#[utoipa::path]` declaration, which holds the route's pattern and method. The router
+//! matches requests against those patterns, the 405 answers take `Allow` from them and the
+//! OpenAPI document is built from them ([`openapi`]), so a route cannot exist in one of these
+//! and not the others.
 
 pub mod compat;
 pub mod decode;
-pub mod fixed;
 pub mod health;
 pub mod ids;
 pub mod kinds;
 pub mod openapi;
+pub mod router;
+#[cfg(test)]
+mod tests;
 
-use actix_web::http::StatusCode;
+use std::sync::LazyLock;
+
+use actix_web::HttpResponse;
 use actix_web::http::header::{self, HeaderValue};
-use actix_web::{HttpRequest, HttpResponse};
+use actix_web::http::{Method, StatusCode};
+use utoipa_actix_web::OpenApiFactory;
 
-use crate::error::ApiError;
+/// Which handler serves a route (the router's dispatch is one `match` on it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Handler {
+    Healthz,
+    IdsGet,
+    IdsPost,
+    GenerateUuid,
+    GenerateTimestampId,
+    GenerateCounterId,
+    GenerateSnowflakeId,
+    GenerateRandomString,
+    Decode,
+    Kinds,
+    Readyz,
+    OpenApiJson,
+}
 
-/// Every route the server answers: its pattern, the methods it allows, and whether it is rate
-/// limited (every route that issues, decodes or lists IDs; not the probes nor the document).
-/// The fallback uses it to answer 405 (with `Allow`) rather than 404 for a known path, and the
-/// rate-limited scope uses it as its guard; `startup`'s tests check it against what is
-/// registered and documented.
-pub const ROUTES: &[(&str, &str, RateLimited)] = &[
-    ("/v1/ids/{kind}", "GET, POST", RateLimited::Yes),
-    ("/v1/decode/{kind}/{id}", "GET", RateLimited::Yes),
-    ("/v1/kinds", "GET", RateLimited::Yes),
-    ("/generate_uuid", "GET", RateLimited::Yes),
-    ("/generate_timestamp_id", "GET", RateLimited::Yes),
-    ("/generate_counter_id", "GET", RateLimited::Yes),
-    ("/generate_snowflake_id", "GET", RateLimited::Yes),
-    ("/generate_random_string/{length}", "GET", RateLimited::Yes),
-    ("/healthz", "GET", RateLimited::No),
-    ("/readyz", "GET", RateLimited::No),
-    ("/openapi.json", "GET", RateLimited::No),
+/// One route: its handler, whether it counts against the client's rate limit (every route
+/// that issues, decodes or lists IDs; not the probes nor the document), and its OpenAPI
+/// declaration, which also gives its pattern and method.
+pub struct Route {
+    pub handler: Handler,
+    pub limited: bool,
+    pub doc: &'static (dyn OpenApiFactory + Sync),
+}
+
+/// Every route the server answers, in the order the router tries them: the liveness probe
+/// first (it is the benchmark's ceiling: the cheapest answer the server gives), the ID routes
+/// next (nearly every request), the rest after.
+pub static ROUTES: &[Route] = &[
+    Route { handler: Handler::Healthz, limited: false, doc: &health::__path_healthz },
+    Route { handler: Handler::IdsGet, limited: true, doc: &ids::__path_get_ids },
+    Route { handler: Handler::IdsPost, limited: true, doc: &ids::__path_post_ids },
+    Route { handler: Handler::GenerateUuid, limited: true, doc: &compat::__path_generate_uuid },
+    Route {
+        handler: Handler::GenerateTimestampId,
+        limited: true,
+        doc: &compat::__path_generate_timestamp_id,
+    },
+    Route {
+        handler: Handler::GenerateCounterId,
+        limited: true,
+        doc: &compat::__path_generate_counter_id,
+    },
+    Route {
+        handler: Handler::GenerateSnowflakeId,
+        limited: true,
+        doc: &compat::__path_generate_snowflake_id,
+    },
+    Route {
+        handler: Handler::GenerateRandomString,
+        limited: true,
+        doc: &compat::__path_generate_random_string,
+    },
+    Route { handler: Handler::Decode, limited: true, doc: &decode::__path_decode },
+    Route { handler: Handler::Kinds, limited: true, doc: &kinds::__path_kinds },
+    Route { handler: Handler::Readyz, limited: false, doc: &health::__path_readyz },
+    Route { handler: Handler::OpenApiJson, limited: false, doc: &openapi::__path_openapi_json },
 ];
 
-/// Whether a route counts against the client's rate limit.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RateLimited {
-    Yes,
-    No,
+/// A route as the router uses it: the pattern and method read from its declaration.
+pub struct Entry {
+    pub pattern: String,
+    pub method: Method,
+    pub handler: Handler,
+    pub limited: bool,
+    /// Every method of this pattern, for `Allow` (e.g. `GET, POST`).
+    pub allow: String,
+}
+
+/// The table, with each declaration read once.
+pub static TABLE: LazyLock<Vec<Entry>> = LazyLock::new(|| {
+    let mut entries: Vec<Entry> = ROUTES
+        .iter()
+        .flat_map(|route| {
+            route.doc.paths().paths.into_iter().flat_map(move |(pattern, item)| {
+                methods_of(&item).into_iter().map(move |method| Entry {
+                    pattern: pattern.clone(),
+                    method,
+                    handler: route.handler,
+                    limited: route.limited,
+                    allow: String::new(),
+                })
+            })
+        })
+        .collect();
+    let allows: Vec<String> = entries
+        .iter()
+        .map(|entry| {
+            let methods: Vec<&str> = entries
+                .iter()
+                .filter(|other| other.pattern == entry.pattern)
+                .map(|other| other.method.as_str())
+                .collect();
+            methods.join(", ")
+        })
+        .collect();
+    for (entry, allow) in entries.iter_mut().zip(allows) {
+        entry.allow = allow;
+    }
+    entries
+});
+
+/// The methods an OpenAPI path item declares.
+fn methods_of(item: &utoipa::openapi::PathItem) -> Vec<Method> {
+    [
+        (Method::GET, item.get.is_some()),
+        (Method::POST, item.post.is_some()),
+        (Method::PUT, item.put.is_some()),
+        (Method::DELETE, item.delete.is_some()),
+        (Method::PATCH, item.patch.is_some()),
+        (Method::HEAD, item.head.is_some()),
+        (Method::OPTIONS, item.options.is_some()),
+    ]
+    .into_iter()
+    .filter_map(|(method, declared)| declared.then_some(method))
+    .collect()
+}
+
+/// What the table says about a request: the route that serves it, or the methods its path
+/// allows, or nothing (404).
+pub enum Found<'t> {
+    Route(&'t Entry),
+    MethodNotAllowed { allow: &'t str },
+    NotFound,
+}
+
+/// The route for `method` on `path` (the path as actix's router sees it: percent-decoded where
+/// that is safe).
+pub fn find<'t>(table: &'t [Entry], method: &Method, path: &str) -> Found<'t> {
+    let mut allow = None;
+    for entry in table {
+        if matches(&entry.pattern, path) {
+            if entry.method == *method {
+                return Found::Route(entry);
+            }
+            allow.get_or_insert(entry.allow.as_str());
+        }
+    }
+    allow.map_or(Found::NotFound, |allow| Found::MethodNotAllowed { allow })
+}
+
+/// Whether requests to `path` go through the rate limiter: those of a limited route, any
+/// method. Unknown paths do not: a 404 costs nothing to answer.
+pub fn is_limited(table: &[Entry], path: &str) -> bool {
+    table.iter().find(|entry| matches(&entry.pattern, path)).is_some_and(|entry| entry.limited)
 }
 
 /// Whether `path` matches `pattern` the way actix-router matches it: the same number of
 /// `/`-separated segments, literal segments equal, each `{name}` segment non-empty (actix's
-/// default `[^/]+`). Hand-written because the rate-limited scope's guard runs it on every
-/// request, and a regex per route (what `ResourceDef::is_match` does) cost more than the
-/// handler of most routes.
+/// default `[^/]+`). Hand-written because the router runs it on every request, and a regex per
+/// route (what `ResourceDef::is_match` does) cost more than the handler of most routes.
 fn matches(pattern: &str, path: &str) -> bool {
     let mut patterns = pattern.split('/');
     let mut segments = path.split('/');
@@ -66,27 +193,15 @@ fn matches(pattern: &str, path: &str) -> bool {
     }
 }
 
-fn route_of(path: &str) -> Option<&'static (&'static str, &'static str, RateLimited)> {
-    ROUTES.iter().find(|(pattern, _, _)| matches(pattern, path))
-}
-
-/// The methods a known path allows, or `None` for an unknown path.
-pub fn allowed_methods(path: &str) -> Option<&'static str> {
-    route_of(path).map(|(_, allow, _)| *allow)
-}
-
-/// Whether requests to `path` (any method) go through the rate limiter. Unknown paths do
-/// not: a 404 costs nothing to answer.
-pub fn is_rate_limited(path: &str) -> bool {
-    route_of(path).is_some_and(|(_, _, limited)| *limited == RateLimited::Yes)
-}
-
-/// The default service: no registered route matched the path and method.
-pub async fn fallback(request: HttpRequest) -> Result<actix_web::HttpResponse, ApiError> {
-    Err(match allowed_methods(request.path()) {
-        Some(allow) => ApiError::MethodNotAllowed { allow },
-        None => ApiError::NotFound,
-    })
+/// The `{name}` segment of `path`, which matches `pattern`.
+pub fn segment<'p>(pattern: &str, path: &'p str, name: &str) -> &'p str {
+    pattern
+        .split('/')
+        .zip(path.split('/'))
+        .find(|(expected, _)| {
+            expected.strip_prefix('{').and_then(|rest| rest.strip_suffix('}')) == Some(name)
+        })
+        .map_or("", |(_, segment)| segment)
 }
 
 /// The JSON content type, as a static header value for [`HeaderValue::from_static`].
@@ -104,19 +219,8 @@ pub fn id_response(content_type: &'static str, body: Vec<u8>) -> HttpResponse {
     response
 }
 
-/// Appends `value` in decimal: `itoa` writes it in a few dozen instructions where `Display`
-/// goes through `core::fmt` (about 200 per ID).
-pub fn push_decimal(buffer: &mut Vec<u8>, value: u64) {
-    buffer.extend_from_slice(itoa::Buffer::new().format(value).as_bytes());
-}
-
-/// A path segment the router matched (`{kind}`, `{id}`, ...).
-fn segment<'a>(request: &'a HttpRequest, name: &str) -> &'a str {
-    request.match_info().get(name).unwrap_or_default()
-}
-
 #[cfg(test)]
-mod tests {
+mod table_tests {
     use actix_web::dev::ResourceDef;
 
     use super::*;
@@ -148,11 +252,84 @@ mod tests {
             "/nope",
             "//v1/ids/uuid",
         ];
-        for (pattern, _, _) in ROUTES {
-            let def = ResourceDef::new(*pattern);
+        for entry in TABLE.iter() {
+            let def = ResourceDef::new(entry.pattern.as_str());
             for path in paths {
+                let pattern = &entry.pattern;
                 assert_eq!(matches(pattern, path), def.is_match(path), "{pattern} vs {path:?}");
             }
         }
+    }
+
+    #[test]
+    fn the_table_reads_every_declaration() {
+        let listed: Vec<(&str, &str, &str, bool)> = TABLE
+            .iter()
+            .map(|entry| {
+                (entry.pattern.as_str(), entry.method.as_str(), entry.allow.as_str(), entry.limited)
+            })
+            .collect();
+        assert_eq!(
+            listed,
+            [
+                ("/healthz", "GET", "GET", false),
+                ("/v1/ids/{kind}", "GET", "GET, POST", true),
+                ("/v1/ids/{kind}", "POST", "GET, POST", true),
+                ("/generate_uuid", "GET", "GET", true),
+                ("/generate_timestamp_id", "GET", "GET", true),
+                ("/generate_counter_id", "GET", "GET", true),
+                ("/generate_snowflake_id", "GET", "GET", true),
+                ("/generate_random_string/{length}", "GET", "GET", true),
+                ("/v1/decode/{kind}/{id}", "GET", "GET", true),
+                ("/v1/kinds", "GET", "GET", true),
+                ("/readyz", "GET", "GET", false),
+                ("/openapi.json", "GET", "GET", false),
+            ]
+        );
+        assert_eq!(segment("/v1/decode/{kind}/{id}", "/v1/decode/ulid/01AR", "id"), "01AR");
+        assert_eq!(segment("/v1/decode/{kind}/{id}", "/v1/decode/ulid/01AR", "kind"), "ulid");
+        assert!(matches!(find(&TABLE, &Method::PUT, "/v1/ids/x"),
+            Found::MethodNotAllowed { allow } if allow == "GET, POST"));
+        assert!(matches!(find(&TABLE, &Method::GET, "/v1/nope"), Found::NotFound));
+        assert!(is_limited(&TABLE, "/v1/kinds") && !is_limited(&TABLE, "/readyz"));
+        assert!(!is_limited(&TABLE, "/nowhere"));
+    }
+
+    #[test]
+    fn every_id_path_is_a_limited_route() {
+        let ids: Vec<String> =
+            idgen_core::Kind::ALL.iter().map(|kind| format!("/v1/ids/{kind}")).collect();
+        let tutorial = [
+            "/generate_uuid",
+            "/generate_timestamp_id",
+            "/generate_counter_id",
+            "/generate_snowflake_id",
+            "/generate_random_string/21",
+        ];
+        for path in ids.iter().map(String::as_str).chain(tutorial) {
+            assert!(matches!(find(&TABLE, &Method::GET, path), Found::Route(_)), "{path}");
+            assert!(is_limited(&TABLE, path), "{path}");
+        }
+        // Unknown kinds and lengths that are not numbers reach their route (which refuses
+        // them with its own error); paths no route has are 404s, whatever the method.
+        for (path, handler) in [
+            ("/v1/ids/nope", Handler::IdsGet),
+            ("/v1/ids/UUID", Handler::IdsGet),
+            ("/generate_random_string/-1", Handler::GenerateRandomString),
+            ("/v1/decode/uuid/x", Handler::Decode),
+        ] {
+            let Found::Route(entry) = find(&TABLE, &Method::GET, path) else {
+                panic!("{path} has no route")
+            };
+            assert_eq!(entry.handler, handler, "{path}");
+        }
+        for path in ["", "/v1/ids/", "/v1/ids/uuid/", "/generate_random_string/", "/generate_uuid/"]
+        {
+            assert!(matches!(find(&TABLE, &Method::GET, path), Found::NotFound), "{path}");
+            assert!(matches!(find(&TABLE, &Method::POST, path), Found::NotFound), "{path}");
+        }
+        let patterns: std::collections::BTreeSet<&str> =
+            TABLE.iter().map(|entry| entry.pattern.as_str()).collect();
+        assert_eq!(patterns.len(), 11);
     }
 }

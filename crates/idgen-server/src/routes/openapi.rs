@@ -1,9 +1,13 @@
-//! `GET /openapi.json`: the OpenAPI document, generated from the handlers' `#[utoipa::path]`
-//! attributes as `startup::app` registers them, and serialised once per app.
+//! `GET /openapi.json`: the OpenAPI document, built from the route table (each route's
+//! `#[utoipa::path]` declaration) and serialised once.
+
+use std::sync::LazyLock;
 
 use actix_web::http::header::ContentType;
-use actix_web::{HttpResponse, get, web};
+use actix_web::{HttpResponse, web};
 use utoipa::OpenApi;
+
+use super::ROUTES;
 
 /// The document's fixed parts; utoipa-actix-web adds every registered path and schema.
 #[derive(OpenApi)]
@@ -23,22 +27,34 @@ use utoipa::OpenApi;
 )]
 pub struct ApiDoc;
 
-/// The serialised document, shared as app data.
-pub struct OpenApiJson(pub web::Bytes);
-
-impl OpenApiJson {
-    pub fn new(document: &utoipa::openapi::OpenApi) -> Self {
-        Self(web::Bytes::from(document.to_json().expect("an OpenAPI document serialises")))
+/// The whole document: the fixed parts, every route of the table and the schemas they use.
+pub fn document() -> utoipa::openapi::OpenApi {
+    let mut document = ApiDoc::openapi();
+    let mut schemas = Vec::new();
+    for route in ROUTES {
+        route.doc.schemas(&mut schemas);
+        document.paths.merge(route.doc.paths());
     }
+    document
+        .components
+        .get_or_insert_with(utoipa::openapi::Components::new)
+        .schemas
+        .extend(schemas);
+    document
 }
+
+static DOCUMENT: LazyLock<web::Bytes> = LazyLock::new(|| {
+    web::Bytes::from(document().to_json().expect("an OpenAPI document serialises"))
+});
 
 /// `GET /openapi.json`
 #[utoipa::path(
+    get,
+    path = "/openapi.json",
     tag = "health",
     summary = "This document",
     responses((status = 200, description = "OpenAPI document of every route", content_type = "application/json"))
 )]
-#[get("/openapi.json")]
-pub async fn openapi_json(document: web::Data<OpenApiJson>) -> HttpResponse {
-    HttpResponse::Ok().content_type(ContentType::json()).body(document.0.clone())
+pub fn openapi_json() -> HttpResponse {
+    HttpResponse::Ok().content_type(ContentType::json()).body(DOCUMENT.clone())
 }

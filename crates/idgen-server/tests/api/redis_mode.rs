@@ -110,6 +110,34 @@ async fn three_nodes_share_one_redis_without_duplicates() {
             (snowflakes, counters)
         }));
     }
+    let (snowflakes, counters, duplicates) = tally(tasks).await;
+    let total = snowflakes.len() + counters.len();
+    eprintln!(
+        "three nodes: {} snowflakes and {} counter values, {duplicates} duplicates",
+        snowflakes.len(),
+        counters.len()
+    );
+    assert_eq!(duplicates, 0);
+    assert_eq!(snowflakes.len(), CLIENTS * ROUNDS * SNOWFLAKES);
+    assert_eq!(counters.len(), CLIENTS * ROUNDS * COUNTERS);
+    assert!(total >= 30_000);
+
+    // Strict counters are globally ordered: one client going round the nodes always gets a
+    // larger value than the last one, whichever node answers.
+    let mut last = 0u64;
+    for round in 0..300 {
+        let node = &nodes[round % 3];
+        let value: u64 = node.id("counter", &[]).await.parse().expect("counter value");
+        assert!(value > last, "node {round}: {value} after {last}");
+        last = value;
+    }
+}
+
+/// What the clients of `three_nodes_share_one_redis_without_duplicates` got: every snowflake and
+/// counter value, and how many of them were already there. Checks each batch on the way.
+async fn tally(
+    tasks: Vec<tokio::task::JoinHandle<(IdBatches, IdBatches)>>,
+) -> (HashSet<u64>, HashSet<u64>, usize) {
     let mut snowflakes = HashSet::new();
     let mut counters = HashSet::new();
     let mut duplicates = 0usize;
@@ -133,27 +161,11 @@ async fn three_nodes_share_one_redis_without_duplicates() {
             }
         }
     }
-    let total = snowflakes.len() + counters.len();
-    eprintln!(
-        "three nodes: {} snowflakes and {} counter values, {duplicates} duplicates",
-        snowflakes.len(),
-        counters.len()
-    );
-    assert_eq!(duplicates, 0);
-    assert_eq!(snowflakes.len(), CLIENTS * ROUNDS * SNOWFLAKES);
-    assert_eq!(counters.len(), CLIENTS * ROUNDS * COUNTERS);
-    assert!(total >= 30_000);
-
-    // Strict counters are globally ordered: one client going round the nodes always gets a
-    // larger value than the last one, whichever node answers.
-    let mut last = 0u64;
-    for round in 0..300 {
-        let node = &nodes[round % 3];
-        let value: u64 = node.id("counter", &[]).await.parse().expect("counter value");
-        assert!(value > last, "node {round}: {value} after {last}");
-        last = value;
-    }
+    (snowflakes, counters, duplicates)
 }
+
+/// Batches of IDs, each with the worker id of the node that answered.
+type IdBatches = Vec<(Vec<String>, u16)>;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn segment_counters_are_unique_across_nodes_and_restarts() {

@@ -5,9 +5,9 @@ use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use idgen_core::wire::ErrorCode;
+use idgen_server::backend::RateDecision;
+use idgen_server::backend::redis::RedisStore;
 use idgen_server::config::RedisUrl;
-use idgen_server::store::RedisStore;
-use idgen_server::store::redis::RateDecision;
 use reqwest::StatusCode;
 
 use crate::helpers::{Options, TestApp, assert_error, header};

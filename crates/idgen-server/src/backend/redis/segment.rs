@@ -23,7 +23,8 @@ use std::time::{Duration, Instant};
 
 use idgen_core::counter::CounterName;
 
-use crate::store::redis::{RedisError, RedisStore};
+use super::connection::RedisError;
+use super::store::RedisStore;
 
 /// After a failed fetch, requests that find the buffer empty answer at once for this long
 /// instead of each waiting for Redis in turn (they queue on the buffer's lock).

@@ -1,4 +1,4 @@
-//! The embedded back end: every mark in one JSON file in the data directory.
+//! The embedded back end's state file: every mark in one JSON file in the data directory.
 //!
 //! Crash safety: the file is replaced atomically (write `state.json.tmp`, fsync it, rename it
 //! over `state.json`, fsync the directory), so after `kill -9` or a power cut the file holds
@@ -20,7 +20,9 @@ use idgen_core::counter::CounterName;
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 
-use super::{Mark, Snapshot, StoreError};
+use crate::backend::{Mark, Snapshot};
+
+use super::StoreError;
 
 const STATE_FILE: &str = "state.json";
 const TEMP_FILE: &str = "state.json.tmp";
@@ -42,20 +44,29 @@ struct StateFile {
     counters: BTreeMap<String, u64>,
 }
 
+/// One mark of the file: the snowflake mark of the configured worker id, or another mark.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Key<'a> {
+    Snowflake,
+    Mark(&'a Mark),
+}
+
 impl StateFile {
-    fn get(&self, mark: &Mark) -> u64 {
-        match mark {
-            Mark::Snowflake => self.snowflake_mark_ms,
-            Mark::Timestamp => self.timestamp_mark_ms,
-            Mark::Counter(name) => self.counters.get(name.as_str()).copied().unwrap_or(0),
+    fn get(&self, key: Key<'_>) -> u64 {
+        match key {
+            Key::Snowflake => self.snowflake_mark_ms,
+            Key::Mark(Mark::Timestamp) => self.timestamp_mark_ms,
+            Key::Mark(Mark::Counter(name)) => {
+                self.counters.get(name.as_str()).copied().unwrap_or(0)
+            }
         }
     }
 
-    fn set(&mut self, mark: &Mark, value: u64) {
-        match mark {
-            Mark::Snowflake => self.snowflake_mark_ms = value,
-            Mark::Timestamp => self.timestamp_mark_ms = value,
-            Mark::Counter(name) => {
+    fn set(&mut self, key: Key<'_>, value: u64) {
+        match key {
+            Key::Snowflake => self.snowflake_mark_ms = value,
+            Key::Mark(Mark::Timestamp) => self.timestamp_mark_ms = value,
+            Key::Mark(Mark::Counter(name)) => {
                 self.counters.insert(name.as_str().to_owned(), value);
             }
         }
@@ -103,6 +114,7 @@ impl EmbeddedStore {
     pub fn snapshot(&self) -> Snapshot {
         let state = self.state.lock();
         Snapshot {
+            worker_id: 0,
             snowflake_ms: state.snowflake_mark_ms,
             timestamp_ms: state.timestamp_mark_ms,
             counters: state
@@ -115,19 +127,21 @@ impl EmbeddedStore {
         }
     }
 
-    pub fn mark(&self, mark: &Mark) -> u64 {
-        self.state.lock().get(mark)
+    pub fn mark(&self, key: Key<'_>) -> u64 {
+        self.state.lock().get(key)
     }
 
-    pub fn reserve(&self, mark: &Mark, needed: u64, target: u64) -> Result<u64, StoreError> {
+    /// Makes `key` durable at `target` unless it already is at `needed` or above; returns the
+    /// durable value. Blocks on disk I/O.
+    pub fn reserve(&self, key: Key<'_>, needed: u64, target: u64) -> Result<u64, StoreError> {
         let mut state = self.state.lock();
-        let current = state.get(mark);
+        let current = state.get(key);
         if current >= needed {
             // Another request made it durable while this one waited for the lock.
             return Ok(current);
         }
         let mut next = state.clone();
-        next.set(mark, target);
+        next.set(key, target);
         self.write(&next)?;
         *state = next;
         Ok(target)
@@ -136,10 +150,10 @@ impl EmbeddedStore {
     pub fn settle(&self, high_water: &Snapshot) -> Result<(), StoreError> {
         let mut state = self.state.lock();
         let mut next = state.clone();
-        next.set(&Mark::Snowflake, high_water.snowflake_ms);
-        next.set(&Mark::Timestamp, high_water.timestamp_ms);
+        next.set(Key::Snowflake, high_water.snowflake_ms);
+        next.set(Key::Mark(&Mark::Timestamp), high_water.timestamp_ms);
         for (name, value) in &high_water.counters {
-            next.set(&Mark::Counter(name.clone()), *value);
+            next.set(Key::Mark(&Mark::Counter(name.clone())), *value);
         }
         if next != *state {
             self.write(&next)?;
@@ -210,6 +224,9 @@ mod tests {
         Mark::Counter(CounterName::parse(name).unwrap())
     }
 
+    const SNOWFLAKE: Key<'static> = Key::Snowflake;
+    const TIMESTAMP: Key<'static> = Key::Mark(&Mark::Timestamp);
+
     #[test]
     fn marks_survive_a_reopen() {
         let dir = tempfile::tempdir().unwrap();
@@ -217,11 +234,11 @@ mod tests {
         {
             let store = EmbeddedStore::open(path.clone()).unwrap();
             assert_eq!(store.snapshot(), Snapshot::default());
-            assert_eq!(store.reserve(&Mark::Snowflake, 100, 600).unwrap(), 600);
+            assert_eq!(store.reserve(SNOWFLAKE, 100, 600).unwrap(), 600);
             // Already durable at or above `needed`: no new write, the current value comes back.
-            assert_eq!(store.reserve(&Mark::Snowflake, 500, 1100).unwrap(), 600);
-            assert_eq!(store.reserve(&Mark::Timestamp, 7, 7).unwrap(), 7);
-            assert_eq!(store.reserve(&counter("orders"), 1, 1000).unwrap(), 1000);
+            assert_eq!(store.reserve(SNOWFLAKE, 500, 1100).unwrap(), 600);
+            assert_eq!(store.reserve(TIMESTAMP, 7, 7).unwrap(), 7);
+            assert_eq!(store.reserve(Key::Mark(&counter("orders")), 1, 1000).unwrap(), 1000);
         }
         let store = EmbeddedStore::open(path.clone()).unwrap();
         let snapshot = store.snapshot();
@@ -235,10 +252,11 @@ mod tests {
     fn settle_rewrites_marks_to_the_high_water() {
         let dir = tempfile::tempdir().unwrap();
         let store = EmbeddedStore::open(dir.path().to_owned()).unwrap();
-        store.reserve(&Mark::Snowflake, 1, 5000).unwrap();
-        store.reserve(&counter("a"), 1, 1000).unwrap();
-        store.reserve(&counter("b"), 1, 1000).unwrap();
+        store.reserve(SNOWFLAKE, 1, 5000).unwrap();
+        store.reserve(Key::Mark(&counter("a")), 1, 1000).unwrap();
+        store.reserve(Key::Mark(&counter("b")), 1, 1000).unwrap();
         let high = Snapshot {
+            worker_id: 0,
             snowflake_ms: 4600,
             timestamp_ms: 0,
             counters: vec![(CounterName::parse("a").unwrap(), 3)],
@@ -246,9 +264,9 @@ mod tests {
         store.settle(&high).unwrap();
         drop(store);
         let store = EmbeddedStore::open(dir.path().to_owned()).unwrap();
-        assert_eq!(store.mark(&Mark::Snowflake), 4600);
-        assert_eq!(store.mark(&counter("a")), 3);
-        assert_eq!(store.mark(&counter("b")), 1000);
+        assert_eq!(store.mark(SNOWFLAKE), 4600);
+        assert_eq!(store.mark(Key::Mark(&counter("a"))), 3);
+        assert_eq!(store.mark(Key::Mark(&counter("b"))), 1000);
     }
 
     #[test]

@@ -19,7 +19,8 @@ use idgen_core::snowflake::WorkerId;
 use parking_lot::Mutex;
 use rand::RngExt;
 
-use crate::store::redis::{LeaseOutcome, RedisError, RedisStore};
+use super::connection::RedisError;
+use super::store::{LeaseOutcome, RedisStore};
 
 /// The worker id and token of a held lease.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,0 +1,93 @@
+//! The Lua scripts of the Redis back end. Each check-and-set is one script (atomic on the
+//! server), and every script that touches two keys touches keys with the same `{hash tag}`,
+//! so they also run on Redis Cluster.
+
+use deadpool_redis::redis::Script;
+
+/// Lease a worker id: `SET NX PX` (or refresh if we already hold it) and read its mark.
+pub const ACQUIRE: &str = r"
+local holder = redis.call('GET', KEYS[1])
+if holder and holder ~= ARGV[1] then return -1 end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return tonumber(redis.call('GET', KEYS[2]) or '0')
+";
+
+/// Renew a lease we hold; 1 renewed, 0 lost (expired or someone else's).
+pub const RENEW: &str = r"
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+return 1
+";
+
+/// Raise a worker's mark while holding its lease: -1 if the lease is not ours; otherwise the
+/// mark, raised to `target` unless it is already at `needed` or above.
+pub const RAISE_WORKER_MARK: &str = r"
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return -1 end
+local current = tonumber(redis.call('GET', KEYS[2]) or '0')
+if current >= tonumber(ARGV[2]) then return current end
+redis.call('SET', KEYS[2], ARGV[3])
+return tonumber(ARGV[3])
+";
+
+/// At a clean shutdown: set the mark to what was really issued and release the lease.
+pub const RELEASE: &str = r"
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[2], ARGV[2])
+redis.call('DEL', KEYS[1])
+return 1
+";
+
+/// A one-key high-water mark: the value, raised to `target` unless already at `needed`.
+/// Used for the timestamp mark and to seed counters (INCR then continues above it).
+pub const RAISE_MARK: &str = r"
+local current = tonumber(redis.call('GET', KEYS[1]) or '0')
+if current >= tonumber(ARGV[1]) then return current end
+redis.call('SET', KEYS[1], ARGV[2])
+return tonumber(ARGV[2])
+";
+
+/// GCRA on the Redis server's clock (so nodes with skewed clocks share one bucket), taking up
+/// to `want` tokens at once: a node asks for a slice and serves it locally (see
+/// `rate_limit.rs`). Tokens are charged when granted, so a slice counts against the bucket
+/// at once, used or not. With `want` = 1 this is the classic one-request GCRA.
+/// ARGV: emission interval (µs), burst, want (>= 1). Returns {allowed, granted, wait µs};
+/// when not even one token fits, the wait is until one does.
+pub const GCRA: &str = r"
+local time = redis.call('TIME')
+local now = tonumber(time[1]) * 1000000 + tonumber(time[2])
+local interval = tonumber(ARGV[1])
+local tolerance = interval * tonumber(ARGV[2])
+local want = tonumber(ARGV[3])
+local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
+if tat < now then tat = now end
+local grant = math.min(want, math.floor((tolerance - (tat - now)) / interval))
+if grant < 1 then
+  return {0, 0, tat + interval - tolerance - now}
+end
+local new_tat = tat + grant * interval
+redis.call('SET', KEYS[1], string.format('%d', new_tat), 'PX', math.ceil((new_tat - now) / 1000) + 1)
+return {1, grant, 0}
+";
+
+/// Every script, loaded once per store (EVALSHA, falling back to SCRIPT LOAD on NOSCRIPT).
+pub struct Scripts {
+    pub acquire: Script,
+    pub renew: Script,
+    pub raise_worker_mark: Script,
+    pub release: Script,
+    pub raise_mark: Script,
+    pub gcra: Script,
+}
+
+impl Scripts {
+    pub fn new() -> Self {
+        Self {
+            acquire: Script::new(ACQUIRE),
+            renew: Script::new(RENEW),
+            raise_worker_mark: Script::new(RAISE_WORKER_MARK),
+            release: Script::new(RELEASE),
+            raise_mark: Script::new(RAISE_MARK),
+            gcra: Script::new(GCRA),
+        }
+    }
+}

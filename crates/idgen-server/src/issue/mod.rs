@@ -1,0 +1,234 @@
+//! The issuing layer: every generator, and the rules that tie their ceilings to durable marks
+//! ([`policy`]). It talks to its store only through the [`Backend`] trait and knows nothing of
+//! which one that is.
+//!
+//! The hot paths (uuid, uuid7, ulid, snowflake, timestamp, random, node-issued counters) take
+//! no lock here: the generators are lock-light atomics in idgen-core. Only when a generator
+//! reports `CeilingReached` does a request go to the back end, which writes a mark *ahead* of
+//! what it needs, and then the ceiling is raised. A background task ([`Issuer::refresh_marks`])
+//! keeps the marks ahead of a busy server so that requests rarely wait for that write.
+//!
+//! One file per stateful kind: [`snowflake`] (the worker id and its swaps), [`timestamp`],
+//! [`counter`] (node-issued counters, or the back end's shared ones).
+
+mod counter;
+pub mod policy;
+mod snowflake;
+mod timestamp;
+
+use std::sync::Arc;
+
+use idgen_core::counter::CounterName;
+use idgen_core::random::{self, Alphabet, Length};
+use idgen_core::snowflake::{SnowflakeConfig, WorkerId};
+use idgen_core::ulid::UlidGenerator;
+use idgen_core::uuid7::Uuid7Generator;
+use idgen_core::{Clock, Kind, Ulid, Uuid};
+use rand::Rng;
+
+use crate::backend::{Backend, Readiness, Snapshot};
+use crate::config::Config;
+use crate::error::ApiError;
+use counter::LocalCounters;
+use snowflake::SnowflakeSlot;
+use timestamp::timestamp_above;
+
+/// The clock every generator reads; a trait object so tests can inject one.
+pub type SharedClock = Arc<dyn Clock>;
+
+/// The parameters of a kind besides the count, validated (see `routes::ids`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Params {
+    /// Kind counter.
+    pub name: CounterName,
+    /// Kind random.
+    pub length: Length,
+    pub alphabet: Alphabet,
+}
+
+/// Where issued IDs go, each as text: the response body being written.
+pub trait IdSink {
+    /// Appends one ID, which `write` puts straight into the body.
+    fn push_with(&mut self, write: impl FnOnce(&mut Vec<u8>));
+
+    /// A UUID, hyphenated lower case, without going through `core::fmt` (batches of uuid7
+    /// spend a noticeable share of their time formatting).
+    fn push_uuid(&mut self, id: Uuid) {
+        let mut text = Uuid::encode_buffer();
+        let text = id.hyphenated().encode_lower(&mut text);
+        self.push_with(|buffer| buffer.extend_from_slice(text.as_bytes()));
+    }
+
+    /// Crockford base32, through the crate's array encoder rather than its `Display`, which
+    /// encodes into the same array and then goes through `core::fmt`.
+    fn push_ulid(&mut self, id: Ulid) {
+        let mut text = [0; 26];
+        self.push_with(|buffer| buffer.extend_from_slice(id.array_to_str(&mut text).as_bytes()));
+    }
+
+    /// A number in decimal (see [`push_decimal`]).
+    fn push_u64(&mut self, id: u64) {
+        self.push_with(|buffer| push_decimal(buffer, id));
+    }
+}
+
+/// Appends `value` in decimal: `itoa` writes it in a few dozen instructions where `Display`
+/// goes through `core::fmt` (about 200 per ID).
+pub fn push_decimal(buffer: &mut Vec<u8>, value: u64) {
+    buffer.extend_from_slice(itoa::Buffer::new().format(value).as_bytes());
+}
+
+/// The generators, above the marks of one back end.
+pub struct Issuer {
+    clock: SharedClock,
+    backend: Arc<dyn Backend>,
+    uuid7: Uuid7Generator<SharedClock>,
+    ulid: UlidGenerator<SharedClock>,
+    snowflake: SnowflakeSlot,
+    timestamp: idgen_core::timestamp::TimestampGenerator<SharedClock>,
+    counters: LocalCounters,
+}
+
+impl Issuer {
+    /// Builds the generators above `durable`, the marks the back end held when it opened.
+    /// Nothing durable can be issued until a first mark above them is written (the ceilings
+    /// start at the marks).
+    pub fn new(
+        config: &Config,
+        backend: Arc<dyn Backend>,
+        durable: Snapshot,
+        clock: SharedClock,
+    ) -> anyhow::Result<Self> {
+        let snowflake_config = SnowflakeConfig {
+            epoch_ms: config.snowflake_epoch_ms,
+            worker_id: WorkerId::new(durable.worker_id)?,
+            max_backward_ms: config.snowflake_max_backward_ms,
+        };
+        Ok(Self {
+            uuid7: Uuid7Generator::new(Arc::clone(&clock)),
+            ulid: UlidGenerator::new(Arc::clone(&clock)),
+            snowflake: SnowflakeSlot::new(&clock, snowflake_config, durable.snowflake_ms),
+            timestamp: timestamp_above(&clock, durable.timestamp_ms),
+            counters: LocalCounters::new(durable.counters, config.max_counters),
+            clock,
+            backend,
+        })
+    }
+
+    /// The back end the marks are kept in.
+    pub fn backend(&self) -> &dyn Backend {
+        &*self.backend
+    }
+
+    /// The worker id snowflakes are issued with now.
+    pub fn worker_id(&self) -> u16 {
+        self.snowflake_config().worker_id.get()
+    }
+
+    pub fn snowflake_config(&self) -> SnowflakeConfig {
+        self.snowflake.generator().config()
+    }
+
+    /// `count` IDs of `kind` with `params`, in generation order, into `out`.
+    pub async fn issue(
+        &self,
+        kind: Kind,
+        params: &Params,
+        count: usize,
+        out: &mut impl IdSink,
+    ) -> Result<(), ApiError> {
+        match kind {
+            Kind::Uuid => {
+                let mut rng = rand::rng();
+                (0..count).for_each(|_| out.push_uuid(self.uuid(&mut rng)));
+            }
+            Kind::Uuid7 => self.uuid7_batch(&mut rand::rng(), count, |id| out.push_uuid(id)),
+            Kind::Ulid => {
+                let mut rng = rand::rng();
+                (0..count).for_each(|_| out.push_ulid(self.ulid(&mut rng)));
+            }
+            Kind::Random => {
+                let mut rng = rand::rng();
+                for _ in 0..count {
+                    out.push_with(|buffer| {
+                        random::generate_into(&mut rng, params.length, params.alphabet, buffer);
+                    });
+                }
+            }
+            Kind::Snowflake if count == 1 => out.push_u64(self.snowflake().await?.get()),
+            Kind::Snowflake => {
+                let mut ids = Vec::with_capacity(count);
+                self.snowflakes(count, &mut ids).await?;
+                ids.into_iter().for_each(|id| out.push_u64(id.get()));
+            }
+            Kind::Timestamp => {
+                self.timestamps(count as u64).await?.for_each(|value| out.push_u64(value));
+            }
+            Kind::Counter => {
+                let ranges = self.counter_values(&params.name, count as u64).await?;
+                ranges.into_iter().flatten().for_each(|value| out.push_u64(value));
+            }
+        }
+        Ok(())
+    }
+
+    pub fn uuid<R: Rng + ?Sized>(&self, rng: &mut R) -> Uuid {
+        idgen_core::uuid::generate(rng)
+    }
+
+    pub fn uuid7<R: Rng + ?Sized>(&self, rng: &mut R) -> Uuid {
+        self.uuid7.generate(rng)
+    }
+
+    /// `n` uuid7s in increasing order, one clock read for all (see `generate_batch`).
+    pub fn uuid7_batch<R: Rng + ?Sized>(&self, rng: &mut R, n: usize, each: impl FnMut(Uuid)) {
+        self.uuid7.generate_batch(rng, n, each);
+    }
+
+    pub fn ulid<R: Rng + ?Sized>(&self, rng: &mut R) -> Ulid {
+        self.ulid.generate(rng)
+    }
+
+    /// Why the server cannot issue every kind right now (empty when ready), and how many
+    /// seconds to wait before asking again.
+    pub async fn readiness(&self) -> Readiness {
+        let mut readiness = self.snowflake_readiness();
+        let store = self.backend.readiness().await;
+        readiness.reasons.extend(store.reasons);
+        readiness.retry_after_secs = readiness.retry_after_secs.max(store.retry_after_secs);
+        readiness
+    }
+
+    /// Keeps the marks ahead of a busy server so requests rarely wait for a write. Called
+    /// every ~100 ms; writes only while ids are being issued close to a mark.
+    pub async fn refresh_marks(&self) {
+        self.refresh_snowflake_mark().await;
+        self.refresh_timestamp_mark().await;
+        self.refresh_counter_marks().await;
+    }
+
+    /// The back end's worker-id maintenance interval, if it has any.
+    pub fn worker_tick(&self) -> Option<std::time::Duration> {
+        self.backend.worker_tick()
+    }
+
+    /// One look at the worker id (called every [`Issuer::worker_tick`]): renews its lease, or
+    /// takes one again when it was lost, swapping the snowflake generator when the id changes.
+    pub async fn maintain_worker(&self) {
+        self.backend.maintain_worker(self).await;
+    }
+
+    /// At a clean shutdown, when nothing is issued any more: the marks go down to what was
+    /// really issued, and the worker id is given up.
+    pub async fn settle(&self) -> Result<(), crate::backend::BackendError> {
+        let generator = self.snowflake.generator();
+        let high_water = Snapshot {
+            worker_id: generator.config().worker_id.get(),
+            snowflake_ms: generator.high_water_ms(),
+            timestamp_ms: self.timestamp.high_water_ms(),
+            counters: self.counters.issued(),
+        };
+        generator.set_ceiling(0);
+        self.backend.settle(&high_water).await
+    }
+}
