@@ -95,7 +95,7 @@ async fn dispatch(
     request: &HttpRequest,
     body: Option<&[u8]>,
 ) -> Result<HttpResponse, ApiError> {
-    let segment = |name| super::segment(&entry.pattern, request.match_info().as_str(), name);
+    let segment = |name| entry.segment(request.match_info().as_str(), name);
     match entry.handler {
         Handler::Healthz => Ok(health::healthz()),
         Handler::IdsGet | Handler::IdsPost => {

@@ -4,14 +4,14 @@
 use idgen_core::wire::ErrorCode;
 use reqwest::{Method, StatusCode};
 
-use crate::helpers::{ALL_KINDS, Options, assert_error, spawn_app};
+use crate::helpers::{Options, all_kinds, assert_error, spawn_app};
 
 const BAD_REQUEST: StatusCode = StatusCode::BAD_REQUEST;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn count_out_of_range_or_not_a_number_is_invalid_count() {
     let app = spawn_app(Options::new().flag("--max-batch", 100));
-    for kind in ALL_KINDS {
+    for kind in all_kinds() {
         for count in ["0", "101", "abc", "-1", "1.5", "", "99999999999999999999"] {
             let response = app.get_ids(kind, &[("count", count)]).await;
             let message = assert_error(response, BAD_REQUEST, ErrorCode::InvalidCount).await;

@@ -25,7 +25,7 @@ async fn healthz_and_readyz_answer_200_ok() {
 #[tokio::test(flavor = "multi_thread")]
 async fn readyz_stays_ready_after_issuing_every_kind() {
     let app = spawn_app(Options::new());
-    for kind in crate::helpers::ALL_KINDS {
+    for kind in crate::helpers::all_kinds() {
         app.ids(kind, 100, &[]).await;
     }
     let response = app.get("/readyz").await;

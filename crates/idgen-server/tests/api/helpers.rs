@@ -24,10 +24,14 @@ pub const EXIT_DEADLINE: Duration = Duration::from_secs(15);
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Every kind the server serves, in catalogue order.
-pub const ALL_KINDS: [&str; 7] =
-    ["uuid", "uuid7", "ulid", "snowflake", "timestamp", "counter", "random"];
-/// The kinds whose batches come out strictly increasing.
-pub const SORTABLE_KINDS: [&str; 5] = ["uuid7", "ulid", "snowflake", "timestamp", "counter"];
+pub fn all_kinds() -> impl Iterator<Item = &'static str> {
+    idgen_core::KINDS.iter().map(|kind| kind.name)
+}
+
+/// Whether batches of `kind` come out strictly increasing.
+pub fn is_sortable(kind: &str) -> bool {
+    idgen_core::Kind::from_name(kind).is_some_and(idgen_core::Kind::sortable)
+}
 
 /// 2020-01-01T00:00:00Z, the default snowflake epoch.
 pub const DEFAULT_EPOCH_MS: u64 = 1_577_836_800_000;

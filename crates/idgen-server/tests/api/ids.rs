@@ -6,8 +6,8 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    ALL_KINDS, DEFAULT_EPOCH_MS, Options, SORTABLE_KINDS, assert_close_to_now,
-    assert_strictly_increasing, header, json_ok, numeric, object_keys, spawn_app, string_ids,
+    DEFAULT_EPOCH_MS, Options, all_kinds, assert_close_to_now, assert_strictly_increasing, header,
+    is_sortable, json_ok, numeric, object_keys, spawn_app, string_ids,
 };
 
 /// Ids from a few seconds ago or ahead still count as "now".
@@ -16,7 +16,7 @@ const SLACK_MS: u64 = 10_000;
 #[tokio::test(flavor = "multi_thread")]
 async fn get_single_id_of_every_kind_is_a_json_string() {
     let app = spawn_app(Options::new());
-    for kind in ALL_KINDS {
+    for kind in all_kinds() {
         let raw: Value = json_ok(app.get_ids(kind, &[]).await).await;
         assert_eq!(object_keys(&raw), ["id"], "{kind}: {raw}");
         let id = raw["id"].as_str().unwrap_or_else(|| panic!("{kind}: id is not a string: {raw}"));
@@ -27,12 +27,12 @@ async fn get_single_id_of_every_kind_is_a_json_string() {
 #[tokio::test(flavor = "multi_thread")]
 async fn get_batch_of_every_kind_has_count_string_ids_in_order() {
     let app = spawn_app(Options::new());
-    for kind in ALL_KINDS {
+    for kind in all_kinds() {
         let raw: Value = json_ok(app.get_ids(kind, &[("count", "50")]).await).await;
         assert_eq!(object_keys(&raw), ["ids"], "{kind}: {raw}");
         let ids = string_ids(&raw);
         assert_eq!(ids.len(), 50, "{kind}");
-        if SORTABLE_KINDS.contains(&kind) {
+        if is_sortable(kind) {
             assert_strictly_increasing(kind, &ids);
         }
         let distinct: HashSet<&String> = ids.iter().collect();
@@ -43,7 +43,7 @@ async fn get_batch_of_every_kind_has_count_string_ids_in_order() {
 #[tokio::test(flavor = "multi_thread")]
 async fn count_one_is_a_batch_of_one() {
     let app = spawn_app(Options::new());
-    for kind in ALL_KINDS {
+    for kind in all_kinds() {
         let raw: Value = json_ok(app.get_ids(kind, &[("count", "1")]).await).await;
         assert_eq!(object_keys(&raw), ["ids"], "{kind}: {raw}");
         assert_eq!(string_ids(&raw).len(), 1, "{kind}");
@@ -53,7 +53,7 @@ async fn count_one_is_a_batch_of_one() {
 #[tokio::test(flavor = "multi_thread")]
 async fn post_does_what_get_does() {
     let app = spawn_app(Options::new());
-    for kind in ALL_KINDS {
+    for kind in all_kinds() {
         // No body at all.
         let raw: Value = json_ok(app.post_ids(kind, &[], None).await).await;
         assert_eq!(object_keys(&raw), ["id"], "POST {kind}: {raw}");
@@ -72,7 +72,7 @@ async fn post_does_what_get_does() {
         let raw: Value = json_ok(app.post_ids(kind, &[], Some(json!({"count": 9}))).await).await;
         let ids = string_ids(&raw);
         assert_eq!(ids.len(), 9, "POST {kind} {{count: 9}}");
-        if SORTABLE_KINDS.contains(&kind) {
+        if is_sortable(kind) {
             assert_strictly_increasing(kind, &ids);
         }
 
@@ -103,7 +103,7 @@ async fn post_body_carries_counter_name_and_random_options() {
 #[tokio::test(flavor = "multi_thread")]
 async fn accept_text_plain_gives_one_id_per_line() {
     let app = spawn_app(Options::new());
-    for kind in ALL_KINDS {
+    for kind in all_kinds() {
         for (query, expected) in [(vec![("count", "5")], 5), (vec![], 1)] {
             let response = app.get_ids_text(kind, &query).await;
             assert_eq!(response.status(), StatusCode::OK, "{kind} as text");
@@ -119,7 +119,7 @@ async fn accept_text_plain_gives_one_id_per_line() {
             for line in &lines {
                 assert!(!line.is_empty() && !line.contains('"'), "{kind}: line {line:?}");
             }
-            if SORTABLE_KINDS.contains(&kind) {
+            if is_sortable(kind) {
                 assert_strictly_increasing(kind, &lines);
             }
         }

@@ -48,7 +48,7 @@ return tonumber(ARGV[2])
 
 /// GCRA on the Redis server's clock (so nodes with skewed clocks share one bucket), taking up
 /// to `want` tokens at once: a node asks for a slice and serves it locally (see
-/// `rate_limit.rs`). Tokens are charged when granted, so a slice counts against the bucket
+/// `rate_limit/shared.rs`). Tokens are charged when granted, so a slice counts against the bucket
 /// at once, used or not. With `want` = 1 this is the classic one-request GCRA.
 /// ARGV: emission interval (µs), burst, want (>= 1). Returns {allowed, granted, wait µs};
 /// when not even one token fits, the wait is until one does.
