@@ -219,7 +219,7 @@ fn clock_ticks_per_second() -> f64 {
     })
 }
 
-/// `idgen-server listening on http://127.0.0.1:41234 (mode: embedded, worker 0)`.
+/// `idgen-server listening on http://127.0.0.1:41234 (mode: embedded, worker 0, default)`.
 fn parse_listening_line(line: &str) -> anyhow::Result<(SocketAddr, String)> {
     let parsed = line.split_once("http://").and_then(|(_, rest)| {
         let (address, rest) = rest.split_once(' ')?;

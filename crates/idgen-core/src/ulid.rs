@@ -1,11 +1,13 @@
 //! ULID (ulid/spec): 48-bit ms timestamp + 80 random bits, Crockford base32, monotonic.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use parking_lot::Mutex;
 use rand::Rng;
 
 use crate::kind::DecodeContext;
 use crate::wire::DecodeResponse;
-use crate::{Clock, DecodeError, KindInfo, SystemClock};
+use crate::{Clock, DecodeError, IssueError, KindInfo, SystemClock};
 
 pub const INFO: KindInfo = KindInfo {
     name: "ulid",
@@ -46,34 +48,74 @@ const MAX_RANDOM: u128 = (1 << 80) - 1;
 #[derive(Debug)]
 pub struct UlidGenerator<C: Clock = SystemClock> {
     clock: C,
-    /// `(timestamp_ms, random)` of the last ULID issued; `(0, 0)` before the first.
+    /// `(timestamp_ms, random)` of the last ULID issued (or the floor); `(0, 0)` before either.
     state: Mutex<(u64, u128)>,
+    /// Highest timestamp a ULID may carry; `u64::MAX` means unlimited.
+    ceiling: AtomicU64,
 }
 
 impl<C: Clock> UlidGenerator<C> {
+    /// A generator with no floor and an unlimited ceiling.
     pub fn new(clock: C) -> Self {
-        Self { clock, state: Mutex::new((0, 0)) }
+        Self { clock, state: Mutex::new((0, 0)), ceiling: AtomicU64::new(u64::MAX) }
     }
 
-    /// The next ULID, greater than every ULID this generator issued before. Never fails: see
-    /// the type's docs for what happens when the random part would overflow.
-    pub fn generate<R: Rng + ?Sized>(&self, rng: &mut R) -> ulid::Ulid {
+    /// Never issue a ULID whose timestamp is at or below `unix_ms` (a mark persisted by an
+    /// earlier run). Call before the first `generate`.
+    pub fn with_floor(self, unix_ms: u64) -> Self {
+        {
+            let mut state = self.state.lock();
+            // The floor's whole millisecond counts as used: the next ULID is at a later one.
+            *state = (*state).max((unix_ms.min(MAX_MS), MAX_RANDOM));
+        }
+        self
+    }
+
+    /// Allow timestamps up to and including `unix_ms` (unlimited until first called). The
+    /// caller raises it only after persisting a mark at least this high.
+    pub fn set_ceiling(&self, unix_ms: u64) {
+        self.ceiling.store(unix_ms, Ordering::Release);
+    }
+
+    /// The ceiling set last (`u64::MAX` before any).
+    pub fn ceiling_ms(&self) -> u64 {
+        self.ceiling.load(Ordering::Acquire)
+    }
+
+    /// The highest timestamp (Unix ms) issued, or the floor.
+    pub fn high_water_ms(&self) -> u64 {
+        self.state.lock().0
+    }
+
+    /// The next ULID, greater than every ULID this generator issued before (see the type's
+    /// docs for what happens when the random part would overflow);
+    /// [`IssueError::CeilingReached`] when its timestamp would be above the ceiling.
+    pub fn generate<R: Rng + ?Sized>(&self, rng: &mut R) -> Result<ulid::Ulid, IssueError> {
         let now_ms = self.clock.now_ms().min(MAX_MS);
+        let ceiling = self.ceiling.load(Ordering::Acquire);
         let mut fresh = || (u128::from(rng.next_u64()) << 16) | u128::from(rng.next_u32() & 0xFFFF);
         let (timestamp_ms, random) = {
             let mut state = self.state.lock();
             let (last_ms, last_random) = *state;
-            let next = if now_ms > last_ms {
-                (now_ms, fresh())
+            let next_ms = if now_ms > last_ms {
+                now_ms
             } else if last_random < MAX_RANDOM {
+                last_ms
+            } else {
+                (last_ms + 1).min(MAX_MS)
+            };
+            if next_ms > ceiling {
+                return Err(IssueError::CeilingReached { needed: next_ms, ceiling });
+            }
+            let next = if next_ms == last_ms && last_random < MAX_RANDOM {
                 (last_ms, last_random + 1)
             } else {
-                ((last_ms + 1).min(MAX_MS), fresh())
+                (next_ms, fresh())
             };
             *state = next;
             next
         };
-        ulid::Ulid::from_parts(timestamp_ms, random)
+        Ok(ulid::Ulid::from_parts(timestamp_ms, random))
     }
 }
 
@@ -131,11 +173,11 @@ mod tests {
         let clock = ManualClock::new(T);
         let generator = UlidGenerator::new(&clock);
         let mut rng = StdRng::seed_from_u64(1);
-        let first = generator.generate(&mut rng);
+        let first = generator.generate(&mut rng).unwrap();
         assert_eq!(first.timestamp_ms(), T);
         assert_eq!(first.to_string().len(), 26);
         for step in 1..=1_000u128 {
-            let ulid = generator.generate(&mut rng);
+            let ulid = generator.generate(&mut rng).unwrap();
             assert_eq!((ulid.timestamp_ms(), ulid.random()), (T, first.random() + step));
         }
     }
@@ -145,9 +187,9 @@ mod tests {
         let clock = ManualClock::new(T);
         let generator = UlidGenerator::new(&clock);
         let mut rng = StdRng::seed_from_u64(2);
-        let first = generator.generate(&mut rng);
+        let first = generator.generate(&mut rng).unwrap();
         clock.advance(1);
-        let second = generator.generate(&mut rng);
+        let second = generator.generate(&mut rng).unwrap();
         assert!(second > first);
         assert_eq!(second.timestamp_ms(), T + 1);
         assert_ne!(second.random(), first.random() + 1);
@@ -158,10 +200,10 @@ mod tests {
         let clock = ManualClock::new(T);
         let generator = UlidGenerator::new(&clock);
         let mut rng = StdRng::seed_from_u64(3);
-        let mut previous = generator.generate(&mut rng);
+        let mut previous = generator.generate(&mut rng).unwrap();
         for back in [1, 1_000, 86_400_000, T] {
             clock.set(T - back);
-            let ulid = generator.generate(&mut rng);
+            let ulid = generator.generate(&mut rng).unwrap();
             assert!(ulid > previous);
             assert_eq!((ulid.timestamp_ms(), ulid.random()), (T, previous.random() + 1));
             previous = ulid;
@@ -175,16 +217,16 @@ mod tests {
         let mut rng = StdRng::seed_from_u64(4);
         *generator.state.lock() = (T, MAX_RANDOM - 1);
 
-        let last_in_ms = generator.generate(&mut rng);
+        let last_in_ms = generator.generate(&mut rng).unwrap();
         assert_eq!((last_in_ms.timestamp_ms(), last_in_ms.random()), (T, MAX_RANDOM));
 
-        let borrowed = generator.generate(&mut rng);
+        let borrowed = generator.generate(&mut rng).unwrap();
         assert!(borrowed > last_in_ms);
         assert_eq!(borrowed.timestamp_ms(), T + 1, "runs 1 ms ahead of the clock");
         assert_eq!(decode(&borrowed.to_string()), Ok(T + 1));
 
         // The clock is still at T: the generator continues in the borrowed millisecond.
-        let next = generator.generate(&mut rng);
+        let next = generator.generate(&mut rng).unwrap();
         assert_eq!((next.timestamp_ms(), next.random()), (T + 1, borrowed.random() + 1));
     }
 
@@ -192,7 +234,7 @@ mod tests {
     fn strictly_increasing_across_threads() {
         let generator = UlidGenerator::new(SystemClock);
         crate::test_support::assert_unique_on_threads(4, 50_000, || {
-            generator.generate(&mut rand::rng())
+            generator.generate(&mut rand::rng()).unwrap()
         });
     }
 
@@ -212,7 +254,7 @@ mod tests {
                 clock.set(reading);
                 high_water = high_water.max(reading);
                 for _ in 0..per_reading {
-                    let ulid = generator.generate(&mut rng);
+                    let ulid = generator.generate(&mut rng).unwrap();
                     prop_assert!(previous.is_none_or(|p| p < ulid));
                     prop_assert_eq!(decode(&ulid.to_string()), Ok(high_water));
                     previous = Some(ulid);
@@ -223,10 +265,31 @@ mod tests {
         #[test]
         fn decode_round_trips(ms in 0..=MAX_MS, seed: u64) {
             let generator = UlidGenerator::new(ManualClock::new(ms));
-            let text = generator.generate(&mut StdRng::seed_from_u64(seed)).to_string();
+            let text = generator.generate(&mut StdRng::seed_from_u64(seed)).unwrap().to_string();
             prop_assert_eq!(text.len(), 26);
             prop_assert_eq!(decode(&text), Ok(ms));
             prop_assert_eq!(decode(&text.to_lowercase()), Ok(ms));
         }
+    }
+
+    #[test]
+    fn resumes_above_a_floor_and_stops_at_the_ceiling() {
+        let clock = ManualClock::new(T);
+        let mut rng = StdRng::seed_from_u64(4);
+        let generator = UlidGenerator::new(&clock).with_floor(T + 5_000);
+        generator.set_ceiling(T + 5_001);
+        let first = generator.generate(&mut rng).unwrap();
+        assert_eq!(first.timestamp_ms(), T + 5_001);
+        let second = generator.generate(&mut rng).unwrap();
+        assert!(second > first);
+        clock.set(T + 5_002);
+        assert_eq!(
+            generator.generate(&mut rng),
+            Err(IssueError::CeilingReached { needed: T + 5_002, ceiling: T + 5_001 })
+        );
+        generator.set_ceiling(u64::MAX);
+        assert_eq!(generator.generate(&mut rng).unwrap().timestamp_ms(), T + 5_002);
+        assert_eq!(generator.high_water_ms(), T + 5_002);
+        assert_eq!(UlidGenerator::new(&clock).with_floor(u64::MAX).high_water_ms(), MAX_MS);
     }
 }

@@ -6,7 +6,7 @@ use rand::Rng;
 
 use crate::kind::DecodeContext;
 use crate::wire::DecodeResponse;
-use crate::{Clock, DecodeError, KindInfo, SystemClock};
+use crate::{Clock, DecodeError, IssueError, KindInfo, SystemClock};
 
 pub const INFO: KindInfo = KindInfo {
     name: "uuid7",
@@ -65,55 +65,91 @@ const SEED_MASK: u64 = 0x7FFF;
 /// let generator = uuid7::Uuid7Generator::new(&clock);
 /// let mut rng = rand::rngs::StdRng::seed_from_u64(7);
 ///
-/// let first = generator.generate(&mut rng);
-/// let second = generator.generate(&mut rng); // same millisecond: the counter orders them
+/// let first = generator.generate(&mut rng)?;
+/// let second = generator.generate(&mut rng)?; // same millisecond: the counter orders them
 /// assert!(first < second);
 /// assert_eq!(first.get_version_num(), 7);
 /// assert_eq!(uuid7::decode(&second.to_string()), Ok(1_700_000_000_000));
+/// # Ok::<(), idgen_core::IssueError>(())
 /// ```
 #[derive(Debug)]
 pub struct Uuid7Generator<C: Clock = SystemClock> {
     clock: C,
-    /// `(unix_ms << 16) | counter` of the last UUID issued; 0 before the first.
+    /// `(unix_ms << 16) | counter` of the last UUID issued (or of the floor); 0 before either.
     state: AtomicU64,
+    /// Highest `unix_ts_ms` a UUID may carry; `u64::MAX` means unlimited.
+    ceiling: AtomicU64,
 }
 
 impl<C: Clock> Uuid7Generator<C> {
+    /// A generator with no floor and an unlimited ceiling.
     pub fn new(clock: C) -> Self {
-        Self { clock, state: AtomicU64::new(0) }
+        Self { clock, state: AtomicU64::new(0), ceiling: AtomicU64::new(u64::MAX) }
     }
 
-    /// The next UUID, greater than every UUID this generator issued before.
-    pub fn generate<R: Rng + ?Sized>(&self, rng: &mut R) -> uuid::Uuid {
-        build(self.reserve(rng, 1), rng.next_u64())
+    /// Never issue a UUID whose timestamp is at or below `unix_ms` (a mark persisted by an
+    /// earlier run), so output keeps increasing across a restart with the clock set back.
+    /// Call before the first `generate`.
+    pub fn with_floor(self, unix_ms: u64) -> Self {
+        // The floor's whole millisecond counts as used: the next UUID is at a later one.
+        let floor = (unix_ms.min(MAX_MS) << COUNTER_BITS) | 0xFFFF;
+        self.state.fetch_max(floor, Ordering::Relaxed);
+        self
+    }
+
+    /// Allow timestamps up to and including `unix_ms` (unlimited until first called). The
+    /// caller raises it only after persisting a mark at least this high.
+    pub fn set_ceiling(&self, unix_ms: u64) {
+        // Release pairs with the Acquire load in `reserve`.
+        self.ceiling.store(unix_ms, Ordering::Release);
+    }
+
+    /// The ceiling set last (`u64::MAX` before any).
+    pub fn ceiling_ms(&self) -> u64 {
+        self.ceiling.load(Ordering::Acquire)
+    }
+
+    /// The highest timestamp (Unix ms) issued, or the floor.
+    pub fn high_water_ms(&self) -> u64 {
+        self.state.load(Ordering::Relaxed) >> COUNTER_BITS
+    }
+
+    /// The next UUID, greater than every UUID this generator issued before;
+    /// [`IssueError::CeilingReached`] when its timestamp would be above the ceiling.
+    pub fn generate<R: Rng + ?Sized>(&self, rng: &mut R) -> Result<uuid::Uuid, IssueError> {
+        Ok(build(self.reserve(rng, 1)?, rng.next_u64()))
     }
 
     /// `n` UUIDs in increasing order, passed to `each`: the same IDs `n` calls of
     /// [`generate`](Self::generate) made in one instant would give (one millisecond, the
     /// counter counting up and carrying into the timestamp on overflow), for one clock read
-    /// and one compare-and-swap. Those two were most of the cost of a large batch.
+    /// and one compare-and-swap. Those two were most of the cost of a large batch. Nothing is
+    /// passed to `each` when the batch would reach above the ceiling.
     pub fn generate_batch<R: Rng + ?Sized>(
         &self,
         rng: &mut R,
         n: usize,
         mut each: impl FnMut(uuid::Uuid),
-    ) {
+    ) -> Result<(), IssueError> {
         if n == 0 {
-            return;
+            return Ok(());
         }
-        let mut state = self.reserve(rng, n as u64);
+        let mut state = self.reserve(rng, n as u64)?;
         for _ in 0..n {
             each(build(state, rng.next_u64()));
             state = state.saturating_add(1);
         }
+        Ok(())
     }
 
     /// Takes the next `n` (at least 1) state words in one compare-and-swap and returns the
     /// first: a later millisecond than the last one issued starts from a fresh random seed;
     /// the same one, or a clock behind it, counts on from the last word, overflowing into the
-    /// timestamp. Saturates only at the end of the 48-bit range (see the type's docs).
-    fn reserve<R: Rng + ?Sized>(&self, rng: &mut R, n: u64) -> u64 {
+    /// timestamp. Saturates only at the end of the 48-bit range (see the type's docs). Takes
+    /// nothing when the last word's millisecond would be above the ceiling.
+    fn reserve<R: Rng + ?Sized>(&self, rng: &mut R, n: u64) -> Result<u64, IssueError> {
         let now_ms = self.clock.now_ms().min(MAX_MS);
+        let ceiling = self.ceiling.load(Ordering::Acquire);
         // Relaxed is enough: the only shared data is this one atomic, and successful CASes on
         // one location are totally ordered (its modification order), which is exactly the
         // order of the IDs. A thread's later CAS is always later in that order.
@@ -125,13 +161,17 @@ impl<C: Clock> Uuid7Generator<C> {
                 current.saturating_add(1)
             };
             let last = first.saturating_add(n - 1);
+            let needed = last >> COUNTER_BITS;
+            if needed > ceiling {
+                return Err(IssueError::CeilingReached { needed, ceiling });
+            }
             match self.state.compare_exchange_weak(
                 current,
                 last,
                 Ordering::Relaxed,
                 Ordering::Relaxed,
             ) {
-                Ok(_) => return first,
+                Ok(_) => return Ok(first),
                 Err(actual) => current = actual,
             }
         }
@@ -215,7 +255,7 @@ mod tests {
         let generator = Uuid7Generator::new(&clock);
         let mut rng = StdRng::seed_from_u64(1);
         for _ in 0..1_000 {
-            let uuid = generator.generate(&mut rng);
+            let uuid = generator.generate(&mut rng).unwrap();
             assert_eq!(uuid.get_version_num(), 7);
             assert_eq!(uuid.as_bytes()[8] >> 6, 0b10, "variant bits");
             assert_eq!(timestamp_of(uuid), T);
@@ -236,11 +276,11 @@ mod tests {
         let clock = ManualClock::new(T);
         let generator = Uuid7Generator::new(&clock);
         let mut rng = StdRng::seed_from_u64(2);
-        let first = generator.generate(&mut rng);
+        let first = generator.generate(&mut rng).unwrap();
         assert!(counter_of(first) <= SEED_MASK, "rollover guard: top counter bit starts at 0");
         let mut previous = first;
         for step in 1..=10_000 {
-            let uuid = generator.generate(&mut rng);
+            let uuid = generator.generate(&mut rng).unwrap();
             assert!(uuid > previous);
             assert_eq!(counter_of(uuid), counter_of(first) + step);
             assert_eq!(timestamp_of(uuid), T);
@@ -254,10 +294,10 @@ mod tests {
         let generator = Uuid7Generator::new(&clock);
         let mut rng = StdRng::seed_from_u64(3);
         let mut seeds = Vec::new();
-        let mut previous = generator.generate(&mut rng);
+        let mut previous = generator.generate(&mut rng).unwrap();
         for _ in 0..100 {
             clock.advance(1);
-            let uuid = generator.generate(&mut rng);
+            let uuid = generator.generate(&mut rng).unwrap();
             assert!(uuid > previous);
             assert_eq!(timestamp_of(uuid), clock.now_ms());
             assert!(counter_of(uuid) <= SEED_MASK);
@@ -275,10 +315,10 @@ mod tests {
         let generator = Uuid7Generator::new(&clock);
         let mut rng = StdRng::seed_from_u64(4);
         // Naturally: the seed is at most 0x7FFF, so at most 0x10000 IDs fit in one ms.
-        let mut previous = generator.generate(&mut rng);
+        let mut previous = generator.generate(&mut rng).unwrap();
         let mut rolled_over = None;
         for _ in 0..0x10000 {
-            let uuid = generator.generate(&mut rng);
+            let uuid = generator.generate(&mut rng).unwrap();
             assert!(uuid > previous);
             if timestamp_of(uuid) != T {
                 rolled_over = Some(uuid);
@@ -293,7 +333,7 @@ mod tests {
 
         // The clock catching up to the borrowed ms continues the count instead of reseeding.
         clock.set(T + 1);
-        let next = generator.generate(&mut rng);
+        let next = generator.generate(&mut rng).unwrap();
         assert_eq!((timestamp_of(next), counter_of(next)), (T + 1, 1));
     }
 
@@ -302,10 +342,10 @@ mod tests {
         let clock = ManualClock::new(T);
         let generator = Uuid7Generator::new(&clock);
         let mut rng = StdRng::seed_from_u64(5);
-        let before = generator.generate(&mut rng);
+        let before = generator.generate(&mut rng).unwrap();
         for back in [1, 1_000, 86_400_000, T] {
             clock.set(T - back);
-            let uuid = generator.generate(&mut rng);
+            let uuid = generator.generate(&mut rng).unwrap();
             assert!(uuid > before);
             assert_eq!(timestamp_of(uuid), T, "clock {back} ms back");
         }
@@ -317,9 +357,9 @@ mod tests {
         let generator = Uuid7Generator::new(&clock);
         let mut rng = StdRng::seed_from_u64(6);
         generator.state.store((MAX_MS << 16) | 0xFFFE, Ordering::Relaxed);
-        let last = generator.generate(&mut rng);
+        let last = generator.generate(&mut rng).unwrap();
         assert_eq!((timestamp_of(last), counter_of(last)), (MAX_MS, 0xFFFF));
-        let after = generator.generate(&mut rng);
+        let after = generator.generate(&mut rng).unwrap();
         assert_eq!((timestamp_of(after), counter_of(after)), (MAX_MS, 0xFFFF));
     }
 
@@ -327,7 +367,7 @@ mod tests {
     fn strictly_increasing_across_threads() {
         let generator = Uuid7Generator::new(SystemClock);
         crate::test_support::assert_unique_on_threads(4, 50_000, || {
-            generator.generate(&mut rand::rng())
+            generator.generate(&mut rand::rng()).unwrap()
         });
     }
 
@@ -338,7 +378,7 @@ mod tests {
         // The batch draws the counter's seed, then one u64 per ID, as single calls do when only
         // the first starts a millisecond: replaying the draws rebuilds every ID.
         let mut batch = Vec::new();
-        batched.generate_batch(&mut StdRng::seed_from_u64(3), 70_000, |id| batch.push(id));
+        batched.generate_batch(&mut StdRng::seed_from_u64(3), 70_000, |id| batch.push(id)).unwrap();
         let mut rng = StdRng::seed_from_u64(3);
         let seed = u64::from(rng.next_u32()) & SEED_MASK;
         let first = (1_700_000_000_000 << COUNTER_BITS) | seed;
@@ -350,9 +390,9 @@ mod tests {
         assert_eq!(timestamp_of(batch[0]), 1_700_000_000_000);
         assert_eq!(timestamp_of(*batch.last().unwrap()), 1_700_000_000_001);
         // What follows a batch is above it; an empty batch issues nothing.
-        let next = batched.generate(&mut rand::rng());
+        let next = batched.generate(&mut rand::rng()).unwrap();
         assert!(next > *batch.last().unwrap());
-        batched.generate_batch(&mut rand::rng(), 0, |_| panic!("nothing to issue"));
+        batched.generate_batch(&mut rand::rng(), 0, |_| panic!("nothing to issue")).unwrap();
     }
 
     #[test]
@@ -367,11 +407,12 @@ mod tests {
                         let mut ids = Vec::new();
                         for round in 0..2_000 {
                             if (round + worker) % 3 == 0 {
-                                ids.push(generator.generate(&mut rng));
+                                ids.push(generator.generate(&mut rng).unwrap());
                             } else {
                                 let mut batch = Vec::new();
                                 generator
-                                    .generate_batch(&mut rng, 1 + round % 50, |id| batch.push(id));
+                                    .generate_batch(&mut rng, 1 + round % 50, |id| batch.push(id))
+                                    .unwrap();
                                 assert!(batch.windows(2).all(|pair| pair[0] < pair[1]));
                                 ids.extend(batch);
                             }
@@ -404,7 +445,7 @@ mod tests {
                 clock.set(reading);
                 high_water = high_water.max(reading);
                 for _ in 0..per_reading {
-                    let uuid = generator.generate(&mut rng);
+                    let uuid = generator.generate(&mut rng).unwrap();
                     prop_assert!(previous.is_none_or(|p| p < uuid));
                     // Fewer than 2^15 IDs per ms never roll the counter over.
                     prop_assert_eq!(decode(&uuid.to_string()), Ok(high_water));
@@ -416,9 +457,39 @@ mod tests {
         #[test]
         fn decode_round_trips(ms in 0..=MAX_MS, seed: u64) {
             let generator = Uuid7Generator::new(ManualClock::new(ms));
-            let uuid = generator.generate(&mut StdRng::seed_from_u64(seed));
+            let uuid = generator.generate(&mut StdRng::seed_from_u64(seed)).unwrap();
             prop_assert_eq!(decode(&uuid.to_string()), Ok(ms));
             prop_assert_eq!(decode(&uuid.hyphenated().to_string().to_uppercase()), Ok(ms));
         }
+    }
+
+    #[test]
+    fn resumes_above_a_floor_and_stops_at_the_ceiling() {
+        let clock = ManualClock::new(T);
+        let mut rng = StdRng::seed_from_u64(9);
+        // A floor ahead of the clock (a restart with the clock set back): the next UUID is
+        // in the millisecond after it, whatever the clock says.
+        let generator = Uuid7Generator::new(&clock).with_floor(T + 5_000);
+        generator.set_ceiling(T + 5_001);
+        let first = generator.generate(&mut rng).unwrap();
+        assert_eq!(timestamp_of(first), T + 5_001);
+        assert_eq!(generator.high_water_ms(), T + 5_001);
+        // A batch that would carry past the ceiling takes nothing.
+        let refused = generator.generate_batch(&mut rng, 70_000, |_| panic!("nothing issued"));
+        assert_eq!(
+            refused,
+            Err(IssueError::CeilingReached { needed: T + 5_002, ceiling: T + 5_001 })
+        );
+        clock.set(T + 6_000);
+        assert_eq!(
+            generator.generate(&mut rng),
+            Err(IssueError::CeilingReached { needed: T + 6_000, ceiling: T + 5_001 })
+        );
+        generator.set_ceiling(T + 6_000);
+        let next = generator.generate(&mut rng).unwrap();
+        assert!(next > first && timestamp_of(next) == T + 6_000);
+        // The end of the 48-bit range cannot wrap into a small floor.
+        let end = Uuid7Generator::new(&clock).with_floor(u64::MAX);
+        assert_eq!(end.high_water_ms(), MAX_MS);
     }
 }

@@ -132,6 +132,8 @@ pub enum ErrorCode {
     NotAcceptable,
     RateLimited,
     Unavailable,
+    /// The server's store lost data it had acknowledged; an operator must recover it.
+    StoreRegressed,
     Internal,
     /// A code this version of the SDK does not know (sent by a newer server).
     #[serde(other)]
@@ -156,6 +158,7 @@ impl ErrorCode {
             ErrorCode::NotAcceptable => "not_acceptable",
             ErrorCode::RateLimited => "rate_limited",
             ErrorCode::Unavailable => "unavailable",
+            ErrorCode::StoreRegressed => "store_regressed",
             ErrorCode::Internal => "internal",
             ErrorCode::Unknown => "unknown",
         }

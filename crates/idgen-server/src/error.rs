@@ -80,6 +80,10 @@ pub enum Refusal {
     NoWorkerId { store: &'static str, retry_after_secs: u64 },
     /// The shared rate limiter could not ask its back end (and `IDGEN_RATE_LIMIT_FAIL=closed`).
     RateLimiterUnreachable { store: &'static str },
+    /// The back end lost what it had acknowledged; only an operator can resume issuing.
+    StoreRegressed { store: &'static str },
+    /// The kind's durable mark is at the end of what its IDs can hold.
+    MarkAtRangeEnd { kind: &'static str },
 }
 
 impl Refusal {
@@ -115,6 +119,20 @@ impl Refusal {
             Refusal::RateLimiterUnreachable { store } => {
                 format!("the rate limiter cannot reach its {store} right now; retry in a moment")
             }
+            Refusal::MarkAtRangeEnd { kind } => format!(
+                "the server's durable {kind} mark is at the end of what {kind} ids can hold, so it issues no more of them; the operator must act (docs/operations.md#runaway-marks); use another kind"
+            ),
+            Refusal::StoreRegressed { store } => format!(
+                "the server's {store} lost data it had acknowledged (it restarted empty, was flushed, evicted keys or failed over to a replica that lagged), so it could hand out ids that were already issued; it refuses until an operator runs `idgen-server recover`; use another kind or retry later"
+            ),
+        }
+    }
+
+    /// The stable code of this refusal.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            Refusal::StoreRegressed { .. } => ErrorCode::StoreRegressed,
+            _ => ErrorCode::Unavailable,
         }
     }
 
@@ -124,7 +142,9 @@ impl Refusal {
             Refusal::ClockBehind { behind_ms, allowance_ms, .. } => {
                 behind_ms.saturating_sub(*allowance_ms).div_ceil(1000)
             }
-            Refusal::TimeOutOfRange { .. } => 60,
+            Refusal::TimeOutOfRange { .. }
+            | Refusal::StoreRegressed { .. }
+            | Refusal::MarkAtRangeEnd { .. } => 60,
             Refusal::NoWorkerId { retry_after_secs, .. } => *retry_after_secs,
             Refusal::Exhausted { .. }
             | Refusal::SequenceExhausted
@@ -155,6 +175,7 @@ impl From<BackendError> for ApiError {
                 tracing::error!(error = %detail, "cannot make a high-water mark durable");
                 Refusal::NotDurable.into()
             }
+            BackendError::Regressed { store, .. } => Refusal::StoreRegressed { store }.into(),
             BackendError::TooManyCounters { max } => ApiError::TooManyCounters { max },
             BackendError::Internal { detail } => ApiError::Internal(anyhow::anyhow!(detail)),
         }
@@ -182,7 +203,7 @@ impl ApiError {
             ApiError::MethodNotAllowed { .. } => ErrorCode::MethodNotAllowed,
             ApiError::NotAcceptable => ErrorCode::NotAcceptable,
             ApiError::RateLimited { .. } => ErrorCode::RateLimited,
-            ApiError::Unavailable(_) => ErrorCode::Unavailable,
+            ApiError::Unavailable(refusal) => refusal.code(),
             ApiError::Internal(_) => ErrorCode::Internal,
             ApiError::Foreign(status) => match status.as_u16() {
                 404 => ErrorCode::NotFound,

@@ -1,17 +1,30 @@
-//! The `idgen-server` binary: parse settings, start the application, run until a signal.
+//! The `idgen-server` binary: parse settings, start the application, run until a signal (or
+//! run a subcommand: `recover`).
 
 use std::io::Write;
 use std::process::ExitCode;
 
 use clap::Parser;
+use idgen_server::backend::redis::recover;
+use idgen_server::config::Command;
 use idgen_server::{Application, Config, ConfigError, Flags, startup};
 
 fn main() -> ExitCode {
     let flags = Flags::parse();
+    let command = flags.command.clone();
     let config = match Config::load(flags) {
         Ok(config) => config,
         Err(error) => return fail(&error.into()),
     };
+    if let Some(Command::Recover(args)) = command {
+        return match recover::run(&config, &args) {
+            Ok(summary) => {
+                println!("{summary}");
+                ExitCode::SUCCESS
+            }
+            Err(error) => fail(&error),
+        };
+    }
     startup::init_tracing(&config.log);
     let application = match Application::build(config) {
         Ok(application) => application,

@@ -48,6 +48,9 @@ pub struct Application {
     address: SocketAddr,
     state: web::Data<AppState>,
     rate_limit: RateLimit,
+    /// The worker id is the default 0 because none was given (and the back end does not lease
+    /// one): safe for one node only, so the start-up line says so.
+    default_worker_id: bool,
 }
 
 impl Application {
@@ -73,9 +76,10 @@ impl Application {
         listener.set_nonblocking(true).context("make the listener non-blocking")?;
         let address = listener.local_addr().context("read the bound address")?;
         let opened = backend::open(&config)?;
+        let default_worker_id = !config.worker_id_fixed && opened.backend.worker_tick().is_none();
         let rate_limit = RateLimit::new(&config, &opened.backend);
         let state = web::Data::new(AppState::new(&config, opened, clock)?);
-        Ok(Application { listener, address, state, rate_limit })
+        Ok(Application { listener, address, state, rate_limit, default_worker_id })
     }
 
     /// The address really bound.
@@ -84,11 +88,15 @@ impl Application {
     }
 
     /// The one start-up line, e.g.
-    /// `idgen-server listening on http://127.0.0.1:41234 (mode: embedded, worker 0)`.
+    /// `idgen-server listening on http://127.0.0.1:41234 (mode: embedded, worker 3)`, with
+    /// `, default` after a worker id nobody chose and what the back end describes of itself
+    /// (Redis: `, persistence: aof appendfsync always, 1 replicas`).
     pub fn startup_line(&self) -> String {
         let issuer = self.state.issuer();
+        let default = if self.default_worker_id { ", default" } else { "" };
+        let store = issuer.backend().describe().map(|text| format!(", {text}")).unwrap_or_default();
         format!(
-            "idgen-server listening on http://{} (mode: {}, worker {})",
+            "idgen-server listening on http://{} (mode: {}, worker {}{default}{store})",
             self.address,
             issuer.backend().mode(),
             issuer.worker_id()
@@ -253,7 +261,7 @@ mod tests {
         let first = Application::build(config.clone()).unwrap();
         assert_ne!(first.address().port(), 0);
         assert!(first.startup_line().starts_with("idgen-server listening on http://127.0.0.1:"));
-        assert!(first.startup_line().ends_with("(mode: embedded, worker 0)"));
+        assert!(first.startup_line().ends_with("(mode: embedded, worker 0, default)"));
         let locked = Application::build(config).err().expect("the dir is locked");
         assert!(locked.to_string().contains("IDGEN_DATA_DIR"), "{locked}");
     }

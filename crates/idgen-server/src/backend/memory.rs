@@ -67,6 +67,11 @@ impl MemoryBackend {
         self.shared.stall.store(stall, Ordering::Relaxed);
     }
 
+    /// Sets `mark` to `value` as if a run had written it (a runaway or hand-edited mark).
+    pub fn set_mark(&self, mark: Mark, value: u64) {
+        self.shared.durable.lock().marks.insert(mark, value);
+    }
+
     /// Loses every mark, as a store restarted empty does.
     pub fn forget(&self) {
         *self.shared.durable.lock() = Durable::default();
@@ -79,12 +84,14 @@ impl MemoryBackend {
             worker_id: config.worker_id,
             snowflake_ms: durable.snowflake_ms.get(&config.worker_id).copied().unwrap_or(0),
             timestamp_ms: durable.marks.get(&Mark::Timestamp).copied().unwrap_or(0),
+            uuid7_ms: durable.marks.get(&Mark::Uuid7).copied().unwrap_or(0),
+            ulid_ms: durable.marks.get(&Mark::Ulid).copied().unwrap_or(0),
             counters: durable
                 .marks
                 .iter()
                 .filter_map(|(mark, value)| match mark {
                     Mark::Counter(name) => Some((name.clone(), *value)),
-                    Mark::Timestamp => None,
+                    Mark::Timestamp | Mark::Uuid7 | Mark::Ulid => None,
                 })
                 .collect(),
         };
@@ -193,6 +200,8 @@ impl Backend for Instance {
             let mut durable = self.shared.durable.lock();
             durable.snowflake_ms.insert(high_water.worker_id, high_water.snowflake_ms);
             durable.marks.insert(Mark::Timestamp, high_water.timestamp_ms);
+            durable.marks.insert(Mark::Uuid7, high_water.uuid7_ms);
+            durable.marks.insert(Mark::Ulid, high_water.ulid_ms);
             for (name, value) in &high_water.counters {
                 durable.marks.insert(Mark::Counter(name.clone()), *value);
             }

@@ -12,8 +12,8 @@
 //! - **the worker id** snowflakes are issued with, and its own mark, raised only while the id
 //!   is this node's ([`Backend::raise_worker_mark`]); a back end that leases ids renews them in
 //!   [`Backend::maintain_worker`] and tells the issuing layer through [`WorkerEvents`];
-//! - optionally **shared counters** (values handed out by the store itself, unique across
-//!   nodes) and **rate-limit tokens** shared by every node;
+//! - optionally **shared counters** and **shared timestamp ids** (handed out by the store
+//!   itself, unique across nodes) and **rate-limit tokens** shared by every node;
 //! - **readiness** (can it do all of the above now?) and the final **settle** at shutdown.
 //!
 //! Every method that may wait returns a boxed future: the trait is used as a trait object, and
@@ -26,7 +26,7 @@ pub mod redis;
 
 use std::future::Future;
 use std::net::IpAddr;
-use std::ops::RangeInclusive;
+use std::ops::{Range, RangeInclusive};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
@@ -43,6 +43,11 @@ pub type BackendFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 pub enum Mark {
     /// Unix ms; no timestamp id is issued at or below it after a restart.
     Timestamp,
+    /// Unix ms; no uuid7 is issued with a time at or below it after a restart, so output never
+    /// goes backwards, even when the clock was set back while the server was down.
+    Uuid7,
+    /// The same for ULIDs.
+    Ulid,
     /// The last value reserved for this counter (node-issued counters only).
     Counter(CounterName),
 }
@@ -56,6 +61,8 @@ pub struct Snapshot {
     /// Unix ms; no snowflake of `worker_id` is issued at or below it after a restart.
     pub snowflake_ms: u64,
     pub timestamp_ms: u64,
+    pub uuid7_ms: u64,
+    pub ulid_ms: u64,
     /// Node-issued counters and the value reserved (or, at shutdown, issued) through.
     pub counters: Vec<(CounterName, u64)>,
 }
@@ -70,6 +77,10 @@ pub enum BackendError {
     /// A mark could not be made durable (disk full, permissions).
     #[error("cannot make a high-water mark durable: {detail}")]
     NotDurable { detail: String },
+    /// The store went back in time (it lost what it had acknowledged): nothing it guards is
+    /// handed out until an operator recovers it.
+    #[error("{store} went back in time: {detail}")]
+    Regressed { store: &'static str, detail: String },
     /// A new counter name would pass `IDGEN_MAX_COUNTERS`.
     #[error("too many counters (limit {max})")]
     TooManyCounters { max: usize },
@@ -114,6 +125,12 @@ pub trait SharedCounters: Send + Sync {
     ) -> BackendFuture<'a, Result<Vec<RangeInclusive<u64>>, BackendError>>;
 }
 
+/// Timestamp ids handed out by the store itself, unique across every node sharing it.
+pub trait SharedTimestamps: Send + Sync {
+    /// `count` consecutive timestamp ids, the first at least `now_ms` (the node's clock).
+    fn take(&self, count: u64, now_ms: u64) -> BackendFuture<'_, Result<Range<u64>, BackendError>>;
+}
+
 /// Rate-limit tokens kept by the store, so that every node draws from one bucket per client.
 pub trait RateTokens: Send + Sync {
     /// Up to `want` tokens for `client` from a GCRA bucket of `burst` refilling `per_second`.
@@ -133,6 +150,12 @@ pub trait Backend: Send + Sync {
 
     /// The store as a client reads about it in a refusal ("cannot reach its Redis").
     fn store_name(&self) -> &'static str;
+
+    /// What an operator should know about the store at a glance (the start-up line and
+    /// `/readyz`), e.g. how it keeps what it acknowledges.
+    fn describe(&self) -> Option<String> {
+        None
+    }
 
     /// Makes `mark` durable at `target` unless it already is at `needed` or above; returns the
     /// durable value, which is the new ceiling (>= `needed`).
@@ -174,6 +197,12 @@ pub trait Backend: Send + Sync {
     /// `Some` when the store hands out counter values itself; `None`: the issuing layer issues
     /// them from memory above [`Mark::Counter`] marks.
     fn shared_counters(&self) -> Option<&dyn SharedCounters> {
+        None
+    }
+
+    /// `Some` when the store hands out timestamp ids itself (nodes would otherwise issue the
+    /// same milliseconds); `None`: the issuing layer issues them above [`Mark::Timestamp`].
+    fn shared_timestamps(&self) -> Option<&dyn SharedTimestamps> {
         None
     }
 

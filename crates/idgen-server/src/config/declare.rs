@@ -62,9 +62,12 @@ macro_rules! settings {
         )]
         pub struct Flags {
             $(
-                #[arg(long, value_name = $value, help = Setting::$variant.help_line())]
+                #[arg(long, global = true, value_name = $value, help = Setting::$variant.help_line())]
                 pub $field: Option<String>,
             )*
+            /// What to do instead of serving.
+            #[command(subcommand)]
+            pub command: Option<super::Command>,
         }
 
         /// One setting: its variable, its flag and what a valid value is.

@@ -7,6 +7,7 @@
 //! (`IDGEN_WORKER_ID` or `--worker-id`) and says what a valid value looks like; `main` prints it
 //! on one line and exits with status 2.
 
+mod command;
 mod declare;
 #[cfg(test)]
 mod docs;
@@ -15,6 +16,7 @@ mod values;
 
 use std::collections::HashMap;
 
+pub use command::{Command, RecoverArgs};
 pub use settings::{Config, Flags, Group, Setting};
 pub use values::{RateLimitFail, RedisUrl};
 
@@ -31,6 +33,33 @@ impl Setting {
     pub fn help_line(self) -> String {
         let default = self.shown_default().replace('`', "");
         format!("{} [env: {}, default: {default}]", self.help(), self.env_var())
+    }
+}
+
+/// `IDGEN_*` variables that are not server settings but are meant for other programs sharing
+/// the environment: the `idgen` CLI and SDK (`IDGEN_URL`, ...) and the test suite.
+const OTHER_PROGRAMS_VARIABLES: &[&str] =
+    &["IDGEN_URL", "IDGEN_API_KEY", "IDGEN_API_KEY_FILE", "IDGEN_CA_FILE", "IDGEN_REQUIRE_REDIS"];
+
+/// Whether `name` is a setting or a variable of another idgen program.
+fn is_known_variable(name: &str) -> bool {
+    Setting::ALL.iter().any(|setting| setting.env_var() == name)
+        || OTHER_PROGRAMS_VARIABLES.contains(&name)
+}
+
+/// Why an unknown `IDGEN_*` variable stops the server (a typo would silently leave the
+/// default, e.g. worker id 0 on every node), with the closest real setting.
+fn unknown_variable(name: &str) -> String {
+    let closest = Setting::ALL
+        .iter()
+        .map(|setting| (values::edit_distance(name, setting.env_var()), setting.env_var()))
+        .min()
+        .filter(|(distance, _)| *distance <= 3.max(name.len() / 4));
+    match closest {
+        Some((_, suggestion)) => {
+            format!("not an idgen-server setting; did you mean {suggestion}?")
+        }
+        None => "not an idgen-server setting; `idgen-server --help` lists them".to_owned(),
     }
 }
 
@@ -88,6 +117,9 @@ impl Config {
     ) -> Result<Config, ConfigError> {
         let vars: Vec<(String, String)> =
             vars.into_iter().filter(|(name, _)| name.starts_with(ENV_PREFIX)).collect();
+        if let Some((name, _)) = vars.iter().find(|(name, _)| !is_known_variable(name)) {
+            return Err(ConfigError { name: name.clone(), problem: unknown_variable(name) });
+        }
         let raw: settings::RawEnv =
             envy::prefixed(ENV_PREFIX).from_iter(vars).map_err(|error| ConfigError {
                 name: "IDGEN_* settings".to_owned(),
@@ -229,7 +261,7 @@ mod tests {
 
     #[test]
     fn bad_environment_names_the_variable() {
-        let worker = "invalid IDGEN_WORKER_ID: must be an integer from 0 to 1023";
+        let worker = "invalid IDGEN_WORKER_ID: must be an integer from 0 to 1023, or ordinal or ordinal+N (the number after the last - of the host name, plus N)";
         check_error(&[("IDGEN_WORKER_ID", "abc")], Flags::default(), worker);
         check_error(&[("IDGEN_WORKER_ID", "1024")], Flags::default(), worker);
         check_error(&[("IDGEN_WORKER_ID", "70000")], Flags::default(), worker);
@@ -270,7 +302,11 @@ mod tests {
     #[test]
     fn bad_flags_name_the_flag() {
         let flags = Flags { worker_id: Some("5000".into()), ..Flags::default() };
-        check_error(&[], flags, "invalid --worker-id: must be an integer from 0 to 1023");
+        check_error(
+            &[],
+            flags,
+            "invalid --worker-id: must be an integer from 0 to 1023, or ordinal or ordinal+N (the number after the last - of the host name, plus N)",
+        );
         let flags = Flags { max_counters: Some("many".into()), ..Flags::default() };
         check_error(&[], flags, "invalid --max-counters: must be an integer from 1 to 1000000");
         // A good flag rescues a bad variable.
@@ -447,5 +483,51 @@ mod tests {
         for bad in ["", "127.0.0.1", ":80", "127.0.0.1:http", "1.2.3.4:65536", "a b:80"] {
             assert!(!bind_address_is_valid(bad), "{bad}");
         }
+    }
+
+    #[test]
+    fn unknown_variables_refuse_with_the_closest_setting() {
+        check_error(
+            &[("IDGEN_WORKERID", "3")],
+            Flags::default(),
+            "invalid IDGEN_WORKERID: not an idgen-server setting; did you mean IDGEN_WORKER_ID?",
+        );
+        check_error(
+            &[("IDGEN_RATE_LIMIT_PER_SEC", "3")],
+            Flags::default(),
+            "invalid IDGEN_RATE_LIMIT_PER_SEC: not an idgen-server setting; did you mean IDGEN_RATE_LIMIT_PER_SECOND?",
+        );
+        check_error(
+            &[("IDGEN_COLOUR_SCHEME", "dark")],
+            Flags::default(),
+            "invalid IDGEN_COLOUR_SCHEME: not an idgen-server setting; `idgen-server --help` lists them",
+        );
+        // The CLI's and the test suite's variables may share the environment.
+        let shared = [("IDGEN_URL", "http://h:1"), ("IDGEN_REQUIRE_REDIS", "1")];
+        assert!(load(&shared, Flags::default()).is_ok());
+        assert_eq!(values::edit_distance("kitten", "sitting"), 3);
+    }
+
+    #[test]
+    fn worker_ids_from_the_host_name_ordinal() {
+        assert_eq!(values::worker_id("7", None), Some(7));
+        assert_eq!(values::worker_id("ordinal", Some("idgen-3")), Some(3));
+        assert_eq!(values::worker_id("ordinal", Some("idgen-orders-12\n")), Some(12));
+        assert_eq!(values::worker_id("ordinal+100", Some("idgen-3")), Some(103));
+        assert_eq!(values::worker_id(" ordinal+0 ", Some("idgen-0")), Some(0));
+        for (text, host) in [
+            ("ordinal", Some("idgen")),
+            ("ordinal", Some("idgen-x")),
+            ("ordinal", None),
+            ("ordinal-1", Some("idgen-3")),
+            ("ordinal+", Some("idgen-3")),
+            ("ordinals", Some("idgen-3")),
+            ("ordinal+65535", Some("idgen-3")),
+        ] {
+            assert_eq!(values::worker_id(text, host), None, "{text} on {host:?}");
+        }
+        // Out of range after the offset: refused by the range check.
+        let config = Config { worker_id: 1024, ..Config::default() };
+        assert_eq!(config.validate(), Err(Setting::WorkerId));
     }
 }

@@ -13,7 +13,8 @@ use idgen_core::counter::CounterName;
 
 use super::declare::settings;
 use super::values::{
-    RateLimitFail, RedisUrl, bind_address_is_valid, now_ms, number, parse_ip_list, parse_seeds,
+    RateLimitFail, RedisUrl, bind_address_is_valid, hostname, now_ms, number, parse_ip_list,
+    parse_seeds, worker_id,
 };
 
 /// Upper bounds of the numeric settings (generous; they exist to catch typos).
@@ -68,11 +69,11 @@ settings! {
     WorkerId => worker_id: u16 {
         env: "IDGEN_WORKER_ID", group: Server, value: "N",
         default: 0, shown: "`0`",
-        help: "Snowflake worker id, 0..=1023",
-        parse: number,
+        help: "Snowflake worker id, 0..=1023, or ordinal[+N] (the host name's last number)",
+        parse: |text| worker_id(text, hostname().as_deref()),
         valid: |id| *id <= idgen_core::snowflake::WorkerId::MAX,
-        expect: "must be an integer from 0 to 1023",
-        doc: "Snowflake worker id, `0..=1023`. Every server that issues snowflakes with the same epoch must have its own.",
+        expect: "must be an integer from 0 to 1023, or ordinal or ordinal+N (the number after the last - of the host name, plus N)",
+        doc: "Snowflake worker id, `0..=1023`. Every server that issues snowflakes with the same epoch must have its own. `ordinal` takes the number after the last `-` of the host name (`$HOSTNAME`, else the kernel's): a Kubernetes StatefulSet names its pods `idgen-0`, `idgen-1`, ...; `ordinal+N` adds N (two StatefulSets sharing an epoch). The default 0 is safe only for a single embedded node; the start-up line says `default` while it is in use.",
     }
     SnowflakeEpochMs => snowflake_epoch_ms: u64 {
         env: "IDGEN_SNOWFLAKE_EPOCH_MS", group: Server, value: "MS",
@@ -174,7 +175,7 @@ settings! {
         expect: format!(
             "must be an integer from 0 (off) to {WAIT_REPLICAS_MAX}, and 0 with IDGEN_REDIS_CLUSTER=true (not supported there yet)"
         ),
-        doc: "N > 0: every write that guards uniqueness (counter `INCRBY`, seeds, worker-id lease and mark, timestamp mark) is followed by `WAIT N 500` on the same connection, and its result is used only if N replicas acknowledged it; otherwise the request gets 503 (the values are skipped: a gap). This closes the failover hole described in [operations.md](operations.md#replication-and-failover-the-caveat) at the cost of a replica round trip per write, and of counters stopping while fewer than N replicas are connected. Pair it with segment mode. 0 to 16; not supported with `IDGEN_REDIS_CLUSTER=true` yet (refused at start-up).",
+        doc: "N > 0: every write that guards uniqueness (counter `INCRBY`, seeds, worker-id lease and mark, timestamp mark) is followed by `WAIT N 300` on the same connection, and its result is used only if N replicas acknowledged it; otherwise the request gets 503 (the values are skipped: a gap). This closes the failover hole described in [operations.md](operations.md#replication-and-failover-the-caveat) at the cost of a replica round trip per write, and of counters stopping while fewer than N replicas are connected. Pair it with segment mode. 0 to 16; not supported with `IDGEN_REDIS_CLUSTER=true` yet (refused at start-up).",
     }
     RedisPrefix => redis_prefix: String {
         env: "IDGEN_REDIS_PREFIX", group: Redis, value: "PREFIX",

@@ -146,3 +146,42 @@ pub fn bind_address_is_valid(bind: &str) -> bool {
 pub fn now_ms() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
 }
+
+/// Levenshtein distance of two short ASCII strings (for "did you mean").
+pub fn edit_distance(a: &str, b: &str) -> usize {
+    let b = b.as_bytes();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, &x) in a.as_bytes().iter().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, &y) in b.iter().enumerate() {
+            let above = row[j + 1];
+            row[j + 1] = (above + 1).min(row[j] + 1).min(diagonal + usize::from(x != y));
+            diagonal = above;
+        }
+    }
+    row[b.len()]
+}
+
+/// `IDGEN_WORKER_ID`: a number, or `ordinal` / `ordinal+N`: the number after the last `-` of
+/// the host name (a Kubernetes StatefulSet names its pods `idgen-0`, `idgen-1`, ...), plus N.
+pub fn worker_id(text: &str, hostname: Option<&str>) -> Option<u16> {
+    let text = text.trim();
+    let Some(rest) = text.strip_prefix("ordinal") else { return number(text) };
+    let offset: u16 = match rest.strip_prefix('+') {
+        Some(offset) => number(offset)?,
+        None if rest.is_empty() => 0,
+        None => return None,
+    };
+    let ordinal: u16 = hostname?.trim().rsplit_once('-')?.1.parse().ok()?;
+    ordinal.checked_add(offset)
+}
+
+/// The host name, as a pod or a systemd unit sees it: `$HOSTNAME`, else the kernel's.
+pub fn hostname() -> Option<String> {
+    std::env::var("HOSTNAME")
+        .ok()
+        .filter(|name| !name.is_empty())
+        .or_else(|| std::fs::read_to_string("/proc/sys/kernel/hostname").ok())
+        .map(|name| name.trim().to_owned())
+}

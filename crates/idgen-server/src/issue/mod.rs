@@ -14,13 +14,14 @@
 mod counter;
 pub mod policy;
 mod snowflake;
-mod timestamp;
+mod time;
 
 use std::sync::Arc;
 
 use idgen_core::counter::CounterName;
 use idgen_core::random::{self, Alphabet, Length};
 use idgen_core::snowflake::{SnowflakeConfig, WorkerId};
+use idgen_core::timestamp::TimestampGenerator;
 use idgen_core::ulid::UlidGenerator;
 use idgen_core::uuid7::Uuid7Generator;
 use idgen_core::{Clock, Kind, Ulid, Uuid};
@@ -31,7 +32,7 @@ use crate::config::Config;
 use crate::error::ApiError;
 use counter::LocalCounters;
 use snowflake::SnowflakeSlot;
-use timestamp::timestamp_above;
+use time::{Marked, timestamp_above, ulid_above, uuid7_above};
 
 /// The clock every generator reads; a trait object so tests can inject one.
 pub type SharedClock = Arc<dyn Clock>;
@@ -82,10 +83,10 @@ pub fn push_decimal(buffer: &mut Vec<u8>, value: u64) {
 pub struct Issuer {
     clock: SharedClock,
     backend: Arc<dyn Backend>,
-    uuid7: Uuid7Generator<SharedClock>,
-    ulid: UlidGenerator<SharedClock>,
+    uuid7: Marked<Uuid7Generator<SharedClock>>,
+    ulid: Marked<UlidGenerator<SharedClock>>,
     snowflake: SnowflakeSlot,
-    timestamp: idgen_core::timestamp::TimestampGenerator<SharedClock>,
+    timestamp: Marked<TimestampGenerator<SharedClock>>,
     counters: LocalCounters,
 }
 
@@ -105,8 +106,8 @@ impl Issuer {
             max_backward_ms: config.snowflake_max_backward_ms,
         };
         Ok(Self {
-            uuid7: Uuid7Generator::new(Arc::clone(&clock)),
-            ulid: UlidGenerator::new(Arc::clone(&clock)),
+            uuid7: uuid7_above(&clock, durable.uuid7_ms),
+            ulid: ulid_above(&clock, durable.ulid_ms),
             snowflake: SnowflakeSlot::new(&clock, snowflake_config, durable.snowflake_ms),
             timestamp: timestamp_above(&clock, durable.timestamp_ms),
             counters: LocalCounters::new(durable.counters, config.max_counters),
@@ -142,10 +143,12 @@ impl Issuer {
                 let mut rng = rand::rng();
                 (0..count).for_each(|_| out.push_uuid(self.uuid(&mut rng)));
             }
-            Kind::Uuid7 => self.uuid7_batch(&mut rand::rng(), count, |id| out.push_uuid(id)),
+            Kind::Uuid7 => self.uuid7s(&mut rand::rng(), count, out).await?,
             Kind::Ulid => {
                 let mut rng = rand::rng();
-                (0..count).for_each(|_| out.push_ulid(self.ulid(&mut rng)));
+                for _ in 0..count {
+                    out.push_ulid(self.ulid(&mut rng).await?);
+                }
             }
             Kind::Random => {
                 let mut rng = rand::rng();
@@ -176,23 +179,11 @@ impl Issuer {
         idgen_core::uuid::generate(rng)
     }
 
-    pub fn uuid7<R: Rng + ?Sized>(&self, rng: &mut R) -> Uuid {
-        self.uuid7.generate(rng)
-    }
-
-    /// `n` uuid7s in increasing order, one clock read for all (see `generate_batch`).
-    pub fn uuid7_batch<R: Rng + ?Sized>(&self, rng: &mut R, n: usize, each: impl FnMut(Uuid)) {
-        self.uuid7.generate_batch(rng, n, each);
-    }
-
-    pub fn ulid<R: Rng + ?Sized>(&self, rng: &mut R) -> Ulid {
-        self.ulid.generate(rng)
-    }
-
     /// Why the server cannot issue every kind right now (empty when ready), and how many
     /// seconds to wait before asking again.
     pub async fn readiness(&self) -> Readiness {
         let mut readiness = self.snowflake_readiness();
+        self.time_readiness(&mut readiness);
         let store = self.backend.readiness().await;
         readiness.reasons.extend(store.reasons);
         readiness.retry_after_secs = readiness.retry_after_secs.max(store.retry_after_secs);
@@ -203,7 +194,7 @@ impl Issuer {
     /// every ~100 ms; writes only while ids are being issued close to a mark.
     pub async fn refresh_marks(&self) {
         self.refresh_snowflake_mark().await;
-        self.refresh_timestamp_mark().await;
+        self.refresh_time_marks().await;
         self.refresh_counter_marks().await;
     }
 
@@ -225,7 +216,9 @@ impl Issuer {
         let high_water = Snapshot {
             worker_id: generator.config().worker_id.get(),
             snowflake_ms: generator.high_water_ms(),
-            timestamp_ms: self.timestamp.high_water_ms(),
+            timestamp_ms: self.timestamp.generator.high_water_ms(),
+            uuid7_ms: self.uuid7.generator.high_water_ms(),
+            ulid_ms: self.ulid.generator.high_water_ms(),
             counters: self.counters.issued(),
         };
         generator.set_ceiling(0);

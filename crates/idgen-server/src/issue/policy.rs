@@ -4,11 +4,12 @@
 //!
 //! - snowflake: 500 ms past the clock, at most half the backward allowance, never past the
 //!   previous mark plus that (see [`TIME_MARK_AHEAD_MS`]);
-//! - timestamp: `max(500 ms, 16 batches, the current lead)` past what is needed, where the
-//!   lead is how far the generator already runs ahead of the clock. Above 1,000 requests/s
-//!   timestamp ids outrun the clock, and a fixed 500 ms would then last a few ms of real time
-//!   (one fsync every few ms); reserving in proportion to the lead makes the number of writes
-//!   grow with the logarithm of the lead instead;
+//! - timestamp, uuid7, ulid: `max(500 ms, 16 batches, the current lead)` past what is needed,
+//!   at most a minute ([`MAX_TIME_RESERVATION_MS`]), where the lead is how far the generator
+//!   has run ahead of the clock in this process. Above 1,000 requests/s timestamp ids outrun
+//!   the clock, and a fixed 500 ms would then last a few ms of real time (one fsync every few
+//!   ms); reserving in proportion to the lead makes the number of writes grow with the
+//!   logarithm of the lead instead;
 //! - counter (node-issued): a block that doubles (up to [`MAX_COUNTER_BLOCK`]) while each
 //!   block lasts less than [`FAST_BLOCK`], and falls back to [`COUNTER_BLOCK`] after
 //!   [`IDLE_BLOCK`] without a reservation; at least 16 batches.
@@ -94,13 +95,29 @@ pub fn time_target(needed: u64, now_ms: u64, max_backward_ms: u64) -> u64 {
     needed.max(now_ms.saturating_add(time_margin_ms(max_backward_ms)))
 }
 
-/// The timestamp mark to write when `needed` (the last of a batch of `count`) is above the
-/// ceiling: `max(500 ms, 16 batches, the lead)` past `max(needed, clock)`. Timestamp ids have
-/// no backward allowance to protect (a restart simply continues above the mark), so the
-/// reservation can be generous; see the module comment.
-pub fn timestamp_target(needed: u64, count: u64, now_ms: u64) -> u64 {
-    let lead = needed.saturating_sub(now_ms);
-    let ahead = TIME_MARK_AHEAD_MS.max(count.saturating_mul(BATCHES_PER_RESERVATION)).max(lead);
+/// The most a time mark (timestamp, uuid7, ulid) is written ahead of what is needed: whatever
+/// the load, a crash skips at most this much of the kind's time, so a mark written at a
+/// restart is at most `MAX_TIME_RESERVATION_MS` plus one batch ahead of `max(clock, previous
+/// mark)`, however many crashes came before. At 120,000 timestamp requests a second it still
+/// lasts half a second, a few writes a second.
+pub const MAX_TIME_RESERVATION_MS: u64 = 60_000;
+
+/// The mark to write for a time-ordered kind without a backward allowance (timestamp, uuid7,
+/// ulid) when `needed` (the time of the last of a batch of `count`) is above the ceiling:
+/// `max(500 ms, 16 batches, the lead)` past `max(needed, clock)`, at most
+/// [`MAX_TIME_RESERVATION_MS`]. Such kinds run ahead of the clock rather than repeat, so a
+/// restart simply continues above the mark and the reservation can be generous.
+///
+/// The lead is how far this process has run ahead of `max(clock, start_floor)`, where
+/// `start_floor` is the mark it started above: a lead inherited from an earlier run is not
+/// evidence of load now, and counting it made each crash double the lead (one batch per life:
+/// 0, 1, 3, 6, 13 ... s) until the mark overflowed.
+pub fn time_mark_target(needed: u64, count: u64, now_ms: u64, start_floor: u64) -> u64 {
+    let lead = needed.saturating_sub(now_ms.max(start_floor));
+    let ahead = TIME_MARK_AHEAD_MS
+        .max(count.saturating_mul(BATCHES_PER_RESERVATION))
+        .max(lead)
+        .min(MAX_TIME_RESERVATION_MS);
     needed.max(now_ms).saturating_add(ahead)
 }
 
@@ -136,5 +153,32 @@ mod tests {
         // A large batch still reserves 16 of its size.
         let mut reservation = Reservation::default();
         assert_eq!(reservation.target(10_000, 10_000, start), 10_000 + 160_000);
+    }
+
+    #[test]
+    fn time_marks_stay_within_a_minute_of_the_clock_or_the_last_mark() {
+        let now = 1_700_000_000_000;
+        // Idle: half a second ahead. Busy (running 10 s ahead in this run): 10 s more.
+        assert_eq!(time_mark_target(now, 1, now, 0), now + 500);
+        assert_eq!(time_mark_target(now + 10_000, 1, now, 0), now + 20_000);
+        // Never more than a minute past what is needed, whatever the lead or the batch.
+        assert_eq!(time_mark_target(now + 3_600_000, 1, now, 0), now + 3_660_000);
+        assert_eq!(time_mark_target(now, 10_000, now, 0), now + 60_000);
+        // A lead inherited from a crashed run (the floor) is not this run's load: a restart
+        // after a crash reserves half a second above the floor, not the floor's lead again.
+        let floor = now + 600_000;
+        assert_eq!(time_mark_target(floor + 1, 1, now, floor), floor + 501);
+        // 100 crashes in a row, one request per life and 50 ms per life: the lead grows by at
+        // most 500 ms per crash, and each mark is within the bound of the one before.
+        let (mut mark, mut clock) = (now, now);
+        for _ in 0..100 {
+            let next = time_mark_target(mark + 1, 1, clock, mark);
+            assert!(next <= mark.max(clock) + 1 + MAX_TIME_RESERVATION_MS);
+            (mark, clock) = (next, clock + 50);
+        }
+        assert!(mark - clock <= 100 * 500, "lead {} ms", mark - clock);
+        // At the end of the range: saturates, never wraps.
+        assert_eq!(time_mark_target(u64::MAX - 1, 1, now, 0), u64::MAX);
+        assert_eq!(time_mark_target(u64::MAX, u64::MAX, u64::MAX, u64::MAX), u64::MAX);
     }
 }

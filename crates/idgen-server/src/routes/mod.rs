@@ -15,6 +15,8 @@ pub mod kinds;
 pub mod openapi;
 pub mod router;
 #[cfg(test)]
+mod mark_tests;
+#[cfg(test)]
 mod tests;
 
 use std::sync::LazyLock;

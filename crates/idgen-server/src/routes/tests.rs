@@ -538,7 +538,10 @@ async fn a_store_that_cannot_write_refuses_without_repeating() {
     assert_eq!(reply.header("retry-after"), Some("1"));
     let more = call!(&service, get("/v1/ids/counter?name=faulty")).await.json();
     assert_eq!(more["id"], "4");
-    assert_eq!(call!(&service, get("/v1/ids/uuid7")).await.status, StatusCode::OK);
+    // Random kinds need no mark; uuid7 keeps one (its first use needs a write).
+    assert_eq!(call!(&service, get("/v1/ids/uuid")).await.status, StatusCode::OK);
+    let uuid7 = call!(&service, get("/v1/ids/uuid7")).await;
+    assert_eq!(uuid7.status, StatusCode::SERVICE_UNAVAILABLE, "{}", uuid7.text);
     let ready = call!(&service, get("/readyz")).await;
     assert_eq!(ready.status, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(ready.json()["reasons"][0], "store: writes fail");

@@ -315,8 +315,9 @@ pub fn spawn_app(options: Options) -> TestApp {
     }
 }
 
-/// `idgen-server listening on http://127.0.0.1:PORT (mode: embedded, worker N)` ->
-/// (`http://127.0.0.1:PORT`, N). Panics on any other shape.
+/// `idgen-server listening on http://127.0.0.1:PORT (mode: embedded, worker N)` (or
+/// `worker N, default` for an unchosen worker id, `worker N, persistence: ...` in Redis mode)
+/// -> (`http://127.0.0.1:PORT`, N). Panics on any other shape.
 pub fn parse_startup_line(line: &str) -> (String, u16) {
     parse_startup_line_of_mode(line, "embedded")
 }
@@ -329,7 +330,11 @@ pub fn parse_startup_line_of_mode(line: &str, mode: &str) -> (String, u16) {
         .strip_prefix("idgen-server listening on ")
         .and_then(|rest| rest.strip_suffix(')'))
         .and_then(|rest| rest.split_once(separator.as_str()))
-        .and_then(|(address, worker)| Some((address, worker.parse::<u16>().ok()?)));
+        .and_then(|(address, worker)| {
+            // `N`, `N, default` or `N, persistence: ...`.
+            let worker = worker.split(',').next().unwrap_or(worker);
+            Some((address, worker.parse::<u16>().ok()?))
+        });
     let Some((address, worker_id)) = parsed else {
         panic!("start-up line {line:?} does not have the shape {shape:?}");
     };

@@ -19,6 +19,8 @@ mod redis_cluster;
 mod redis_harness;
 mod redis_mode;
 mod redis_rate_limit;
+mod redis_regression;
 mod redis_takeover;
 mod redis_tls;
 mod settings;
+mod store_faults;

@@ -244,6 +244,17 @@ impl RedisServer {
         self.launch();
     }
 
+    /// Starts it again on the same port with nothing: a restart without persistence.
+    pub fn restart_empty(&mut self) {
+        self.kill();
+        for name in ["appendonlydir", "dump.rdb", "appendonly.aof"] {
+            let path = self.dir.path().join(name);
+            let _ = std::fs::remove_dir_all(&path);
+            let _ = std::fs::remove_file(&path);
+        }
+        self.launch();
+    }
+
     /// SIGSTOP: the server stops answering but keeps its connections (a network cut).
     pub fn pause(&self) {
         self.signal("STOP");

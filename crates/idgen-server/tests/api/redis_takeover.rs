@@ -25,6 +25,8 @@ impl Clock for OffsetClock {
 
 /// An `Application` served on its own thread until stopped.
 struct InProcess {
+    /// The node's own data dir (its `redis-node.json`), one per node.
+    _data_dir: tempfile::TempDir,
     address: String,
     startup_line: String,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
@@ -32,7 +34,9 @@ struct InProcess {
 }
 
 impl InProcess {
-    fn start(config: Config, offset_ms: i64) -> InProcess {
+    fn start(mut config: Config, offset_ms: i64) -> InProcess {
+        let data_dir = tempfile::tempdir().expect("a temp data dir");
+        config.data_dir = data_dir.path().to_owned();
         let application = Application::build_with_clock(config, Arc::new(OffsetClock(offset_ms)))
             .unwrap_or_else(|error| panic!("build the application: {error:#}"));
         let address = format!("http://{}", application.address());
@@ -43,7 +47,13 @@ impl InProcess {
                 let _ = stopped.await;
             }))
         });
-        InProcess { address, startup_line, stop: Some(stop), thread: Some(thread) }
+        InProcess {
+            _data_dir: data_dir,
+            address,
+            startup_line,
+            stop: Some(stop),
+            thread: Some(thread),
+        }
     }
 
     async fn snowflakes(&self, count: usize) -> Result<Vec<u64>, StatusCode> {
@@ -113,7 +123,11 @@ async fn takeover_with_a_clock_behind_issues_above_the_previous_holder() {
     // The next holder's clock is 3 s behind; its backward allowance (10 s) lets it continue
     // from the previous holder's high-water mark instead of refusing.
     let second = InProcess::start(config(&redis, 5, 10_000), -3_000);
-    assert!(second.startup_line.ends_with("(mode: redis, worker 5)"), "{}", second.startup_line);
+    assert!(
+        second.startup_line.contains("(mode: redis, worker 5, persistence: "),
+        "{}",
+        second.startup_line
+    );
     let mut taken_over = Vec::new();
     for _ in 0..5 {
         taken_over.extend(second.snowflakes(1000).await.expect("snowflakes"));

@@ -54,6 +54,10 @@ pub enum RedisError {
         "the write reached {acked} of the {wanted} replicas IDGEN_REDIS_WAIT_REPLICAS asks for"
     )]
     NotReplicated { acked: i64, wanted: u32 },
+    /// The store went back in time: its identity is missing or changed, or it answered a
+    /// value at or below one this node already handed out.
+    #[error("{0}")]
+    Regressed(String),
 }
 
 impl From<redis::RedisError> for RedisError {

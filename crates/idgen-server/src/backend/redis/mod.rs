@@ -1,11 +1,13 @@
 //! The Redis back end (`IDGEN_REDIS_URL`): many nodes share one Redis (or Redis Cluster) for
-//! counters, worker-id leases with their snowflake marks, the timestamp mark and the rate limit.
+//! counters, worker-id leases with their snowflake marks, the time marks, timestamp ids and
+//! the rate limit.
 //!
 //! Map: [`connection`] (pools, the shared and per-thread connections, timeouts), [`scripts`]
 //! (the Lua check-and-sets), [`store`] (every command, the key layout), [`lease`] (this node's
 //! worker-id lease and its validity), [`segment`] (counter ranges buffered per node when
-//! `IDGEN_COUNTER_BLOCK` > 1). This file opens the back end (checks Redis, seeds counters,
-//! reads the timestamp mark, leases a worker id) and implements [`Backend`] over them.
+//! `IDGEN_COUNTER_BLOCK` > 1), [`identity`] (noticing a store that went back in time),
+//! [`node`] (what this node remembers in its data dir), [`open`] (start-up), [`worker`] (the
+//! maintenance tick), [`recover`] (`idgen-server recover`). This file implements [`Backend`].
 //!
 //! Worker ids: the lease is renewed every third of its TTL and re-taken when lost (the same id
 //! if it is free, else another unless `IDGEN_WORKER_ID` fixes it); the snowflake mark belongs
@@ -13,38 +15,42 @@
 //! node that takes the id over starts above everything the previous holder could issue.
 
 mod connection;
+mod identity;
 pub mod lease;
+mod node;
+mod open;
+pub mod recover;
 mod scripts;
 pub mod segment;
 pub mod store;
+mod worker;
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::ops::RangeInclusive;
+use std::ops::{Range, RangeInclusive};
+use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use anyhow::Context;
 use idgen_core::counter::CounterName;
-use parking_lot::RwLock;
+use parking_lot::{Mutex, RwLock};
 
 pub use connection::{OP_TIMEOUT, RedisError};
-use lease::{Held, Lease};
+use identity::Regression;
+use lease::Lease;
+use node::NodeFile;
+pub use open::open;
 use segment::Segments;
-pub use store::RedisStore;
+pub use store::{RedisStore, TimeMark};
 
 use super::{
-    Backend, BackendError, BackendFuture, Mark, Opened, RateDecision, RateTokens, Readiness,
-    SharedCounters, Snapshot, WorkerEvents,
+    Backend, BackendError, BackendFuture, Mark, RateDecision, RateTokens, Readiness,
+    SharedCounters, SharedTimestamps, Snapshot, WorkerEvents,
 };
-use crate::config::{Config, ConfigError, RedisUrl, Setting, Source};
 
 /// How refusals name this store.
 const STORE: &str = "Redis";
-
-fn unreachable(error: RedisError) -> BackendError {
-    BackendError::Unreachable { store: STORE, detail: error.to_string() }
-}
 
 /// Redis as a [`Backend`].
 pub struct RedisBackend {
@@ -56,112 +62,54 @@ pub struct RedisBackend {
     counter_block: u64,
     max_counters: usize,
     segments: RwLock<HashMap<CounterName, Arc<Segments>>>,
-}
-
-/// What start-up found in Redis.
-struct Found {
-    worker_id: u16,
-    mark_ms: u64,
-    sent: Instant,
-    timestamp_mark: u64,
-}
-
-/// Checks that Redis answers, seeds counters, reads the timestamp mark and leases a worker id.
-/// Problems are setting errors (`IDGEN_REDIS_URL`, `IDGEN_WORKER_ID`).
-pub fn open(config: &Config, url: &RedisUrl) -> anyhow::Result<Opened> {
-    // rediss:// runs on rustls, which needs a process-wide crypto provider (ring: the build
-    // has no aws-lc-sys). An error means one is installed already, which is fine.
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let store = RedisStore::new(
-        url,
-        config.redis_cluster,
-        &config.redis_prefix,
-        config.redis_wait_replicas,
-    )
-    .map_err(|error| unreachable_setting(url, &error))?;
-    let store = Arc::new(store);
-    let token = lease::new_token();
-    // Start-up runs before the server's runtime exists (and may be called from async code), so
-    // it drives the store on a runtime of its own, on a helper thread. The store's shared
-    // connection lives on the store's own runtime, so it outlives this one.
-    let found = std::thread::scope(|scope| {
-        scope
-            .spawn(|| {
-                let runtime = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .context("start a runtime for the Redis start-up checks")?;
-                runtime.block_on(start(config, url, &store, &token))
-            })
-            .join()
-            .map_err(|_| anyhow::anyhow!("the Redis start-up checks panicked"))?
-    })?;
-    let lease = Lease::new(Duration::from_millis(config.lease_ttl_ms));
-    lease.confirm(Held { worker_id: found.worker_id, token }, found.sent);
-    let backend = RedisBackend {
-        store,
-        lease,
-        fixed_worker_id: config.worker_id_fixed.then_some(config.worker_id),
-        counter_block: config.counter_block,
-        max_counters: config.max_counters,
-        segments: RwLock::new(HashMap::new()),
-    };
-    let durable = Snapshot {
-        worker_id: found.worker_id,
-        snowflake_ms: found.mark_ms,
-        timestamp_ms: found.timestamp_mark,
-        counters: Vec::new(),
-    };
-    Ok(Opened { backend: Arc::new(backend), durable })
-}
-
-fn unreachable_setting(url: &RedisUrl, error: &RedisError) -> anyhow::Error {
-    ConfigError::new(
-        Setting::RedisUrl,
-        Source::Env,
-        url.redact(&format!(
-            "cannot reach Redis ({error}); check that it runs and that the URL is right"
-        )),
-    )
-    .into()
-}
-
-async fn start(
-    config: &Config,
-    url: &RedisUrl,
-    store: &RedisStore,
-    token: &str,
-) -> anyhow::Result<Found> {
-    let unreachable = |error: RedisError| unreachable_setting(url, &error);
-    store.ping().await.map_err(unreachable)?;
-    for (name, value) in &config.seed_counters {
-        let now = store.seed_counter(name, *value).await.map_err(unreachable)?;
-        tracing::info!(counter = %name, seed = value, now, "counter seeded");
-    }
-    let timestamp_mark = store.load_timestamp_mark().await.map_err(unreachable)?;
-    let fixed = config.worker_id_fixed.then_some(config.worker_id);
-    let ttl = Duration::from_millis(config.lease_ttl_ms);
-    match lease::acquire(store, fixed, None, token, ttl).await.map_err(unreachable)? {
-        Some((worker_id, mark_ms, sent)) => Ok(Found { worker_id, mark_ms, sent, timestamp_mark }),
-        None => Err(match fixed {
-            Some(worker_id) => ConfigError::new(
-                Setting::WorkerId,
-                Source::Env,
-                format!(
-                    "worker id {worker_id} is leased by another idgen node; pick another or leave IDGEN_WORKER_ID unset to lease a free one"
-                ),
-            ),
-            None => ConfigError::new(
-                Setting::WorkerId,
-                Source::Env,
-                "all 1024 worker ids are leased by other idgen nodes",
-            ),
-        }
-        .into()),
-    }
+    regression: Regression,
+    /// `IDGEN_DATA_DIR`: where [`NodeFile`] lives.
+    node_dir: PathBuf,
+    node_file: Mutex<NodeFile>,
+    /// Worker id -> the highest snowflake mark this node raised (or found) for it.
+    worker_marks: Mutex<HashMap<u16, u64>>,
+    /// The last shared timestamp id handed to this node.
+    last_timestamp: AtomicU64,
+    last_saved: Mutex<Instant>,
+    /// How Redis keeps what it acknowledges (read at start).
+    persistence: String,
 }
 
 impl RedisBackend {
+    /// A failed call as the back end's error; a store that went back enters the regressed
+    /// state (logged once per incident).
+    fn failed(&self, error: RedisError) -> BackendError {
+        match error {
+            RedisError::Regressed(reason) => {
+                self.regress(&reason);
+                self.regressed()
+            }
+            error => BackendError::Unreachable { store: STORE, detail: error.to_string() },
+        }
+    }
+
+    /// Enters the regressed state; on a new incident, records at once in the node file
+    /// everything this node was handed, so that `recover` has exact floors.
+    fn regress(&self, reason: &str) {
+        let new = !self.regression.is_set();
+        self.regression.set(reason);
+        if new {
+            self.save_node_file(&[]);
+        }
+    }
+
+    fn regressed(&self) -> BackendError {
+        BackendError::Regressed {
+            store: STORE,
+            detail: self.regression.reason().unwrap_or_default(),
+        }
+    }
+
+    /// `Err` while the store is known to have gone back.
+    fn check(&self) -> Result<(), BackendError> {
+        if self.regression.is_set() { Err(self.regressed()) } else { Ok(()) }
+    }
+
     /// The segments of counter `name`, created on first use within `IDGEN_MAX_COUNTERS`.
     fn segments(&self, name: &CounterName) -> Result<Arc<Segments>, BackendError> {
         if let Some(segments) = self.segments.read().get(name) {
@@ -172,62 +120,6 @@ impl RedisBackend {
             return Err(BackendError::TooManyCounters { max: self.max_counters });
         }
         Ok(Arc::clone(all.entry(name.clone()).or_default()))
-    }
-
-    /// Renews the held lease when due; drops it (and stops snowflakes) when Redis says it is
-    /// not ours any more.
-    async fn renew(&self, held: Held, events: &dyn WorkerEvents) {
-        let lease = &self.lease;
-        if !lease.renewal_due() && lease.is_valid() {
-            return;
-        }
-        let sent = Instant::now();
-        match self.store.renew(held.worker_id, &held.token, lease.ttl()).await {
-            Ok(true) => lease.confirm(held, sent),
-            Ok(false) => {
-                tracing::warn!(
-                    worker_id = held.worker_id,
-                    "the worker-id lease expired or was taken; snowflakes stop until a new one is held"
-                );
-                lease.drop_lease();
-                events.lost();
-            }
-            Err(error) => {
-                if lease.is_valid() {
-                    tracing::warn!(error = %error, "cannot renew the worker-id lease; retrying");
-                } else {
-                    tracing::debug!(error = %error, "cannot renew the worker-id lease");
-                }
-            }
-        }
-    }
-
-    /// Leases a worker id again after the lease was lost: the one snowflakes were issued with
-    /// if it is free, else another (unless `IDGEN_WORKER_ID` fixes it).
-    async fn reacquire(&self, events: &dyn WorkerEvents) {
-        let token = lease::new_token();
-        let previous = events.current_worker_id();
-        let acquired = lease::acquire(
-            &self.store,
-            self.fixed_worker_id,
-            Some(previous),
-            &token,
-            self.lease.ttl(),
-        )
-        .await;
-        match acquired {
-            Ok(Some((worker_id, mark_ms, sent))) => {
-                events.leased(worker_id, mark_ms);
-                self.lease.confirm(Held { worker_id, token }, sent);
-                tracing::info!(worker_id, "leased a worker id; snowflakes resume");
-            }
-            Ok(None) => {
-                tracing::warn!(
-                    "no worker id can be leased now (all taken, or the fixed one is held)"
-                );
-            }
-            Err(error) => tracing::debug!(error = %error, "cannot lease a worker id yet"),
-        }
     }
 }
 
@@ -240,6 +132,10 @@ impl Backend for RedisBackend {
         STORE
     }
 
+    fn describe(&self) -> Option<String> {
+        Some(self.persistence.clone())
+    }
+
     fn raise_mark<'a>(
         &'a self,
         mark: &'a Mark,
@@ -247,15 +143,19 @@ impl Backend for RedisBackend {
         target: u64,
     ) -> BackendFuture<'a, Result<u64, BackendError>> {
         Box::pin(async move {
-            match mark {
-                Mark::Timestamp => {
-                    self.store.raise_timestamp_mark(needed, target).await.map_err(unreachable)
-                }
+            self.check()?;
+            let time = match mark {
+                Mark::Timestamp => TimeMark::Timestamp,
+                Mark::Uuid7 => TimeMark::Uuid7,
+                Mark::Ulid => TimeMark::Ulid,
                 // Counters live in Redis itself (see `shared_counters`).
-                Mark::Counter(_) => Err(BackendError::Internal {
-                    detail: "counter marks are not used in Redis mode".to_owned(),
-                }),
-            }
+                Mark::Counter(_) => {
+                    return Err(BackendError::Internal {
+                        detail: "counter marks are not used in Redis mode".to_owned(),
+                    });
+                }
+            };
+            self.store.raise_time_mark(time, needed, target).await.map_err(|e| self.failed(e))
         })
     }
 
@@ -274,13 +174,20 @@ impl Backend for RedisBackend {
         target: u64,
     ) -> BackendFuture<'_, Result<Option<u64>, BackendError>> {
         Box::pin(async move {
+            self.check()?;
             let held = match self.lease.held() {
                 Some(held) if held.worker_id == worker_id => held,
                 _ => return Ok(None),
             };
-            match self.store.raise_worker_mark(worker_id, &held.token, needed, target).await {
-                Ok(Some(ceiling)) => Ok(Some(ceiling)),
-                Ok(None) => {
+            let raised = self.store.raise_worker_mark(worker_id, &held.token, needed, target);
+            match raised.await.map_err(|error| self.failed(error))? {
+                Some(ceiling) => {
+                    let mut marks = self.worker_marks.lock();
+                    let recorded = marks.entry(worker_id).or_default();
+                    *recorded = (*recorded).max(ceiling);
+                    Ok(Some(ceiling))
+                }
+                None => {
                     tracing::warn!(
                         worker_id,
                         "the worker-id lease is held by another node; snowflakes stop"
@@ -288,7 +195,6 @@ impl Backend for RedisBackend {
                     self.lease.drop_lease();
                     Ok(None)
                 }
-                Err(error) => Err(unreachable(error)),
             }
         })
     }
@@ -298,15 +204,14 @@ impl Backend for RedisBackend {
     }
 
     fn maintain_worker<'a>(&'a self, events: &'a dyn WorkerEvents) -> BackendFuture<'a, ()> {
-        Box::pin(async move {
-            match self.lease.held() {
-                Some(held) => self.renew(held, events).await,
-                None => self.reacquire(events).await,
-            }
-        })
+        Box::pin(self.tick(events))
     }
 
     fn shared_counters(&self) -> Option<&dyn SharedCounters> {
+        Some(self)
+    }
+
+    fn shared_timestamps(&self) -> Option<&dyn SharedTimestamps> {
         Some(self)
     }
 
@@ -321,23 +226,31 @@ impl Backend for RedisBackend {
                 tracing::warn!(error = %error, "readiness: Redis unreachable");
                 readiness.reasons.push("redis: unreachable".to_owned());
             }
+            if let Some(reason) = self.regression.reason() {
+                readiness.reasons.push(format!(
+                    "redis: store_regressed: {reason}; run `idgen-server recover` (docs/operations.md#store-regressed)"
+                ));
+                readiness.retry_after_secs = 60;
+            }
             if !self.lease.is_valid() {
                 readiness
                     .reasons
                     .push("snowflake: this node holds no worker-id lease right now".to_owned());
-                readiness.retry_after_secs = self.lease.retry_after_secs();
+                readiness.retry_after_secs =
+                    readiness.retry_after_secs.max(self.lease.retry_after_secs());
             }
             readiness
         })
     }
 
     /// Stores the real snowflake high water as the worker's mark and releases the lease, so
-    /// that the id is free at once.
+    /// that the id is free at once; records what this node was handed in its data dir.
     fn settle<'a>(
         &'a self,
         high_water: &'a Snapshot,
     ) -> BackendFuture<'a, Result<(), BackendError>> {
         Box::pin(async move {
+            self.save_node_file(&[(high_water.worker_id, high_water.snowflake_ms)]);
             let Some(held) = self.lease.drop_lease() else { return Ok(()) };
             let released =
                 self.store.release(held.worker_id, &held.token, high_water.snowflake_ms).await;
@@ -361,14 +274,38 @@ impl SharedCounters for RedisBackend {
         count: u64,
     ) -> BackendFuture<'a, Result<Vec<RangeInclusive<u64>>, BackendError>> {
         Box::pin(async move {
+            self.check()?;
             if self.counter_block <= 1 {
-                let range = self.store.incr_counter(name, count).await.map_err(unreachable)?;
+                let range =
+                    self.store.incr_counter(name, count).await.map_err(|e| self.failed(e))?;
                 return Ok(vec![range]);
             }
             self.segments(name)?
                 .take(&self.store, name, count, self.counter_block)
                 .await
-                .map_err(unreachable)
+                .map_err(|error| self.failed(error))
+        })
+    }
+}
+
+impl SharedTimestamps for RedisBackend {
+    /// One round trip per request: ids unique across every node sharing the store, and, per
+    /// node, above everything it was handed before.
+    fn take(&self, count: u64, now_ms: u64) -> BackendFuture<'_, Result<Range<u64>, BackendError>> {
+        Box::pin(async move {
+            self.check()?;
+            // Read before asking (replies to concurrent requests arrive in any order).
+            let floor = self.last_timestamp.load(Ordering::Relaxed);
+            let first =
+                self.store.next_timestamps(count, now_ms).await.map_err(|e| self.failed(e))?;
+            if first <= floor {
+                return Err(self.failed(RedisError::Regressed(format!(
+                    "Redis handed out timestamp id {first} again, but this node already had {floor}"
+                ))));
+            }
+            let last = first.saturating_add(count - 1);
+            self.last_timestamp.fetch_max(last, Ordering::Relaxed);
+            Ok(first..last + 1)
         })
     }
 }
@@ -382,7 +319,9 @@ impl RateTokens for RedisBackend {
         want: u32,
     ) -> BackendFuture<'_, Result<RateDecision, BackendError>> {
         Box::pin(async move {
-            self.store.rate_check(client, per_second, burst, want).await.map_err(unreachable)
+            self.store.rate_check(client, per_second, burst, want).await.map_err(|error| {
+                BackendError::Unreachable { store: STORE, detail: error.to_string() }
+            })
         })
     }
 }

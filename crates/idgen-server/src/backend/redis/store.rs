@@ -6,23 +6,37 @@
 //! - `idgen:{worker-N}:lease` — owner token of worker id N, with a TTL (`SET NX PX`).
 //! - `idgen:{worker-N}:mark` — Unix ms no snowflake of worker N was or will be issued above
 //!   without raising it first. No TTL: it outlives the lease, so the next holder starts above it.
-//! - `idgen:timestamp-mark` — the same for timestamp ids, shared by every node.
+//! - `idgen:timestamp-mark`, `idgen:uuid7-mark`, `idgen:ulid-mark` — the same for timestamp
+//!   ids, uuid7s and ULIDs, shared by every node (each node resumes above them after a restart).
 //! - `idgen:rate:{IP}` — the GCRA "theoretical arrival time" of a client, with a TTL.
+//! - `idgen:{store}:id` — the store identity: a random token set once (`SET NX`) by the first
+//!   node; every node remembers the one it works under. Missing or changed means the store
+//!   lost data (restarted empty, flushed, failed over to a lagging replica).
+//! - `idgen:{store}:recovered` — set by `idgen-server recover` to the identity it created, so
+//!   that nodes which refused after a loss adopt it.
 
+use std::collections::HashMap;
 use std::net::IpAddr;
 use std::ops::RangeInclusive;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use deadpool_redis::redis::{self, Script};
 use idgen_core::counter::CounterName;
+use parking_lot::RwLock;
 
 use super::connection::{Conn, Connections, RedisError, call_script};
-use super::scripts::Scripts;
+use super::scripts::{REGRESSED, Scripts};
 use crate::backend::RateDecision;
 use crate::config::RedisUrl;
 
-/// How long `WAIT` waits for replicas (below [`OP_TIMEOUT`]).
-const WAIT_TIMEOUT_MS: u64 = 500;
+/// The largest mark kept in Redis: Lua numbers are doubles, exact up to 2^53.
+pub const MAX_MARK: u64 = (1 << 53) - 1;
+
+/// How long `WAIT` waits for replicas: below [`OP_TIMEOUT`] and below redis-rs's own 500 ms
+/// response timeout, or a missing replica reads as "timed out" instead of "not enough
+/// replicas". A replica on the same network acknowledges in well under a millisecond.
+const WAIT_TIMEOUT_MS: u64 = 300;
 
 /// Outcome of trying to lease a worker id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,6 +54,14 @@ enum Write {
     Guarded,
 }
 
+/// The time marks shared by every node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimeMark {
+    Timestamp,
+    Uuid7,
+    Ulid,
+}
+
 /// The commands of the Redis back end over its [`Connections`].
 pub struct RedisStore {
     connections: Connections,
@@ -47,6 +69,21 @@ pub struct RedisStore {
     scripts: Scripts,
     /// `IDGEN_REDIS_WAIT_REPLICAS`: writes that guard uniqueness wait for this many replicas.
     wait_replicas: u32,
+    /// Redis Cluster: scripts cannot reach the identity key (another slot), so they are not
+    /// given it; the node checks it on its own.
+    cluster: bool,
+    /// The store identity this node works under, once known.
+    identity: RwLock<Option<String>>,
+    /// The last value handed to this node, per counter: a later answer at or below it means
+    /// the store went back.
+    counters_seen: RwLock<HashMap<CounterName, AtomicU64>>,
+}
+
+/// What the identity keys hold: the identity in force, and the one `recover` created.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Identity {
+    pub current: Option<String>,
+    pub recovered: Option<String>,
 }
 
 impl RedisStore {
@@ -63,7 +100,118 @@ impl RedisStore {
             prefix: prefix.to_owned(),
             scripts: Scripts::new(),
             wait_replicas,
+            cluster,
+            identity: RwLock::new(None),
+            counters_seen: RwLock::new(HashMap::new()),
         })
+    }
+
+    /// Works under `identity` from now on (and forgets what the old one handed out).
+    pub fn adopt_identity(&self, identity: String) {
+        *self.identity.write() = Some(identity);
+    }
+
+    /// The identity this node works under.
+    pub fn identity(&self) -> Option<String> {
+        self.identity.read().clone()
+    }
+
+    /// The last value of each counter handed to this node.
+    pub fn counters_seen(&self) -> Vec<(CounterName, u64)> {
+        let seen = self.counters_seen.read();
+        seen.iter().map(|(name, last)| (name.clone(), last.load(Ordering::Relaxed))).collect()
+    }
+
+    /// On standalone Redis, the identity key and token a fencing script checks atomically.
+    fn guard(&self, keys: &mut Vec<String>, args: &mut Vec<String>) {
+        if self.cluster {
+            return;
+        }
+        if let Some(identity) = self.identity.read().as_ref() {
+            keys.push(self.identity_keys().0);
+            args.push(identity.clone());
+        }
+    }
+
+    fn identity_keys(&self) -> (String, String) {
+        (format!("{}{{store}}:id", self.prefix), format!("{}{{store}}:recovered", self.prefix))
+    }
+
+    /// Creates the identity with `token` unless one exists; returns both identity keys.
+    pub async fn ensure_identity(&self, token: &str) -> Result<Identity, RedisError> {
+        let (id, recovered) = self.identity_keys();
+        let reply: (Option<String>, Option<String>) = self
+            .invoke_as(
+                Write::Guarded,
+                &self.scripts.identity,
+                vec![id, recovered],
+                vec![token.to_owned()],
+            )
+            .await?;
+        Ok(Identity { current: reply.0, recovered: reply.1 })
+    }
+
+    /// The identity keys as they are now.
+    pub async fn read_identity(&self) -> Result<Identity, RedisError> {
+        let (id, recovered) = self.identity_keys();
+        let reply: (Option<String>, Option<String>) = self
+            .connections
+            .run(|mut connection| async move {
+                Ok(redis::cmd("MGET").arg(&id).arg(&recovered).query_async(&mut connection).await?)
+            })
+            .await?;
+        Ok(Identity { current: reply.0, recovered: reply.1 })
+    }
+
+    /// `recover`: a new identity that nodes which refused after a loss adopt.
+    pub async fn set_recovered_identity(&self, token: &str) -> Result<(), RedisError> {
+        let (id, recovered) = self.identity_keys();
+        self.connections
+            .run(|mut connection| async move {
+                let (): () = redis::pipe()
+                    .atomic()
+                    .set(&id, token)
+                    .ignore()
+                    .set(&recovered, token)
+                    .ignore()
+                    .query_async(&mut connection)
+                    .await?;
+                self.replicated(&mut connection).await
+            })
+            .await
+    }
+
+    /// Every counter name with a key under the prefix (`SCAN`; for `recover`).
+    pub async fn counter_names(&self) -> Result<Vec<CounterName>, RedisError> {
+        let pattern = format!("{}counter:{{*}}", self.prefix);
+        let prefix = format!("{}counter:{{", self.prefix);
+        let keys: Vec<String> = self
+            .connections
+            .run(|mut connection| async move {
+                let mut keys = Vec::new();
+                let mut cursor: u64 = 0;
+                loop {
+                    let (next, batch): (u64, Vec<String>) = redis::cmd("SCAN")
+                        .arg(cursor)
+                        .arg("MATCH")
+                        .arg(&pattern)
+                        .arg("COUNT")
+                        .arg(1000)
+                        .query_async(&mut connection)
+                        .await?;
+                    keys.extend(batch);
+                    if next == 0 {
+                        return Ok(keys);
+                    }
+                    cursor = next;
+                }
+            })
+            .await?;
+        Ok(keys
+            .iter()
+            .filter_map(|key| key.strip_prefix(&prefix)?.strip_suffix('}'))
+            .filter_map(|name| CounterName::parse(name).ok())
+            .collect())
     }
 
     pub fn prefix(&self) -> &str {
@@ -81,8 +229,13 @@ impl RedisStore {
         )
     }
 
-    fn timestamp_key(&self) -> String {
-        format!("{}timestamp-mark", self.prefix)
+    fn time_key(&self, mark: TimeMark) -> String {
+        let name = match mark {
+            TimeMark::Timestamp => "timestamp",
+            TimeMark::Uuid7 => "uuid7",
+            TimeMark::Ulid => "ulid",
+        };
+        format!("{}{name}-mark", self.prefix)
     }
 
     fn rate_key(&self, client: IpAddr) -> String {
@@ -138,6 +291,40 @@ impl RedisStore {
             .await
     }
 
+    /// One server setting (`CONFIG GET name`); `None` when `CONFIG` is not allowed (managed
+    /// Redis services rename or forbid it).
+    pub async fn server_setting(&self, name: &str) -> Result<Option<String>, RedisError> {
+        let reply: Result<Vec<String>, RedisError> = self
+            .connections
+            .run(|mut connection| async move {
+                Ok(redis::cmd("CONFIG").arg("GET").arg(name).query_async(&mut connection).await?)
+            })
+            .await;
+        match reply {
+            Ok(pairs) => Ok(pairs.into_iter().nth(1)),
+            Err(RedisError::Redis(message)) if is_forbidden(&message) => Ok(None),
+            Err(error) => Err(error),
+        }
+    }
+
+    /// How many replicas are connected to the server (`INFO replication`); `None` on Redis
+    /// Cluster, where every master has its own.
+    pub async fn connected_replicas(&self) -> Result<Option<u64>, RedisError> {
+        if self.cluster {
+            return Ok(None);
+        }
+        let info: String = self
+            .connections
+            .run(|mut connection| async move {
+                Ok(redis::cmd("INFO").arg("replication").query_async(&mut connection).await?)
+            })
+            .await?;
+        Ok(info
+            .lines()
+            .find_map(|line| line.strip_prefix("connected_slaves:"))
+            .and_then(|count| count.trim().parse().ok()))
+    }
+
     /// `PING`: is Redis reachable now?
     pub async fn ping(&self) -> Result<(), RedisError> {
         let reply: String = self
@@ -149,27 +336,93 @@ impl RedisStore {
         if reply == "PONG" { Ok(()) } else { Err(RedisError::Reply(reply)) }
     }
 
-    /// `INCRBY count` on a counter: the `count` values now reserved for the caller.
+    /// `INCRBY count` on a counter (checking the store identity): the `count` values now
+    /// reserved for the caller, which must all be above what this node was handed before.
     pub async fn incr_counter(
         &self,
         name: &CounterName,
         count: u64,
     ) -> Result<RangeInclusive<u64>, RedisError> {
-        let key = &self.counter_key(name);
-        let value: i64 = self
+        // Read before asking: replies to concurrent requests may arrive in any order, but each
+        // must be above everything this node had been handed when it asked.
+        let floor = self.counter_seen(name);
+        let mut keys = vec![self.counter_key(name)];
+        let mut args = vec![count.to_string()];
+        self.guard(&mut keys, &mut args);
+        let (keys, args) = (&keys, &args);
+        let script = &self.scripts.incr;
+        let (ok, value): (i64, i64) = self
             .connections
             .run_hot(|mut connection| async move {
-                let value: i64 =
-                    redis::cmd("INCRBY").arg(key).arg(count).query_async(&mut connection).await?;
+                let reply = call_script(&mut connection, script, keys, args).await?;
                 self.replicated(&mut connection).await?;
-                Ok(value)
+                Ok(reply)
             })
             .await?;
+        if ok == 0 {
+            return Err(self.identity_lost());
+        }
         // A key someone set below 0 would give values that are not ours to hand out.
-        u64::try_from(value)
+        let range = u64::try_from(value)
             .ok()
             .and_then(|last| Some(last.checked_sub(count)? + 1..=last))
-            .ok_or_else(|| RedisError::Reply(format!("counter {name} is at {value}")))
+            .ok_or_else(|| RedisError::Reply(format!("counter {name} is at {value}")))?;
+        if *range.start() <= floor {
+            return Err(RedisError::Regressed(format!(
+                "Redis handed out counter {name} from {} again, but this node already had {floor}",
+                range.start()
+            )));
+        }
+        self.saw_counter(name, *range.end());
+        Ok(range)
+    }
+
+    /// The last value of `name` handed to this node (0 for none).
+    fn counter_seen(&self, name: &CounterName) -> u64 {
+        self.counters_seen.read().get(name).map_or(0, |last| last.load(Ordering::Relaxed))
+    }
+
+    /// Records that values of `name` up to `last` were handed to this node.
+    fn saw_counter(&self, name: &CounterName, last: u64) {
+        let known = self
+            .counters_seen
+            .read()
+            .get(name)
+            .map(|seen| seen.fetch_max(last, Ordering::Relaxed))
+            .is_some();
+        // The read lock is released above: taking the write lock under it would deadlock.
+        if !known {
+            let mut seen = self.counters_seen.write();
+            seen.entry(name.clone()).or_default().fetch_max(last, Ordering::Relaxed);
+        }
+    }
+
+    fn identity_lost(&self) -> RedisError {
+        RedisError::Regressed(
+            "the store identity in Redis is missing or changed (Redis restarted empty, was flushed or failed over to a replica that lagged)".to_owned(),
+        )
+    }
+
+    /// `count` timestamp ids from the mark shared by every node (one round trip): the first is
+    /// `max(now_ms, last + 1)`.
+    pub async fn next_timestamps(&self, count: u64, now_ms: u64) -> Result<u64, RedisError> {
+        let mut keys = vec![self.time_key(TimeMark::Timestamp)];
+        let mut args = vec![count.to_string(), now_ms.to_string()];
+        self.guard(&mut keys, &mut args);
+        let (keys, args) = (&keys, &args);
+        let script = &self.scripts.timestamps;
+        let (ok, first): (i64, i64) = self
+            .connections
+            .run_hot(|mut connection| async move {
+                let reply = call_script(&mut connection, script, keys, args).await?;
+                self.replicated(&mut connection).await?;
+                Ok(reply)
+            })
+            .await?;
+        if ok == 0 {
+            return Err(self.identity_lost());
+        }
+        u64::try_from(first).map_err(|_| RedisError::Reply(format!("timestamp {first}")))
     }
 
     /// Raises a counter to at least `value` (never lowers it); returns its value.
@@ -179,25 +432,36 @@ impl RedisStore {
     }
 
     async fn raise_key(&self, key: String, needed: u64, target: u64) -> Result<u64, RedisError> {
-        let value: i64 = self
-            .invoke_as(
-                Write::Guarded,
-                &self.scripts.raise_mark,
-                vec![key],
-                vec![needed.to_string(), target.to_string()],
-            )
-            .await?;
+        // Lua numbers are doubles: above 2^53 a mark would lose precision and read back wrong.
+        if needed > MAX_MARK {
+            return Err(RedisError::Reply(format!(
+                "mark {needed} for {key} is above 2^53, the largest Redis scripts keep exactly"
+            )));
+        }
+        let (mut keys, mut args) =
+            (vec![key], vec![needed.to_string(), target.min(MAX_MARK).to_string()]);
+        self.guard(&mut keys, &mut args);
+        let value: i64 =
+            self.invoke_as(Write::Guarded, &self.scripts.raise_mark, keys, args).await?;
+        if value == REGRESSED {
+            return Err(self.identity_lost());
+        }
         u64::try_from(value).map_err(|_| RedisError::Reply(format!("mark {value}")))
     }
 
-    /// Raises the shared timestamp mark; returns the durable value (>= `needed`).
-    pub async fn raise_timestamp_mark(&self, needed: u64, target: u64) -> Result<u64, RedisError> {
-        self.raise_key(self.timestamp_key(), needed, target.max(needed)).await
+    /// Raises a shared time mark; returns the durable value (>= `needed`).
+    pub async fn raise_time_mark(
+        &self,
+        mark: TimeMark,
+        needed: u64,
+        target: u64,
+    ) -> Result<u64, RedisError> {
+        self.raise_key(self.time_key(mark), needed, target.max(needed)).await
     }
 
-    /// Reads the shared timestamp mark (0 if none).
-    pub async fn load_timestamp_mark(&self) -> Result<u64, RedisError> {
-        self.raise_key(self.timestamp_key(), 0, 0).await
+    /// Reads a shared time mark (0 if none).
+    pub async fn load_time_mark(&self, mark: TimeMark) -> Result<u64, RedisError> {
+        self.raise_key(self.time_key(mark), 0, 0).await
     }
 
     /// Tries to lease `worker_id` for `ttl` under `token`.
@@ -209,14 +473,12 @@ impl RedisStore {
     ) -> Result<LeaseOutcome, RedisError> {
         let (lease, mark) = self.lease_keys(worker_id);
         let ttl_ms = ttl.as_millis() as u64;
-        let reply: i64 = self
-            .invoke_as(
-                Write::Guarded,
-                &self.scripts.acquire,
-                vec![lease, mark],
-                vec![token.to_string(), ttl_ms.to_string()],
-            )
-            .await?;
+        let (mut keys, mut args) = (vec![lease, mark], vec![token.to_string(), ttl_ms.to_string()]);
+        self.guard(&mut keys, &mut args);
+        let reply: i64 = self.invoke_as(Write::Guarded, &self.scripts.acquire, keys, args).await?;
+        if reply == REGRESSED {
+            return Err(self.identity_lost());
+        }
         Ok(match u64::try_from(reply) {
             Ok(mark_ms) => LeaseOutcome::Acquired { mark_ms },
             Err(_) => LeaseOutcome::Taken,
@@ -252,15 +514,22 @@ impl RedisStore {
     ) -> Result<Option<u64>, RedisError> {
         let (lease, mark) = self.lease_keys(worker_id);
         let target = target.max(needed);
-        let reply: i64 = self
-            .invoke_as(
-                Write::Guarded,
-                &self.scripts.raise_worker_mark,
-                vec![lease, mark],
-                vec![token.to_string(), needed.to_string(), target.to_string()],
-            )
-            .await?;
+        let (mut keys, mut args) =
+            (vec![lease, mark], vec![token.to_string(), needed.to_string(), target.to_string()]);
+        self.guard(&mut keys, &mut args);
+        let reply: i64 =
+            self.invoke_as(Write::Guarded, &self.scripts.raise_worker_mark, keys, args).await?;
+        if reply == REGRESSED {
+            return Err(self.identity_lost());
+        }
         Ok(u64::try_from(reply).ok())
+    }
+
+    /// `recover`: raises worker `worker_id`'s snowflake mark to at least `floor`, whoever holds
+    /// its lease.
+    pub async fn raise_worker_floor(&self, worker_id: u16, floor: u64) -> Result<u64, RedisError> {
+        let (_, mark) = self.lease_keys(worker_id);
+        self.raise_key(mark, floor, floor).await
     }
 
     /// Sets our worker's mark to `high_water_ms` and deletes the lease (if still ours).
@@ -316,4 +585,12 @@ impl RedisStore {
             }
         })
     }
+}
+
+/// Whether a Redis error says the command is not allowed (renamed, ACL, managed service).
+fn is_forbidden(message: &str) -> bool {
+    let message = message.to_ascii_lowercase();
+    ["unknown command", "noperm", "not allowed", "no permissions", "unknown subcommand"]
+        .iter()
+        .any(|marker| message.contains(marker))
 }
