@@ -6,6 +6,7 @@ mod helpers;
 
 mod compat;
 mod concurrency;
+mod crash_loop;
 mod decode;
 mod durability;
 mod errors;

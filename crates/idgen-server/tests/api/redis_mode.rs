@@ -492,3 +492,59 @@ async fn waiting_for_a_replica_hands_out_only_replicated_values() {
         last = value;
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn failover_to_a_replica_that_acknowledged_loses_no_counter_value_or_lease() {
+    let test = "failover_to_a_replica_that_acknowledged_loses_no_counter_value_or_lease";
+    let Some(mut primary) = RedisServer::start(test) else {
+        return;
+    };
+    let primary_port = primary.port.to_string();
+    let Some(replica) = RedisServer::start_with(test, &["--replicaof", "127.0.0.1", &primary_port])
+    else {
+        return;
+    };
+    wait_until("the replica links up", Duration::from_secs(20), || async {
+        replica.cli(&["INFO", "replication"]).contains("master_link_status:up")
+    })
+    .await;
+    let data_dir = tempfile::tempdir().expect("temp dir");
+    let options = || {
+        Options::new()
+            .data_dir(data_dir.path())
+            .flag("--redis-wait-replicas", 1)
+            .flag("--lease-ttl-ms", 1000)
+            .flag("--worker-id", 12)
+    };
+    let app = node(&primary, options());
+    let mut issued = Vec::new();
+    for _ in 0..20 {
+        issued.extend(numeric(&app.ids("counter", 25, &[]).await));
+    }
+    let snowflakes = numeric(&app.ids("snowflake", 1000, &[]).await);
+    // The primary dies: nothing it acknowledged to the node is missing on the replica, which
+    // is promoted; the node is pointed at it (same data dir: it remembers the store).
+    primary.kill();
+    drop(app);
+    assert_eq!(replica.cli(&["REPLICAOF", "NO", "ONE"]).trim(), "OK");
+    // The lease survived too: worker 12 stays taken until the dead node's lease runs out.
+    let refused = run_to_exit(
+        Options::new()
+            .data_dir(data_dir.path())
+            .flag("--worker-id", 12)
+            .flag("--redis-url", replica.url()),
+    );
+    assert!(refused.stderr.contains("worker id 12 is leased"), "{}", refused.stderr);
+    wait_until("the dead node's lease runs out", Duration::from_secs(10), || async {
+        replica.cli(&["EXISTS", "idgen:{worker-12}:lease"]).trim() == "0"
+    })
+    .await;
+    let moved = node(&replica, Options::new().data_dir(data_dir.path()).flag("--worker-id", 12));
+    let after = numeric(&moved.ids("counter", 100, &[]).await);
+    let highest = issued.iter().copied().max().unwrap();
+    assert!(after.iter().all(|value| *value > highest), "{after:?} after {highest}");
+    // The lease and mark of worker 12 were on the replica: the new run issues above them.
+    let next = numeric(&moved.ids("snowflake", 10, &[]).await);
+    assert!(next[0] > *snowflakes.last().unwrap(), "snowflakes went back after the failover");
+    assert_eq!(status(&moved, "/readyz").await, StatusCode::OK);
+}

@@ -147,3 +147,36 @@ async fn snowflake_epoch_is_configurable() {
     assert_eq!((id >> 22) + epoch, timestamp_ms, "the epoch is added when decoding");
     crate::helpers::assert_close_to_now("snowflake", timestamp_ms, 10_000);
 }
+
+#[tokio::test]
+async fn an_unknown_variable_stops_the_server_with_the_closest_setting() {
+    check_refused(Options::new().env("IDGEN_WORKERID", 3), &["did you mean IDGEN_WORKER_ID?"]);
+    let exited = run_to_exit(Options::new().env("IDGEN_WORKERID", 3));
+    assert_eq!(exited.status.code(), Some(2), "{}", exited.stderr);
+}
+
+#[tokio::test]
+async fn stateful_set_pods_get_their_worker_id_from_the_host_name() {
+    let first =
+        spawn_app(Options::new().env("HOSTNAME", "idgen-0").env("IDGEN_WORKER_ID", "ordinal"));
+    let second =
+        spawn_app(Options::new().env("HOSTNAME", "idgen-1").env("IDGEN_WORKER_ID", "ordinal"));
+    assert_eq!((first.worker_id, second.worker_id), (0, 1));
+    assert!(!first.startup_line.contains("default"), "{}", first.startup_line);
+    let offset = spawn_app(
+        Options::new().env("HOSTNAME", "idgen-orders-7").flag("--worker-id", "ordinal+100"),
+    );
+    assert_eq!(offset.worker_id, 107);
+    // The same snowflake millisecond from the two pods still gives two different ids.
+    let a: u64 = first.id("snowflake", &[]).await.parse().unwrap();
+    let b: u64 = second.id("snowflake", &[]).await.parse().unwrap();
+    assert_ne!((a >> 12) & 0x3ff, (b >> 12) & 0x3ff);
+    // A host name without a number is a setting error, not worker 0.
+    check_refused(
+        Options::new().env("HOSTNAME", "idgen").env("IDGEN_WORKER_ID", "ordinal"),
+        &["IDGEN_WORKER_ID"],
+    );
+    // Nobody chose worker 0: the start-up line says so.
+    let defaulted = spawn_app(Options::new());
+    assert!(defaulted.startup_line.ends_with("(mode: embedded, worker 0, default)"));
+}
