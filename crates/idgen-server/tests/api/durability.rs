@@ -1,5 +1,6 @@
 //! Embedded mode's durable state: `kill -9` and a restart on the same data dir never repeat a
-//! counter value or a snowflake; one server per data dir.
+//! counter value or a snowflake; one server per data dir, even with its `lock` file deleted;
+//! one worker id per data dir; an old data dir (`state.json`) keeps every mark when migrated.
 
 use std::collections::HashMap;
 
@@ -123,9 +124,10 @@ async fn a_second_server_on_the_same_data_dir_refuses_to_start() {
 }
 
 /// Simulates a wall clock set back while the server was down: the server is stopped, and the
-/// snowflake high-water mark in its state file is moved `ahead_ms` past the current time. This
-/// is the only test that looks inside the data dir (`state.json`, documented in
-/// docs/configuration.md); a clock cannot be set back for one process from outside.
+/// snowflake high-water mark in its data dir is moved `ahead_ms` past the current time. The
+/// data dir is opaque (a redb store), so the mark goes in the way an old data dir brings it: a
+/// previous release's `state.json` (format 1, documented in docs/configuration.md), which the
+/// server migrates at its next start, raising each mark to the file's value.
 async fn restart_with_snowflake_mark_ahead(ahead_ms: u64) -> (TestApp, tempfile::TempDir, u64) {
     let data_dir = tempfile::tempdir().expect("temp dir");
     let mut app = spawn_app(Options::new().data_dir(data_dir.path()));
@@ -139,12 +141,25 @@ async fn restart_with_snowflake_mark_ahead(ahead_ms: u64) -> (TestApp, tempfile:
 }
 
 fn set_snowflake_mark(data_dir: &Path, mark_ms: u64) {
+    write_old_state(data_dir, mark_ms, 0, &serde_json::json!({}));
+}
+
+/// Writes `state.json` as the previous release did (format 1).
+fn write_old_state(
+    data_dir: &Path,
+    snowflake_mark_ms: u64,
+    timestamp_mark_ms: u64,
+    counters: &serde_json::Value,
+) {
+    let state = serde_json::json!({
+        "format": 1,
+        "snowflake_mark_ms": snowflake_mark_ms,
+        "timestamp_mark_ms": timestamp_mark_ms,
+        "counters": counters,
+    });
     let path = data_dir.join("state.json");
-    let text = std::fs::read_to_string(&path).expect("the data dir holds state.json");
-    let mut state: serde_json::Value = serde_json::from_str(&text).expect("state.json is JSON");
-    assert!(state["snowflake_mark_ms"].is_u64(), "no snowflake_mark_ms in {text}");
-    state["snowflake_mark_ms"] = mark_ms.into();
-    std::fs::write(&path, serde_json::to_vec(&state).expect("JSON")).expect("write state.json");
+    std::fs::write(&path, serde_json::to_vec_pretty(&state).expect("JSON"))
+        .expect("write state.json");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -177,4 +192,95 @@ async fn clock_set_back_far_while_down_refuses_snowflakes_with_503() {
     // Other kinds are unaffected.
     assert_eq!(app.ids("uuid7", 3, &[]).await.len(), 3);
     assert_eq!(app.id("counter", &[]).await, "1");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn deleting_the_lock_file_does_not_let_a_second_server_in() {
+    let first = spawn_app(Options::new());
+    let data_dir = first.data_dir.clone().expect("the first server has a data dir");
+    assert_eq!(first.id("counter", &[]).await, "1");
+    // Everything in the dir that can go without stopping the first server: the `lock` file.
+    // (The store itself cannot: a server whose store file is deleted stops issuing ids that
+    // need a new mark, see the store's unit tests.)
+    let mut names: Vec<String> = std::fs::read_dir(&data_dir)
+        .expect("list the data dir")
+        .map(|entry| entry.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["lock", "store.redb"], "what the data dir holds");
+    std::fs::remove_file(data_dir.join("lock")).expect("delete the lock file");
+
+    let second = run_to_exit(Options::new().data_dir(&data_dir));
+    assert_eq!(second.status.code(), Some(2), "the second server: {second:?}");
+    let lines: Vec<&str> = second.stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "one line on stderr: {:?}", second.stderr);
+    assert!(lines[0].contains("IDGEN_DATA_DIR"), "names the setting: {}", lines[0]);
+    assert!(lines[0].contains(&data_dir.display().to_string()), "names the dir: {}", lines[0]);
+    assert!(!second.stdout.contains("listening"), "it must not claim to listen: {second:?}");
+
+    // The first one is untouched and still writes marks: the batch needs a new block.
+    assert_eq!(first.id("counter", &[]).await, "2");
+    let batch = numeric(&first.ids("counter", 5_000, &[]).await);
+    assert_eq!(batch[0], 3);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_data_dir_refuses_another_worker_id() {
+    let data_dir = tempfile::tempdir().expect("temp dir");
+    let mut app = spawn_app(Options::new().data_dir(data_dir.path()).flag("--worker-id", 3));
+    let before: u64 = app.id("counter", &[]).await.parse().expect("u64");
+    app.signal("TERM");
+    assert_eq!(app.wait_exit(EXIT_DEADLINE).code(), Some(0));
+
+    for other in [Options::new().flag("--worker-id", 4), Options::new()] {
+        let refused = run_to_exit(other.data_dir(data_dir.path()));
+        assert_eq!(refused.status.code(), Some(2), "{refused:?}");
+        let lines: Vec<&str> = refused.stderr.lines().collect();
+        assert_eq!(lines.len(), 1, "one line on stderr: {:?}", refused.stderr);
+        for needle in ["invalid IDGEN_WORKER_ID", "worker id 3", "fresh data dir"] {
+            assert!(lines[0].contains(needle), "{needle:?} missing in {}", lines[0]);
+        }
+    }
+
+    // The id it was used with still works, and continues.
+    let app = spawn_app(Options::new().data_dir(data_dir.path()).flag("--worker-id", 3));
+    assert_eq!(app.worker_id, 3);
+    let after: u64 = app.id("counter", &[]).await.parse().expect("u64");
+    assert!(after > before, "{after} after {before}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_migrated_data_dir_keeps_every_counter_and_both_time_marks() {
+    let data_dir = tempfile::tempdir().expect("temp dir");
+    // Marks ahead of what a fresh start would issue: within the snowflake allowance (1000 ms),
+    // and a timestamp mark the generator must run ahead of the clock to stay above.
+    let snowflake_mark = now_ms() + 600;
+    let timestamp_mark = now_ms() + 30_000;
+    let counters = serde_json::json!({"default": 12, "orders": 5_000, "invoices": 77});
+    write_old_state(data_dir.path(), snowflake_mark, timestamp_mark, &counters);
+
+    let mut floors: HashMap<&str, u64> =
+        [("default", 12), ("orders", 5_000), ("invoices", 77)].into_iter().collect();
+    let mut timestamp_floor = timestamp_mark;
+    for round in 0..2 {
+        let app = spawn_app(Options::new().data_dir(data_dir.path()));
+        for (name, floor) in floors.iter_mut() {
+            let values = numeric(&app.ids("counter", 10, &[("name", name)]).await);
+            assert!(
+                values[0] > *floor,
+                "round {round}: counter {name}: {} after {floor}",
+                values[0]
+            );
+            *floor = *values.last().expect("values");
+        }
+        let snowflake: u64 = app.id("snowflake", &[]).await.parse().expect("u64");
+        let snowflake_ms = (snowflake >> 22) + DEFAULT_EPOCH_MS;
+        assert!(snowflake_ms > snowflake_mark, "round {round}: snowflake at {snowflake_ms}");
+        let timestamps = numeric(&app.ids("timestamp", 10, &[]).await);
+        assert!(timestamps[0] > timestamp_floor, "round {round}: timestamp {}", timestamps[0]);
+        timestamp_floor = *timestamps.last().expect("timestamps");
+        assert!(!data_dir.path().join("state.json").exists(), "state.json is renamed");
+        assert!(data_dir.path().join("state.json.migrated").exists(), "and kept");
+        app.kill();
+    }
 }
