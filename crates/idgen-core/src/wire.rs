@@ -113,6 +113,95 @@ pub struct HealthResponse {
     pub reasons: Vec<String>,
 }
 
+/// `GET /v1/status`: what an operator wants to know about a node at a glance.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct StatusResponse {
+    /// The server's version (`CARGO_PKG_VERSION`).
+    pub version: String,
+    /// `embedded` or `redis`.
+    pub mode: String,
+    /// The worker id snowflakes are issued with; `null` while none is held.
+    pub worker_id: Option<u16>,
+    pub uptime_seconds: u64,
+    /// Whether the node can issue every kind now (what `/readyz` says), and why not.
+    pub ready: bool,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reasons: Vec<String>,
+    pub lease: LeaseStatus,
+    /// Each durable time mark and how far it runs ahead of the clock.
+    pub marks: Vec<MarkStatus>,
+    /// Counters this node issues or was handed (at most 100, by name).
+    pub counters: Vec<CounterStatus>,
+    /// Years of snowflake ID space left for the configured epoch.
+    pub snowflake_years_left: f64,
+    pub rate_limit: RateLimitStatus,
+    pub store: StoreStatus,
+    /// Requests answered so far, and how many were refused (429, 503).
+    pub requests_total: u64,
+    pub rate_limited_total: u64,
+    pub refused_total: u64,
+}
+
+/// The worker id's lease (`leased` false for a fixed worker id).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct LeaseStatus {
+    pub leased: bool,
+    pub valid: bool,
+    /// How long the lease stays valid without a renewal.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remaining_ms: Option<u64>,
+}
+
+/// One durable time mark.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct MarkStatus {
+    pub kind: String,
+    /// Unix ms: nothing of this kind is issued above it without raising it first.
+    pub mark_ms: u64,
+    /// The highest time issued (or the floor).
+    pub high_water_ms: u64,
+    /// `mark_ms` minus the clock, negative when the clock has passed it (an idle kind).
+    pub lead_ms: i64,
+}
+
+/// One counter.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct CounterStatus {
+    pub name: String,
+    pub last_issued: u64,
+    /// The durable ceiling (embedded mode), or values buffered on this node (segment mode).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ceiling: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub buffered: Option<u64>,
+}
+
+/// The rate limit.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct RateLimitStatus {
+    pub enabled: bool,
+    pub per_second: u32,
+    pub burst: u32,
+    /// Shared by every node through the store.
+    pub shared: bool,
+}
+
+/// The back end.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct StoreStatus {
+    pub up: bool,
+    /// How long its readiness check took just now.
+    pub check_ms: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
 /// Stable, machine-readable error codes. Clients match on these; never rename one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]

@@ -128,6 +128,23 @@ impl Refusal {
         }
     }
 
+    /// The cause as a metrics label (one of `observe::metrics::REFUSAL_REASONS`).
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Refusal::ClockBehind { .. } => "clock_behind",
+            Refusal::TimeOutOfRange { .. } => "time_out_of_range",
+            Refusal::Exhausted { .. } => "exhausted",
+            Refusal::SequenceExhausted => "sequence_exhausted",
+            Refusal::CeilingUnavailable => "ceiling_unavailable",
+            Refusal::NotDurable => "not_durable",
+            Refusal::StoreUnreachable { .. } => "store_unreachable",
+            Refusal::NoWorkerId { .. } => "no_worker_id",
+            Refusal::RateLimiterUnreachable { .. } => "rate_limiter_unreachable",
+            Refusal::StoreRegressed { .. } => "store_regressed",
+            Refusal::MarkAtRangeEnd { .. } => "mark_at_range_end",
+        }
+    }
+
     /// The stable code of this refusal.
     pub fn code(&self) -> ErrorCode {
         match self {
@@ -168,11 +185,12 @@ impl From<BackendError> for ApiError {
     fn from(error: BackendError) -> Self {
         match error {
             BackendError::Unreachable { store, detail } => {
-                tracing::warn!(error = %detail, store, "store call failed");
+                // Logged once per incident by the observed back end.
+                tracing::debug!(error = %detail, store, "store call failed");
                 Refusal::StoreUnreachable { store }.into()
             }
             BackendError::NotDurable { detail } => {
-                tracing::error!(error = %detail, "cannot make a high-water mark durable");
+                tracing::debug!(error = %detail, "cannot make a high-water mark durable");
                 Refusal::NotDurable.into()
             }
             BackendError::Regressed { store, .. } => Refusal::StoreRegressed { store }.into(),
@@ -301,8 +319,9 @@ impl ResponseError for ApiError {
             ApiError::Param(ParamError::WorkerId) => {
                 tracing::error!("a request reached a worker id check; this is a bug")
             }
+            // Logged once per incident by the router (`AppState::observe_refusal`).
             ApiError::Unavailable(refusal) => {
-                tracing::warn!(message = %refusal.message(), "cannot issue ids")
+                tracing::debug!(message = %refusal.message(), "cannot issue ids")
             }
             _ => {}
         }

@@ -5,12 +5,14 @@
 //! [`issue`] holds the generators and ties them to the back end's durable marks; [`state`] is
 //! what handlers reach; [`routes`] has the route table, the router and one module per resource;
 //! [`error`] is the only place that knows HTTP status codes; [`rate_limit`] keys actix-governor
-//! on the client IP, or shares buckets through the back end.
+//! on the client IP, or shares buckets through the back end; [`observe`] is what an operator
+//! sees (metrics, logs, request ids).
 
 pub mod backend;
 pub mod config;
 pub mod error;
 pub mod issue;
+pub mod observe;
 pub mod rate_limit;
 pub mod routes;
 pub mod startup;

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use idgen_server::backend::redis::recover;
 use idgen_server::config::Command;
-use idgen_server::{Application, Config, ConfigError, Flags, startup};
+use idgen_server::{Application, Config, ConfigError, Flags, observe};
 
 fn main() -> ExitCode {
     let flags = Flags::parse();
@@ -25,7 +25,7 @@ fn main() -> ExitCode {
             Err(error) => fail(&error),
         };
     }
-    startup::init_tracing(&config.log);
+    observe::logging::init(&config.log, config.log_format);
     let application = match Application::build(config) {
         Ok(application) => application,
         Err(error) => return fail(&error),

@@ -13,7 +13,6 @@
 //! never limited.
 
 use std::future::Future;
-use std::io::IsTerminal;
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
 use std::time::Duration;
@@ -24,7 +23,7 @@ use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::middleware::{Next, from_fn};
 use actix_web::{App, HttpServer, web};
 use anyhow::Context;
-use idgen_core::SystemClock;
+use idgen_core::{Clock as _, SystemClock};
 
 use crate::backend;
 use crate::config::{Config, ConfigError, Setting, Source};
@@ -32,7 +31,7 @@ use crate::error;
 use crate::issue::SharedClock;
 use crate::rate_limit::RateLimit;
 use crate::rate_limit::shared::shared_rate_limit;
-use crate::routes::router::{Handlers, Limited};
+use crate::routes::router::{Handlers, Router};
 use crate::state::AppState;
 
 /// How long in-flight requests may run after a stop signal.
@@ -41,6 +40,8 @@ pub const SHUTDOWN_TIMEOUT_SECS: u64 = 10;
 pub(crate) const BODY_LIMIT_BYTES: usize = 16 * 1024;
 /// How often the time marks are checked for renewal.
 const REFRESH_INTERVAL: Duration = Duration::from_millis(100);
+/// A wall-clock step back of more than this between two refreshes is counted.
+const CLOCK_STEP_MS: u64 = 5;
 
 /// A server that has bound its address but not started serving.
 pub struct Application {
@@ -77,8 +78,8 @@ impl Application {
         let address = listener.local_addr().context("read the bound address")?;
         let opened = backend::open(&config)?;
         let default_worker_id = !config.worker_id_fixed && opened.backend.worker_tick().is_none();
-        let rate_limit = RateLimit::new(&config, &opened.backend);
         let state = web::Data::new(AppState::new(&config, opened, clock)?);
+        let rate_limit = RateLimit::new(&config, &state.issuer().backend_arc());
         Ok(Application { listener, address, state, rate_limit, default_worker_id })
     }
 
@@ -178,12 +179,27 @@ async fn keep_worker(state: web::Data<AppState>, tick: Duration) {
     }
 }
 
+/// Every [`REFRESH_INTERVAL`]: keeps the marks ahead, notices the wall clock stepping back
+/// (`idgen_clock_backward_events_total`), and now and then folds the histogram samples in.
 async fn refresh_marks(state: web::Data<AppState>) {
     let mut interval = tokio::time::interval(REFRESH_INTERVAL);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
+    let metrics = std::sync::Arc::clone(&state.observer().metrics);
+    let mut last_ms = state.issuer().clock().now_ms();
+    for tick in 0u64.. {
         interval.tick().await;
         state.issuer().refresh_marks().await;
+        let now_ms = state.issuer().clock().now_ms();
+        // NTP slews by far less than this; a step back of more is an event worth an alert.
+        if now_ms + CLOCK_STEP_MS < last_ms {
+            metrics.clock_backward();
+            tracing::warn!(behind_ms = last_ms - now_ms, "the wall clock stepped back");
+        }
+        last_ms = now_ms;
+        if tick % 10 == 0 {
+            metrics.upkeep();
+            state.observer().incidents.sweep();
+        }
     }
 }
 
@@ -215,26 +231,14 @@ pub fn app(
             shared_rate_limit(Arc::clone(&shared), request, next)
         });
         let limited = apply(limiter, handlers.clone()).map(ServiceResponse::map_into_boxed_body);
-        app.default_service(Limited::new(handlers, limited))
+        app.default_service(Router::limited(handlers, limited))
     } else if rate_limit.enabled() {
         let limited = apply(rate_limit.governor(), handlers.clone())
-            .map(ServiceResponse::map_into_boxed_body);
-        app.default_service(Limited::new(handlers, limited))
+            .map(move |response| rate_limit.standard_headers(response).map_into_boxed_body());
+        app.default_service(Router::limited(handlers, limited))
     } else {
-        app.default_service(handlers)
+        app.default_service(Router::new(handlers))
     }
-}
-
-/// Logs to stderr, filtered by `filter` (`IDGEN_LOG`). Safe to call twice (the second call
-/// does nothing).
-pub fn init_tracing(filter: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_new(filter)
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .try_init();
 }
 
 #[cfg(test)]

@@ -1,16 +1,27 @@
 //! `AppState`: what a request handler can reach, built once and shared by every worker: the
-//! issuing layer, the request limits, and what decoding needs.
+//! issuing layer, the request limits, what decoding needs, and the [`Observer`] (metrics,
+//! request ids, access log).
 
-use idgen_core::DecodeContext;
+use std::sync::Arc;
+
+use idgen_core::{DecodeContext, Kind};
 
 use crate::backend::Opened;
+use crate::backend::observed::Observed;
 use crate::config::Config;
+use crate::error::ApiError;
 use crate::issue::{Issuer, SharedClock};
+use crate::observe::Observer;
 
 /// Request limits from the configuration.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
     pub max_batch: u32,
+    /// 0: rate limiting is off.
+    pub rate_per_second: u32,
+    pub rate_burst: u32,
+    /// `IDGEN_METRICS_COUNTER_LABELS`: a `counter` label per counter name on `/metrics`.
+    pub counter_labels: bool,
 }
 
 /// Everything a handler needs (`web::Data<AppState>`).
@@ -18,15 +29,29 @@ pub struct AppState {
     issuer: Issuer,
     limits: Limits,
     decode: DecodeContext,
+    observer: Observer,
 }
 
 impl AppState {
-    /// The generators above the marks of the back end `opened`.
+    /// The generators above the marks of the back end `opened`, which is observed from here
+    /// on (every store operation counted and timed).
     pub fn new(config: &Config, opened: Opened, clock: SharedClock) -> anyhow::Result<Self> {
+        let observer = Observer::new(config);
+        let backend = Arc::new(Observed::new(
+            opened.backend,
+            Arc::clone(&observer.metrics),
+            Arc::clone(&observer.incidents),
+        ));
         Ok(Self {
-            issuer: Issuer::new(config, opened.backend, opened.durable, clock)?,
-            limits: Limits { max_batch: config.max_batch },
+            issuer: Issuer::new(config, backend, opened.durable, clock)?,
+            limits: Limits {
+                max_batch: config.max_batch,
+                rate_per_second: config.rate_limit_per_second,
+                rate_burst: config.rate_limit_burst,
+                counter_labels: config.metrics_counter_labels,
+            },
             decode: DecodeContext { snowflake_epoch_ms: config.snowflake_epoch_ms },
+            observer,
         })
     }
 
@@ -40,5 +65,19 @@ impl AppState {
 
     pub fn decode_context(&self) -> DecodeContext {
         self.decode
+    }
+
+    pub fn observer(&self) -> &Observer {
+        &self.observer
+    }
+
+    /// Counts `error` when it is a 503 (`idgen_refused_total`, by kind and cause) and logs it
+    /// once per incident.
+    pub fn observe_refusal(&self, error: &ApiError, kind: Option<Kind>) {
+        if let ApiError::Unavailable(refusal) = error {
+            let reason = refusal.reason();
+            self.observer.metrics.refused(kind, reason);
+            self.observer.incidents.record(&format!("refused:{reason}"), || refusal.message());
+        }
     }
 }

@@ -184,7 +184,8 @@ impl Backend for Instance {
 
     fn readiness(&self) -> BackendFuture<'_, Readiness> {
         self.answer(|| {
-            let mut readiness = Readiness { reasons: Vec::new(), retry_after_secs: 1 };
+            let mut readiness =
+                Readiness { reasons: Vec::new(), retry_after_secs: 1, store_up: true };
             if self.shared.fail_writes.load(Ordering::Relaxed) {
                 readiness.reasons.push("store: writes fail".to_owned());
             }
@@ -236,7 +237,8 @@ impl RateTokens for Instance {
                 return Ok(RateDecision::Limited { wait: Duration::from_nanos(wait as u64) });
             }
             *tat += u128::from(granted) * interval;
-            Ok(RateDecision::Allowed { granted })
+            let remaining = (tolerance.saturating_sub(*tat - now) / interval) as u32;
+            Ok(RateDecision::Allowed { granted, remaining })
         })
     }
 }

@@ -22,6 +22,7 @@
 pub mod embedded;
 #[cfg(test)]
 pub mod memory;
+pub mod observed;
 pub mod redis;
 
 use std::future::Future;
@@ -90,10 +91,11 @@ pub enum BackendError {
 }
 
 /// What the shared rate limiter asked of the store: `granted` tokens (at least 1, at most the
-/// `want` asked for) were charged to the bucket, or not even one fits for `wait`.
+/// `want` asked for) were charged to the bucket, which then holds `remaining`; or not even one
+/// fits for `wait`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RateDecision {
-    Allowed { granted: u32 },
+    Allowed { granted: u32, remaining: u32 },
     Limited { wait: Duration },
 }
 
@@ -102,6 +104,18 @@ pub enum RateDecision {
 pub struct Readiness {
     pub reasons: Vec<String>,
     pub retry_after_secs: u64,
+    /// Whether the store itself answered (`idgen_store_up`), whatever else is wrong.
+    pub store_up: bool,
+}
+
+/// What `/v1/status` shows of one counter the back end keeps.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CounterStatus {
+    pub name: String,
+    /// The last value handed to this node.
+    pub last: u64,
+    /// Values this node holds but has not handed out yet (segment mode).
+    pub buffered: Option<u64>,
 }
 
 /// What the issuing layer does when the worker id changes under it.
@@ -182,6 +196,11 @@ pub trait Backend: Send + Sync {
         target: u64,
     ) -> BackendFuture<'_, Result<Option<u64>, BackendError>>;
 
+    /// How long the worker id's lease stays valid without a renewal; `None` for a fixed id.
+    fn lease_remaining(&self) -> Option<Duration> {
+        None
+    }
+
     /// How often [`Backend::maintain_worker`] must run; `None`: the worker id is fixed.
     fn worker_tick(&self) -> Option<Duration> {
         None
@@ -209,6 +228,12 @@ pub trait Backend: Send + Sync {
     /// `Some` when the store can share rate-limit buckets between nodes.
     fn rate_tokens(&self) -> Option<&dyn RateTokens> {
         None
+    }
+
+    /// Up to `limit` of the counters the back end keeps itself, for `/v1/status`.
+    fn counter_status(&self, limit: usize) -> Vec<CounterStatus> {
+        let _ = limit;
+        Vec::new()
     }
 
     /// What the store cannot do right now (empty when it can do everything).

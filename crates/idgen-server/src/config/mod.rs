@@ -18,7 +18,7 @@ use std::collections::HashMap;
 
 pub use command::{Command, RecoverArgs};
 pub use settings::{Config, Flags, Group, Setting};
-pub use values::{RateLimitFail, RedisUrl};
+pub use values::{AccessLog, LogFormat, RateLimitFail, RedisUrl};
 
 /// Every environment variable idgen-server reads starts with this.
 pub const ENV_PREFIX: &str = "IDGEN_";
@@ -96,16 +96,24 @@ impl ConfigError {
 impl Config {
     /// The process's settings: `IDGEN_*` variables, then `flags`, validated.
     pub fn load(flags: Flags) -> Result<Config, ConfigError> {
-        Self::from_sources(
-            std::env::vars_os().filter_map(|(name, value)| {
+        let mut vars: Vec<(String, String)> = std::env::vars_os()
+            .filter_map(|(name, value)| {
                 // A variable that is not UTF-8 cannot be one of ours unless its name is; keep the
                 // name so a non-UTF-8 value of an IDGEN_ variable is still reported.
                 let name = name.into_string().ok()?;
                 let value = value.into_string().unwrap_or_else(|_| "\u{fffd}".to_owned());
                 Some((name, value))
-            }),
-            flags,
-        )
+            })
+            .collect();
+        // The Rust ecosystem's usual variable, when the operator did not set ours.
+        let log = Setting::Log.env_var();
+        if flags.log.is_none()
+            && !vars.iter().any(|(name, _)| name == log)
+            && let Some((_, filter)) = vars.iter().find(|(name, _)| name == "RUST_LOG")
+        {
+            vars.push((log.to_owned(), filter.clone()));
+        }
+        Self::from_sources(vars, flags)
     }
 
     /// [`Config::load`] with the environment given explicitly (tests never touch the real one).

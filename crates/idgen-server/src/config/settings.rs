@@ -13,8 +13,8 @@ use idgen_core::counter::CounterName;
 
 use super::declare::settings;
 use super::values::{
-    RateLimitFail, RedisUrl, bind_address_is_valid, hostname, now_ms, number, parse_ip_list,
-    parse_seeds, worker_id,
+    AccessLog, LogFormat, RateLimitFail, RedisUrl, bind_address_is_valid, hostname, now_ms, number,
+    parse_ip_list, parse_seeds, worker_id,
 };
 
 /// Upper bounds of the numeric settings (generous; they exist to catch typos).
@@ -147,6 +147,33 @@ settings! {
         valid: |filter| tracing_subscriber::EnvFilter::try_new(filter).is_ok(),
         expect: "must be a log filter, e.g. info or idgen_server=debug,warn",
         doc: "Log filter in `tracing` `EnvFilter` syntax, e.g. `warn,idgen_server=debug`. Logs go to stderr; the one start-up line goes to stdout.",
+    }
+    LogFormat => log_format: LogFormat {
+        env: "IDGEN_LOG_FORMAT", group: Server, value: "text|json",
+        default: LogFormat::Text, shown: "`text`",
+        help: "Log line format: text or json (one object per line)",
+        parse: |text| text.parse().ok(),
+        valid: |_| true,
+        expect: "must be text or json",
+        doc: "`text`: human-readable lines; `json`: one JSON object per line (`timestamp`, `level`, `target`, the event's fields, `request_id` for lines written while a request runs), for a log pipeline. When `IDGEN_LOG` is unset, `RUST_LOG` is honoured as the filter.",
+    }
+    AccessLog => access_log: AccessLog {
+        env: "IDGEN_ACCESS_LOG", group: Server, value: "all|errors|off",
+        default: AccessLog::Errors, shown: "`errors`",
+        help: "Access-log lines: all requests, errors (4xx and 5xx) or off",
+        parse: |text| text.parse().ok(),
+        valid: |_| true,
+        expect: "must be all, errors or off",
+        doc: "One `info` line per request (target `idgen_server::access`: method, route pattern, status, duration, client address after `IDGEN_TRUSTED_PROXIES`, request id): `all`, only those answered with 4xx or 5xx (`errors`), or `off`. `all` costs a few per cent of throughput at full load ([operations.md](operations.md#access-log)).",
+    }
+    MetricsCounterLabels => metrics_counter_labels: bool {
+        env: "IDGEN_METRICS_COUNTER_LABELS", group: Server, value: "BOOL",
+        default: false, shown: "`false`",
+        help: "Label counter metrics with counter names: true or false",
+        parse: number,
+        valid: |_| true,
+        expect: "must be true or false",
+        doc: "`true`: `/metrics` and `/v1/status` give per-counter-name figures (`counter` label). Off by default: counter names are chosen by clients, and a label per name is unbounded.",
     }
     RedisUrl => redis_url: Option<RedisUrl> {
         env: "IDGEN_REDIS_URL", group: Redis, value: "URL",

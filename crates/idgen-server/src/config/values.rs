@@ -103,6 +103,49 @@ impl std::str::FromStr for RateLimitFail {
     }
 }
 
+/// `IDGEN_LOG_FORMAT`: how log lines look.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable lines (colours on a terminal).
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+impl std::str::FromStr for LogFormat {
+    type Err = ();
+    fn from_str(text: &str) -> Result<Self, ()> {
+        match text.trim() {
+            "text" => Ok(LogFormat::Text),
+            "json" => Ok(LogFormat::Json),
+            _ => Err(()),
+        }
+    }
+}
+
+/// `IDGEN_ACCESS_LOG`: which requests get an access-log line.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum AccessLog {
+    All,
+    /// Those answered with a 4xx or 5xx.
+    #[default]
+    Errors,
+    Off,
+}
+
+impl std::str::FromStr for AccessLog {
+    type Err = ();
+    fn from_str(text: &str) -> Result<Self, ()> {
+        match text.trim() {
+            "all" => Ok(AccessLog::All),
+            "errors" => Ok(AccessLog::Errors),
+            "off" => Ok(AccessLog::Off),
+            _ => Err(()),
+        }
+    }
+}
+
 /// `name=value,name=value` (blanks around commas allowed).
 pub fn parse_seeds(text: &str) -> Result<Vec<(CounterName, u64)>, String> {
     text.split(',')

@@ -8,6 +8,7 @@ use std::time::Instant;
 
 use idgen_core::IssueError;
 use idgen_core::counter::{Counter, CounterName};
+use idgen_core::wire::CounterStatus;
 use parking_lot::{Mutex, RwLock};
 
 use super::Issuer;
@@ -53,6 +54,26 @@ impl LocalCounters {
     pub(super) fn issued(&self) -> Vec<(CounterName, u64)> {
         let slots = self.slots.read();
         slots.iter().map(|(name, slot)| (name.clone(), slot.counter.last_issued())).collect()
+    }
+
+    /// Up to `limit` counters by name: the last value issued and the durable ceiling.
+    pub(super) fn status(&self, limit: usize) -> Vec<CounterStatus> {
+        let slots = self.slots.read();
+        let mut names: Vec<&CounterName> = slots.keys().collect();
+        names.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+        names
+            .into_iter()
+            .take(limit)
+            .map(|name| {
+                let counter = &slots[name].counter;
+                CounterStatus {
+                    name: name.as_str().to_owned(),
+                    last_issued: counter.last_issued(),
+                    ceiling: Some(counter.ceiling()),
+                    buffered: None,
+                }
+            })
+            .collect()
     }
 
     fn get_or_create(&self, name: &CounterName) -> Result<Arc<CounterSlot>, ApiError> {

@@ -24,6 +24,7 @@ use idgen_core::snowflake::{SnowflakeConfig, WorkerId};
 use idgen_core::timestamp::TimestampGenerator;
 use idgen_core::ulid::UlidGenerator;
 use idgen_core::uuid7::Uuid7Generator;
+use idgen_core::wire::{CounterStatus, MarkStatus};
 use idgen_core::{Clock, Kind, Ulid, Uuid};
 use rand::Rng;
 
@@ -121,6 +122,49 @@ impl Issuer {
         &*self.backend
     }
 
+    /// The back end, shared (the rate limiter's shared buckets live in it too).
+    pub fn backend_arc(&self) -> Arc<dyn Backend> {
+        Arc::clone(&self.backend)
+    }
+
+    /// The clock every generator reads.
+    pub fn clock(&self) -> &SharedClock {
+        &self.clock
+    }
+
+    /// Each time-ordered kind's ceiling (the durable mark it may issue up to) and high water,
+    /// for `/v1/status` and `idgen_mark_lead_seconds`.
+    pub fn marks(&self) -> Vec<MarkStatus> {
+        let now = self.clock.now_ms();
+        let status = |kind: &str, mark_ms: u64, high_water_ms: u64| MarkStatus {
+            kind: kind.to_owned(),
+            mark_ms,
+            high_water_ms,
+            lead_ms: i64::try_from(mark_ms).unwrap_or(i64::MAX)
+                - i64::try_from(now).unwrap_or(i64::MAX),
+        };
+        let snowflake = self.snowflake.generator();
+        vec![
+            status("snowflake", snowflake.ceiling_ms(), snowflake.high_water_ms()),
+            status(
+                "timestamp",
+                self.timestamp.generator.ceiling_ms(),
+                self.timestamp.generator.high_water_ms(),
+            ),
+            status(
+                "uuid7",
+                self.uuid7.generator.ceiling_ms(),
+                self.uuid7.generator.high_water_ms(),
+            ),
+            status("ulid", self.ulid.generator.ceiling_ms(), self.ulid.generator.high_water_ms()),
+        ]
+    }
+
+    /// Up to `limit` of the counters this node issues itself, by name.
+    pub fn local_counters(&self, limit: usize) -> Vec<CounterStatus> {
+        self.counters.status(limit)
+    }
+
     /// The worker id snowflakes are issued with now.
     pub fn worker_id(&self) -> u16 {
         self.snowflake_config().worker_id.get()
@@ -187,6 +231,7 @@ impl Issuer {
         let store = self.backend.readiness().await;
         readiness.reasons.extend(store.reasons);
         readiness.retry_after_secs = readiness.retry_after_secs.max(store.retry_after_secs);
+        readiness.store_up = store.store_up;
         readiness
     }
 

@@ -184,7 +184,7 @@ impl Issuer {
     /// What keeps snowflakes from being issued whatever the back end says: a clock before the
     /// epoch, or behind the last issued id by more than the allowance.
     pub(super) fn snowflake_readiness(&self) -> Readiness {
-        let mut readiness = Readiness { reasons: Vec::new(), retry_after_secs: 1 };
+        let mut readiness = Readiness { reasons: Vec::new(), retry_after_secs: 1, store_up: true };
         let generator = self.snowflake.generator();
         let config = generator.config();
         let now_ms = self.clock.now_ms();

@@ -20,10 +20,11 @@ use std::time::Duration;
 
 use actix_governor::governor::NotUntil;
 use actix_governor::governor::clock::{Clock, DefaultClock, QuantaInstant};
-use actix_governor::governor::middleware::NoOpMiddleware;
+use actix_governor::governor::middleware::StateInformationMiddleware;
 use actix_governor::{Governor, GovernorConfig, GovernorConfigBuilder, KeyExtractor};
 use actix_web::dev::ServiceRequest;
-use actix_web::http::header::HeaderMap;
+use actix_web::dev::ServiceResponse;
+use actix_web::http::header::{HeaderMap, HeaderName, HeaderValue};
 use actix_web::{HttpResponse, HttpResponseBuilder, ResponseError};
 
 use crate::backend::Backend;
@@ -38,7 +39,8 @@ const RETAIN_INTERVAL: Duration = Duration::from_secs(60);
 #[derive(Clone)]
 pub struct RateLimit {
     enabled: bool,
-    config: GovernorConfig<ClientIp, NoOpMiddleware>,
+    per_second: u32,
+    config: GovernorConfig<ClientIp, StateInformationMiddleware>,
     /// When the back end shares buckets: the limiter shared by all nodes (then the local one
     /// is off).
     shared: Option<Arc<SharedLimit>>,
@@ -68,9 +70,10 @@ impl RateLimit {
             .requests_per_second(u64::from(per_second))
             .burst_size(burst)
             .key_extractor(extractor)
+            .use_headers()
             .finish()
             .expect("the period and burst are both non-zero");
-        Self { enabled, config: governor, shared: None }
+        Self { enabled, per_second, config: governor, shared: None }
     }
 
     pub fn enabled(&self) -> bool {
@@ -83,8 +86,24 @@ impl RateLimit {
     }
 
     /// The local limiter, as middleware for the limited routes (rate limiting on, not shared).
-    pub fn governor(&self) -> Governor<ClientIp, NoOpMiddleware> {
+    pub fn governor(&self) -> Governor<ClientIp, StateInformationMiddleware> {
         Governor::new(&self.config)
+    }
+
+    /// A response of the local limiter: actix-governor's `x-ratelimit-limit` and
+    /// `x-ratelimit-remaining` become the standard `RateLimit-*` trio (as on a 429).
+    pub fn standard_headers<B>(&self, mut response: ServiceResponse<B>) -> ServiceResponse<B> {
+        let headers = response.headers_mut();
+        let number = |headers: &mut HeaderMap, name: &'static str| {
+            let value = headers.remove(name).next()?;
+            value.to_str().ok()?.parse::<u32>().ok()
+        };
+        let limit = number(headers, "x-ratelimit-limit");
+        let remaining = number(headers, "x-ratelimit-remaining");
+        if let (Some(limit), Some(remaining)) = (limit, remaining) {
+            pacing_headers(headers, limit, remaining, self.per_second);
+        }
+        response
     }
 
     /// Drops the state of clients not seen lately; call every minute or so.
@@ -220,6 +239,17 @@ impl KeyExtractor for ClientIp {
     }
 }
 
+/// `RateLimit-Limit` (the burst), `RateLimit-Remaining` and `RateLimit-Reset` (whole seconds
+/// until the bucket is full again) on a response that passed the limiter, so a client can pace
+/// itself before it meets a 429.
+pub(crate) fn pacing_headers(headers: &mut HeaderMap, limit: u32, remaining: u32, per_second: u32) {
+    let missing = u64::from(limit.saturating_sub(remaining));
+    let reset = missing.div_ceil(u64::from(per_second.max(1)));
+    headers.insert(HeaderName::from_static("ratelimit-limit"), HeaderValue::from(limit));
+    headers.insert(HeaderName::from_static("ratelimit-remaining"), HeaderValue::from(remaining));
+    headers.insert(HeaderName::from_static("ratelimit-reset"), HeaderValue::from(reset));
+}
+
 pub(crate) fn ceil_secs(duration: Duration) -> u64 {
     duration.as_secs() + u64::from(duration.subsec_nanos() > 0)
 }
@@ -227,7 +257,6 @@ pub(crate) fn ceil_secs(duration: Duration) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use actix_web::http::header::{HeaderName, HeaderValue};
 
     fn extractor(trusted: &[&str]) -> ClientIp {
         ClientIp {

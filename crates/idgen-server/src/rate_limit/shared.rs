@@ -35,7 +35,7 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
 use parking_lot::Mutex;
 
-use super::{ClientIp, ceil_secs, every};
+use super::{ClientIp, ceil_secs, every, pacing_headers};
 use crate::backend::{Backend, BackendError, RateDecision};
 use crate::config::{Config, RateLimitFail};
 use crate::error::{ApiError, Refusal};
@@ -71,6 +71,8 @@ struct Pool {
     left: u32,
     /// Tokens left after this are not used (see [`SLICE_TTL`]).
     expires: Instant,
+    /// What the bucket held after the store granted the last slice (for `RateLimit-Remaining`).
+    store_left: u32,
     /// A slice request of this client is in flight.
     refilling: bool,
 }
@@ -132,8 +134,10 @@ impl SharedLimit {
         })
     }
 
-    /// `Ok` when the request may pass.
-    async fn check(&self, request: &ServiceRequest) -> Result<(), ApiError> {
+    /// `Ok` when the request may pass, with what the client has left (none when the store could
+    /// not be asked): the bucket's tokens when the store last answered for this client on this
+    /// node, plus the pool's, so at most one slice (10 ms) out of date.
+    async fn check(&self, request: &ServiceRequest) -> Result<Option<u32>, ApiError> {
         let client = self.extractor.extract(request)?;
         if self.slice == 1 {
             return self.verdict(self.take(client, 1).await);
@@ -147,11 +151,12 @@ impl SharedLimit {
                 granted: 0,
                 left: 0,
                 expires: asked_at,
+                store_left: 0,
                 refilling: false,
             });
             if pool.left > 0 && asked_at < pool.expires {
                 pool.left -= 1;
-                return Ok(());
+                return Ok(Some(pool.store_left + pool.left));
             }
             if pool.refilling {
                 None
@@ -169,16 +174,23 @@ impl SharedLimit {
         };
         let decision = self.take(client, want).await;
         // Limited or failed: dropping the guard clears `refilling`.
-        if let (Some(refill), Ok(RateDecision::Allowed { granted })) = (refill, &decision) {
-            refill.fill(granted - 1, asked_at + SLICE_TTL);
+        if let (Some(refill), Ok(RateDecision::Allowed { granted, remaining })) =
+            (refill, &decision)
+        {
+            let (extra, remaining) = (granted - 1, *remaining);
+            refill.fill(extra, remaining, asked_at + SLICE_TTL);
+            return Ok(Some(remaining + extra));
         }
         self.verdict(decision)
     }
 
     /// The answer to a request from what the store said.
-    fn verdict(&self, decision: Result<RateDecision, BackendError>) -> Result<(), ApiError> {
+    fn verdict(
+        &self,
+        decision: Result<RateDecision, BackendError>,
+    ) -> Result<Option<u32>, ApiError> {
         match decision {
-            Ok(RateDecision::Allowed { .. }) => Ok(()),
+            Ok(RateDecision::Allowed { remaining, .. }) => Ok(Some(remaining)),
             Ok(RateDecision::Limited { wait }) => {
                 let retry_after_secs = ceil_secs(wait).max(1);
                 Err(ApiError::RateLimited {
@@ -189,14 +201,15 @@ impl SharedLimit {
             }
             Err(error) => {
                 let failures = self.failures.fetch_add(1, Ordering::Relaxed) + 1;
-                tracing::warn!(
+                // The observed back end logs the incident once; this is every occurrence.
+                tracing::debug!(
                     error = %error,
                     failures,
                     mode = ?self.fail,
                     "shared rate limit: the store could not be asked"
                 );
                 match self.fail {
-                    RateLimitFail::Open => Ok(()),
+                    RateLimitFail::Open => Ok(None),
                     RateLimitFail::Closed => {
                         Err(Refusal::RateLimiterUnreachable { store: self.backend.store_name() }
                             .into())
@@ -227,13 +240,14 @@ impl SharedLimit {
 struct Refill<'a> {
     limit: &'a SharedLimit,
     client: IpAddr,
-    /// Tokens beyond the asking request's own, and until when they may be used.
-    slice: Option<(u32, Instant)>,
+    /// Tokens beyond the asking request's own, what the bucket held after, and until when
+    /// they may be used.
+    slice: Option<(u32, u32, Instant)>,
 }
 
 impl Refill<'_> {
-    fn fill(mut self, left: u32, expires: Instant) {
-        self.slice = Some((left, expires));
+    fn fill(mut self, left: u32, store_left: u32, expires: Instant) {
+        self.slice = Some((left, store_left, expires));
     }
 }
 
@@ -242,9 +256,10 @@ impl Drop for Refill<'_> {
         let mut pools = self.limit.pools.lock();
         // Pruning spares pools that are refilling, so the entry is still there.
         let Some(pool) = pools.get_mut(&self.client) else { return };
-        if let Some((left, expires)) = self.slice.take() {
+        if let Some((left, store_left, expires)) = self.slice.take() {
             pool.granted = left + 1;
             pool.left = left;
+            pool.store_left = store_left;
             pool.expires = expires;
         }
         pool.refilling = false;
@@ -257,10 +272,17 @@ pub async fn shared_rate_limit<B: MessageBody + 'static>(
     request: ServiceRequest,
     next: Next<B>,
 ) -> Result<ServiceResponse<EitherBody<B>>, actix_web::Error> {
-    if let Err(error) = limit.check(&request).await {
-        return Ok(request.into_response(error.error_response()).map_into_right_body());
+    let remaining = match limit.check(&request).await {
+        Ok(remaining) => remaining,
+        Err(error) => {
+            return Ok(request.into_response(error.error_response()).map_into_right_body());
+        }
+    };
+    let mut response = next.call(request).await?;
+    if let Some(remaining) = remaining {
+        pacing_headers(response.headers_mut(), limit.burst, remaining, limit.per_second);
     }
-    next.call(request).await.map(ServiceResponse::map_into_left_body)
+    Ok(response.map_into_left_body())
 }
 
 #[cfg(test)]
@@ -289,7 +311,13 @@ mod tests {
     fn a_slice_follows_the_demand_it_served() {
         let now = Instant::now();
         let later = now + SLICE_TTL;
-        let pool = |granted, left, expires| Pool { granted, left, expires, refilling: false };
+        let pool = |granted, left, expires| Pool {
+            granted,
+            left,
+            expires,
+            store_left: 0,
+            refilling: false,
+        };
         // First ask: one token.
         assert_eq!(pool(0, 0, now).next_want(now, 10), 1);
         // Ran dry while fresh: double, up to the slice size.

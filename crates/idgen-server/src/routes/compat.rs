@@ -7,11 +7,11 @@ use actix_web::HttpResponse;
 use idgen_core::counter::CounterName;
 use idgen_core::random::{self, Alphabet, Length};
 use idgen_core::wire::{ErrorBody, IdResponse};
-use idgen_core::{ParamError, Uuid};
+use idgen_core::{Kind, ParamError, Uuid};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::{JSON, id_response};
+use super::{Handler, JSON, id_response};
 use crate::error::ApiError;
 use crate::issue::push_decimal;
 use crate::state::AppState;
@@ -20,6 +20,18 @@ use crate::state::AppState;
 #[derive(Debug, Serialize, ToSchema)]
 pub struct IntegerIdResponse {
     pub id: u64,
+}
+
+/// The kind a tutorial route issues.
+pub fn kind_of(handler: Handler) -> Option<Kind> {
+    match handler {
+        Handler::GenerateUuid => Some(Kind::Uuid),
+        Handler::GenerateTimestampId => Some(Kind::Timestamp),
+        Handler::GenerateCounterId => Some(Kind::Counter),
+        Handler::GenerateSnowflakeId => Some(Kind::Snowflake),
+        Handler::GenerateRandomString => Some(Kind::Random),
+        _ => None,
+    }
 }
 
 /// `{"id":"<id>"}`, the ID written by `write` straight into the body. IDs need no JSON
@@ -52,6 +64,7 @@ fn integer_id(id: u64) -> HttpResponse {
     )
 )]
 pub fn generate_uuid(state: &AppState) -> HttpResponse {
+    state.observer().metrics.issued(Kind::Uuid, 1);
     // `encode_lower` rather than `Display`, which goes through `core::fmt` digit by digit.
     let mut text = Uuid::encode_buffer();
     let text = state.issuer().uuid(&mut rand::rng()).hyphenated().encode_lower(&mut text);
@@ -72,6 +85,7 @@ pub fn generate_uuid(state: &AppState) -> HttpResponse {
 )]
 pub async fn generate_timestamp_id(state: &AppState) -> Result<HttpResponse, ApiError> {
     let value = state.issuer().timestamps(1).await?.start;
+    state.observer().metrics.issued(Kind::Timestamp, 1);
     Ok(string_id(|body| push_decimal(body, value)))
 }
 
@@ -89,6 +103,7 @@ pub async fn generate_timestamp_id(state: &AppState) -> Result<HttpResponse, Api
 )]
 pub async fn generate_counter_id(state: &AppState) -> Result<HttpResponse, ApiError> {
     let values = state.issuer().counter_values(&CounterName::default(), 1).await?;
+    state.observer().metrics.issued(Kind::Counter, 1);
     Ok(integer_id(values.first().map_or(0, |range| *range.start())))
 }
 
@@ -105,7 +120,9 @@ pub async fn generate_counter_id(state: &AppState) -> Result<HttpResponse, ApiEr
     )
 )]
 pub async fn generate_snowflake_id(state: &AppState) -> Result<HttpResponse, ApiError> {
-    Ok(integer_id(state.issuer().snowflake().await?.get()))
+    let id = state.issuer().snowflake().await?.get();
+    state.observer().metrics.issued(Kind::Snowflake, 1);
+    Ok(integer_id(id))
 }
 
 /// `GET /generate_random_string/{length}`
@@ -122,9 +139,10 @@ pub async fn generate_snowflake_id(state: &AppState) -> Result<HttpResponse, Api
     )
 )]
 /// `length`: the path segment (as actix's router sees it: `%32` is `2`).
-pub fn generate_random_string(length: &str) -> Result<HttpResponse, ApiError> {
+pub fn generate_random_string(state: &AppState, length: &str) -> Result<HttpResponse, ApiError> {
     let length = length.parse::<usize>().map_err(|_| ParamError::Length { max: Length::MAX })?;
     let length = Length::new(length)?;
+    state.observer().metrics.issued(Kind::Random, 1);
     Ok(string_id(|body| {
         random::generate_into(&mut rand::rng(), length, Alphabet::Alphanumeric, body);
     }))

@@ -16,7 +16,7 @@ use idgen_core::random::{Alphabet, Length};
 use idgen_core::wire::{ErrorBody, IdRequest, IdResponse, IdsResponse};
 use idgen_core::{Kind, Param, ParamError};
 
-use super::id_response;
+use super::{gzip, id_response};
 use crate::error::ApiError;
 use crate::issue::{IdSink, Params};
 use crate::state::AppState;
@@ -107,7 +107,11 @@ pub(super) async fn issue(
         alphabet: spec.alphabet,
     };
     state.issuer().issue(kind, &params, count, &mut out).await?;
-    Ok(out.finish())
+    state.observer().metrics.issued(kind, count as u64);
+    if !out.batch {
+        return Ok(out.finish(None));
+    }
+    Ok(out.finish(Some(gzip::accepted(request.headers().get(header::ACCEPT_ENCODING)))))
 }
 
 /// `POST` bodies: empty means "no body"; anything else must be an [`IdRequest`] object.
@@ -296,7 +300,8 @@ impl IdWriter {
         Self { buffer, format, batch, empty: true }
     }
 
-    fn finish(mut self) -> HttpResponse {
+    /// The response; `gzip` is for a batch: whether the client accepts gzip.
+    fn finish(mut self, gzip: Option<bool>) -> HttpResponse {
         let content_type = match self.format {
             Format::Json => {
                 self.buffer.extend_from_slice(if self.batch { b"]}" } else { b"}" });
@@ -304,7 +309,10 @@ impl IdWriter {
             }
             Format::Text => "text/plain; charset=utf-8",
         };
-        id_response(content_type, self.buffer)
+        match gzip {
+            Some(accepts) => gzip::batch_response(content_type, self.buffer, accepts),
+            None => id_response(content_type, self.buffer),
+        }
     }
 }
 

@@ -9,13 +9,16 @@
 
 pub mod compat;
 pub mod decode;
+pub mod docs;
+pub mod gzip;
 pub mod health;
 pub mod ids;
 pub mod kinds;
-pub mod openapi;
-pub mod router;
 #[cfg(test)]
 mod mark_tests;
+pub mod openapi;
+pub mod router;
+pub mod status;
 #[cfg(test)]
 mod tests;
 
@@ -41,6 +44,12 @@ pub enum Handler {
     Kinds,
     Readyz,
     OpenApiJson,
+    DocsRedirect,
+    DocsIndex,
+    DocsFile,
+    Metrics,
+    Status,
+    StatusPage,
 }
 
 /// One route: its handler, whether it counts against the client's rate limit (every route
@@ -84,6 +93,12 @@ pub static ROUTES: &[Route] = &[
     Route { handler: Handler::Kinds, limited: true, doc: &kinds::__path_kinds },
     Route { handler: Handler::Readyz, limited: false, doc: &health::__path_readyz },
     Route { handler: Handler::OpenApiJson, limited: false, doc: &openapi::__path_openapi_json },
+    Route { handler: Handler::Metrics, limited: false, doc: &status::__path_metrics },
+    Route { handler: Handler::Status, limited: false, doc: &status::__path_status_json },
+    Route { handler: Handler::StatusPage, limited: false, doc: &status::__path_status_page },
+    Route { handler: Handler::DocsRedirect, limited: false, doc: &docs::__path_docs_redirect },
+    Route { handler: Handler::DocsIndex, limited: false, doc: &docs::__path_docs_index },
+    Route { handler: Handler::DocsFile, limited: false, doc: &docs::__path_docs_file },
 ];
 
 /// A route as the router uses it: the pattern and method read from its declaration, and the
@@ -93,8 +108,10 @@ pub struct Entry {
     pub method: Method,
     pub handler: Handler,
     pub limited: bool,
-    /// Every method of this pattern, for `Allow` (e.g. `GET, POST`).
+    /// Every method of this pattern, for `Allow` (e.g. `GET, HEAD, POST`).
     pub allow: String,
+    /// The index of the pattern among the table's patterns (the metrics' `route` label).
+    pub route: usize,
     /// The literal part of the pattern before its first `{name}` segment (all of a pattern
     /// without one), e.g. `/v1/ids/`.
     prefix: String,
@@ -125,6 +142,7 @@ impl Entry {
             handler: route.handler,
             limited: route.limited,
             allow: String::new(),
+            route: 0,
             prefix,
             params,
         }
@@ -181,16 +199,24 @@ pub static TABLE: LazyLock<Vec<Entry>> = LazyLock::new(|| {
     let allows: Vec<String> = entries
         .iter()
         .map(|entry| {
-            let methods: Vec<&str> = entries
-                .iter()
-                .filter(|other| other.pattern == entry.pattern)
-                .map(|other| other.method.as_str())
-                .collect();
+            let mut methods: Vec<&str> = Vec::new();
+            for other in entries.iter().filter(|other| other.pattern == entry.pattern) {
+                methods.push(other.method.as_str());
+                // HEAD is served wherever GET is.
+                if other.method == Method::GET {
+                    methods.push("HEAD");
+                }
+            }
             methods.join(", ")
         })
         .collect();
+    let mut patterns: Vec<String> = Vec::new();
     for (entry, allow) in entries.iter_mut().zip(allows) {
         entry.allow = allow;
+        entry.route = patterns.iter().position(|p| *p == entry.pattern).unwrap_or_else(|| {
+            patterns.push(entry.pattern.clone());
+            patterns.len() - 1
+        });
     }
     entries
 });
@@ -212,26 +238,45 @@ fn methods_of(item: &utoipa::openapi::PathItem) -> Vec<Method> {
 }
 
 /// What the table says about a request: the route that serves it, or the methods its path
-/// allows, or nothing (404).
+/// allows (and its first entry), or nothing (404).
 pub enum Found<'t> {
     Route(&'t Entry),
-    MethodNotAllowed { allow: &'t str },
+    MethodNotAllowed { allow: &'t str, entry: &'t Entry },
     NotFound,
+}
+
+impl Found<'_> {
+    /// Whether the request goes through the rate limiter: any method of a limited route's
+    /// path. Unknown paths do not: a 404 costs nothing to answer.
+    pub fn limited(&self) -> bool {
+        match self {
+            Found::Route(entry) | Found::MethodNotAllowed { entry, .. } => entry.limited,
+            Found::NotFound => false,
+        }
+    }
+
+    /// The metrics' route index (the last one, one past the table's, for no route).
+    pub fn route_index(&self) -> usize {
+        match self {
+            Found::Route(entry) | Found::MethodNotAllowed { entry, .. } => entry.route,
+            Found::NotFound => TABLE.last().map_or(0, |last| last.route + 1),
+        }
+    }
 }
 
 /// The route for `method` on `path` (the path as actix's router sees it: percent-decoded where
 /// that is safe).
 pub fn find<'t>(table: &'t [Entry], method: &Method, path: &str) -> Found<'t> {
-    let mut allow = None;
+    let mut first = None;
     for entry in table {
         if entry.matches(path) {
-            if entry.method == *method {
+            if entry.method == *method || (*method == Method::HEAD && entry.method == Method::GET) {
                 return Found::Route(entry);
             }
-            allow.get_or_insert(entry.allow.as_str());
+            first.get_or_insert(entry);
         }
     }
-    allow.map_or(Found::NotFound, |allow| Found::MethodNotAllowed { allow })
+    first.map_or(Found::NotFound, |entry| Found::MethodNotAllowed { allow: &entry.allow, entry })
 }
 
 /// Whether requests to `path` go through the rate limiter: those of a limited route, any
@@ -316,18 +361,24 @@ mod table_tests {
         assert_eq!(
             listed,
             [
-                ("/healthz", "GET", "GET", false),
-                ("/v1/ids/{kind}", "GET", "GET, POST", true),
-                ("/v1/ids/{kind}", "POST", "GET, POST", true),
-                ("/generate_uuid", "GET", "GET", true),
-                ("/generate_timestamp_id", "GET", "GET", true),
-                ("/generate_counter_id", "GET", "GET", true),
-                ("/generate_snowflake_id", "GET", "GET", true),
-                ("/generate_random_string/{length}", "GET", "GET", true),
-                ("/v1/decode/{kind}/{id}", "GET", "GET", true),
-                ("/v1/kinds", "GET", "GET", true),
-                ("/readyz", "GET", "GET", false),
-                ("/openapi.json", "GET", "GET", false),
+                ("/healthz", "GET", "GET, HEAD", false),
+                ("/v1/ids/{kind}", "GET", "GET, HEAD, POST", true),
+                ("/v1/ids/{kind}", "POST", "GET, HEAD, POST", true),
+                ("/generate_uuid", "GET", "GET, HEAD", true),
+                ("/generate_timestamp_id", "GET", "GET, HEAD", true),
+                ("/generate_counter_id", "GET", "GET, HEAD", true),
+                ("/generate_snowflake_id", "GET", "GET, HEAD", true),
+                ("/generate_random_string/{length}", "GET", "GET, HEAD", true),
+                ("/v1/decode/{kind}/{id}", "GET", "GET, HEAD", true),
+                ("/v1/kinds", "GET", "GET, HEAD", true),
+                ("/readyz", "GET", "GET, HEAD", false),
+                ("/openapi.json", "GET", "GET, HEAD", false),
+                ("/metrics", "GET", "GET, HEAD", false),
+                ("/v1/status", "GET", "GET, HEAD", false),
+                ("/status", "GET", "GET, HEAD", false),
+                ("/docs", "GET", "GET, HEAD", false),
+                ("/docs/", "GET", "GET, HEAD", false),
+                ("/docs/{file}", "GET", "GET, HEAD", false),
             ]
         );
         let decode = TABLE.iter().find(|entry| entry.handler == Handler::Decode).unwrap();
@@ -336,7 +387,9 @@ mod table_tests {
         let ids = TABLE.iter().find(|entry| entry.handler == Handler::IdsGet).unwrap();
         assert_eq!(ids.segment("/v1/ids/uuid7", "kind"), "uuid7");
         assert!(matches!(find(&TABLE, &Method::PUT, "/v1/ids/x"),
-            Found::MethodNotAllowed { allow } if allow == "GET, POST"));
+            Found::MethodNotAllowed { allow, .. } if allow == "GET, HEAD, POST"));
+        assert!(matches!(find(&TABLE, &Method::HEAD, "/v1/ids/x"), Found::Route(entry)
+            if entry.handler == Handler::IdsGet));
         assert!(matches!(find(&TABLE, &Method::GET, "/v1/nope"), Found::NotFound));
         assert!(is_limited(&TABLE, "/v1/kinds") && !is_limited(&TABLE, "/readyz"));
         assert!(!is_limited(&TABLE, "/nowhere"));
@@ -377,6 +430,6 @@ mod table_tests {
         }
         let patterns: std::collections::BTreeSet<&str> =
             TABLE.iter().map(|entry| entry.pattern.as_str()).collect();
-        assert_eq!(patterns.len(), 11);
+        assert_eq!(patterns.len(), 17);
     }
 }

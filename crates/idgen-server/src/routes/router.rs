@@ -1,31 +1,112 @@
-//! The router: the app's only service, which matches a request against the route table in one
-//! step and calls its handler, answers 405 (with `Allow`) for a known path and 404 for the rest.
+//! The router: the app's only service. It matches a request against the route table in one
+//! step and calls its handler, answers 405 (with `Allow`) for a known path and 404 for the
+//! rest; around every request it keeps the request id, the metrics and the access log
+//! (`observe`). `HEAD` is served wherever `GET` is (actix sends no body for it).
 //!
 //! actix's own router tries its resources one after the other, and each miss costs about as
 //! much as a small handler (it sets up 16 capture slots per attempt); with a dozen routes the
-//! last paid for eleven misses. Here a miss is a comparison of a few path segments.
+//! last paid for eleven misses. Here a miss is a comparison of a few bytes.
 //!
 //! Paths are matched as actix's router sees them (`match_info`): percent-decoded where that is
 //! safe (`/generate_random_string/%32` is length 2; `%2F` stays encoded).
 //!
-//! Rate limiting wraps [`Handlers`] in the limiter, and [`Limited`] sends only the requests
-//! of limited routes through it (any method, so a wrong method on a limited route is limited
-//! like the route); probes, the document and unknown paths bypass it.
+//! Rate limiting: [`Router`] sends the requests of limited routes (any method, so a wrong
+//! method on a limited route is limited like the route) through the limiter, which wraps
+//! [`Handlers`]; probes, the document and unknown paths bypass it. Either way the router
+//! observes the answer, 429s included.
 
 use std::future::{Future, Ready, ready};
 use std::pin::Pin;
 use std::rc::Rc;
+use std::task::{Context, Poll, ready};
+use std::time::Instant;
 
 use actix_web::dev::{Service, ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::http::Method;
 use actix_web::{Error, FromRequest, HttpRequest, HttpResponse, web};
 use futures_util::future::{Either, LocalBoxFuture};
+use tokio::task::futures::TaskLocalFuture;
 
 use super::{Entry, Found, Handler, TABLE, compat, decode, health, ids, kinds, openapi};
 use crate::error::ApiError;
+use crate::observe::request_id;
+use crate::routes::{docs, status};
 use crate::state::AppState;
 
-/// Makes [`HandlersService`]s: every route of the table, unlimited.
+type BoxedResponse = Pin<Box<dyn Future<Output = Result<ServiceResponse, Error>>>>;
+
+/// Serves a matched request (or answers 404/405) without observing it.
+async fn handle(
+    state: Rc<web::Data<AppState>>,
+    request: ServiceRequest,
+    found: Found<'static>,
+) -> Result<ServiceResponse, Error> {
+    let (request, mut payload) = request.into_parts();
+    let result = match found {
+        Found::Route(entry) if entry.method == Method::POST => {
+            match web::Bytes::from_request(&request, &mut payload).await {
+                Ok(body) => dispatch(entry, &state, &request, Some(&body)).await,
+                Err(error) => return Ok(ServiceResponse::from_err(error, request)),
+            }
+        }
+        Found::Route(entry) => dispatch(entry, &state, &request, None).await,
+        Found::MethodNotAllowed { allow, .. } => Err(ApiError::MethodNotAllowed { allow }),
+        Found::NotFound => Err(ApiError::NotFound),
+    };
+    Ok(match result {
+        Ok(response) => ServiceResponse::new(request, response),
+        Err(error) => {
+            state.observe_refusal(&error, entry_kind(&found, &request));
+            ServiceResponse::from_err(error, request)
+        }
+    })
+}
+
+/// The kind a refused request was for, when its route names one.
+fn entry_kind(found: &Found<'_>, request: &HttpRequest) -> Option<idgen_core::Kind> {
+    let Found::Route(entry) = found else { return None };
+    match entry.handler {
+        Handler::IdsGet | Handler::IdsPost => {
+            idgen_core::Kind::from_name(entry.segment(request.match_info().as_str(), "kind"))
+        }
+        handler => compat::kind_of(handler),
+    }
+}
+
+/// Calls the handler of `entry`; `body` is a POST's.
+async fn dispatch(
+    entry: &Entry,
+    state: &AppState,
+    request: &HttpRequest,
+    body: Option<&[u8]>,
+) -> Result<HttpResponse, ApiError> {
+    let segment = |name| entry.segment(request.match_info().as_str(), name);
+    match entry.handler {
+        Handler::Healthz => Ok(health::healthz()),
+        Handler::IdsGet => ids::get_ids(state, request, segment("kind")).await,
+        Handler::IdsPost => {
+            ids::post_ids(state, request, segment("kind"), body.unwrap_or(&[])).await
+        }
+        Handler::GenerateUuid => Ok(compat::generate_uuid(state)),
+        Handler::GenerateTimestampId => compat::generate_timestamp_id(state).await,
+        Handler::GenerateCounterId => compat::generate_counter_id(state).await,
+        Handler::GenerateSnowflakeId => compat::generate_snowflake_id(state).await,
+        Handler::GenerateRandomString => compat::generate_random_string(state, segment("length")),
+        Handler::Decode => decode::decode(state, segment("kind"), segment("id")),
+        Handler::Kinds => Ok(kinds::kinds()),
+        Handler::Readyz => Ok(health::readyz(state).await),
+        Handler::OpenApiJson => Ok(openapi::openapi_json()),
+        Handler::DocsRedirect => Ok(docs::docs_redirect()),
+        Handler::DocsIndex => docs::docs_index(),
+        Handler::DocsFile => docs::docs_file(segment("file")),
+        Handler::Metrics => Ok(status::metrics(state).await),
+        Handler::Status => Ok(status::status_json(state).await),
+        Handler::StatusPage => Ok(status::status_page(state).await),
+    }
+}
+
+/// Makes [`HandlersService`]s: every route of the table, neither limited nor observed (the
+/// limiter wraps it; the [`Router`] observes).
 #[derive(Clone)]
 pub struct Handlers {
     state: web::Data<AppState>,
@@ -60,74 +141,39 @@ pub struct HandlersService {
 impl Service<ServiceRequest> for HandlersService {
     type Response = ServiceResponse;
     type Error = Error;
-    type Future = Pin<Box<dyn Future<Output = Result<ServiceResponse, Error>>>>;
+    type Future = BoxedResponse;
 
     actix_web::dev::always_ready!();
 
     fn call(&self, request: ServiceRequest) -> Self::Future {
-        let state = Rc::clone(&self.state);
-        Box::pin(async move {
-            let (request, mut payload) = request.into_parts();
-            let path = request.match_info().as_str();
-            let result = match super::find(&TABLE, request.method(), path) {
-                Found::Route(entry) if entry.method == Method::POST => {
-                    match web::Bytes::from_request(&request, &mut payload).await {
-                        Ok(body) => dispatch(entry, &state, &request, Some(&body)).await,
-                        Err(error) => return Ok(ServiceResponse::from_err(error, request)),
-                    }
-                }
-                Found::Route(entry) => dispatch(entry, &state, &request, None).await,
-                Found::MethodNotAllowed { allow } => Err(ApiError::MethodNotAllowed { allow }),
-                Found::NotFound => Err(ApiError::NotFound),
-            };
-            Ok(match result {
-                Ok(response) => ServiceResponse::new(request, response),
-                Err(error) => ServiceResponse::from_err(error, request),
-            })
-        })
+        let found = super::find(&TABLE, request.method(), request.match_info().as_str());
+        Box::pin(handle(Rc::clone(&self.state), request, found))
     }
 }
 
-/// Calls the handler of `entry`; `body` is a POST's.
-async fn dispatch(
-    entry: &Entry,
-    state: &AppState,
-    request: &HttpRequest,
-    body: Option<&[u8]>,
-) -> Result<HttpResponse, ApiError> {
-    let segment = |name| entry.segment(request.match_info().as_str(), name);
-    match entry.handler {
-        Handler::Healthz => Ok(health::healthz()),
-        Handler::IdsGet | Handler::IdsPost => {
-            ids::issue(segment("kind"), state, request, body).await
-        }
-        Handler::GenerateUuid => Ok(compat::generate_uuid(state)),
-        Handler::GenerateTimestampId => compat::generate_timestamp_id(state).await,
-        Handler::GenerateCounterId => compat::generate_counter_id(state).await,
-        Handler::GenerateSnowflakeId => compat::generate_snowflake_id(state).await,
-        Handler::GenerateRandomString => compat::generate_random_string(segment("length")),
-        Handler::Decode => decode::decode(state, segment("kind"), segment("id")),
-        Handler::Kinds => Ok(kinds::kinds()),
-        Handler::Readyz => Ok(health::readyz(state).await),
-        Handler::OpenApiJson => Ok(openapi::openapi_json()),
-    }
-}
-
-/// The routes with the rate limiter `limited` (the handlers wrapped in it) in front of the
-/// limited ones.
+/// The app's service: every route, observed, with `limited` (the handlers behind the rate
+/// limiter) in front of the limited ones when rate limiting is on.
 #[derive(Clone)]
-pub struct Limited<L> {
+pub struct Router<L = Handlers> {
     handlers: Handlers,
-    limited: L,
+    limited: Option<L>,
 }
 
-impl<L> Limited<L> {
-    pub fn new(handlers: Handlers, limited: L) -> Self {
-        Self { handlers, limited }
+impl Router {
+    /// No rate limiting.
+    pub fn new(handlers: Handlers) -> Self {
+        Self { handlers, limited: None }
     }
 }
 
-impl<L> ServiceFactory<ServiceRequest> for Limited<L>
+impl<L> Router<L> {
+    /// The limited routes go through `limited`.
+    pub fn limited(handlers: Handlers, limited: L) -> Self {
+        Self { handlers, limited: Some(limited) }
+    }
+}
+
+impl<L> ServiceFactory<ServiceRequest> for Router<L>
 where
     L: ServiceFactory<
             ServiceRequest,
@@ -140,41 +186,84 @@ where
     type Response = ServiceResponse;
     type Error = Error;
     type Config = ();
-    type Service = LimitedService<L::Service>;
+    type Service = RouterService<L::Service>;
     type InitError = ();
     type Future = LocalBoxFuture<'static, Result<Self::Service, ()>>;
 
     fn new_service(&self, _: ()) -> Self::Future {
-        let handlers = self.handlers.new_service(());
-        let limited = self.limited.new_service(());
+        let state = Rc::new(self.handlers.state.clone());
+        let limited = self.limited.as_ref().map(|limited| limited.new_service(()));
         Box::pin(async move {
-            Ok(LimitedService { handlers: handlers.await?, limited: limited.await? })
+            let limited = match limited {
+                Some(future) => Some(future.await?),
+                None => None,
+            };
+            Ok(RouterService { state, limited })
         })
     }
 }
 
-/// Sends each request through the limiter or past it.
-pub struct LimitedService<S> {
-    handlers: HandlersService,
-    limited: S,
+/// See [`Router`].
+pub struct RouterService<S> {
+    state: Rc<web::Data<AppState>>,
+    limited: Option<S>,
 }
 
-impl<S> Service<ServiceRequest> for LimitedService<S>
+impl<S> Service<ServiceRequest> for RouterService<S>
 where
     S: Service<ServiceRequest, Response = ServiceResponse, Error = Error>,
+    S::Future: 'static,
 {
     type Response = ServiceResponse;
     type Error = Error;
-    type Future = Either<S::Future, <HandlersService as Service<ServiceRequest>>::Future>;
+    type Future = BoxedResponse;
 
     actix_web::dev::always_ready!();
 
     fn call(&self, request: ServiceRequest) -> Self::Future {
-        if super::is_limited(&TABLE, request.match_info().as_str()) {
-            Either::Left(self.limited.call(request))
-        } else {
-            Either::Right(self.handlers.call(request))
+        let started = Instant::now();
+        let state = Rc::clone(&self.state);
+        let request_id = state.observer().ids.of(request.headers().get(&request_id::HEADER));
+        let found = super::find(&TABLE, request.method(), request.match_info().as_str());
+        let route = found.route_index() as u32;
+        let inner = match &self.limited {
+            Some(limited) if found.limited() => Either::Left(limited.call(request)),
+            _ => Either::Right(handle(Rc::clone(&state), request, found)),
+        };
+        // A hand-written future rather than an `async` block: a block would hold `inner` twice
+        // (once captured, once in the scope it is awaited in), doubling what every request
+        // allocates and copies. The request id lives in the scope's slot only.
+        Box::pin(ObservedRequest {
+            inner: request_id::CURRENT.scope(request_id, inner),
+            state,
+            route,
+            started,
+        })
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A request's future, run with its id as the task-local, observed when it finishes.
+    struct ObservedRequest<F> {
+        #[pin]
+        inner: TaskLocalFuture<actix_web::http::header::HeaderValue, F>,
+        state: Rc<web::Data<AppState>>,
+        route: u32,
+        started: Instant,
+    }
+}
+
+impl<F: Future<Output = Result<ServiceResponse, Error>>> Future for ObservedRequest<F> {
+    type Output = Result<ServiceResponse, Error>;
+
+    fn poll(mut self: Pin<&mut Self>, context: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut response = ready!(self.as_mut().project().inner.poll(context))?;
+        let this = self.project();
+        if let Some(request_id) = this.inner.take_value() {
+            let (route, started) = (*this.route as usize, *this.started);
+            this.state.observer().finished(route, &mut response, started, request_id);
         }
+        Poll::Ready(Ok(response))
     }
 }
 
@@ -195,11 +284,14 @@ mod tests {
         let config = Config::default();
         let clock: crate::issue::SharedClock = Arc::new(idgen_core::SystemClock);
         let state = AppState::new(&config, MemoryBackend::new().open(&config), clock).unwrap();
-        let service = Handlers::new(web::Data::new(state)).new_service(()).await.unwrap();
+        let handlers = Handlers::new(web::Data::new(state));
+        let service = Router::new(handlers).new_service(()).await.unwrap();
         let request = actix_web::test::TestRequest::get().uri("/v1/ids/uuid").to_srv_request();
         let future = service.call(request);
         let size = std::mem::size_of_val(&*future);
         assert!(size <= 1024, "the request future is {size} bytes");
-        assert_eq!(future.await.unwrap().status(), actix_web::http::StatusCode::OK);
+        let response = future.await.unwrap();
+        assert_eq!(response.status(), actix_web::http::StatusCode::OK);
+        assert_eq!(response.headers().get(&request_id::HEADER).unwrap().len(), 24);
     }
 }

@@ -15,6 +15,7 @@ mod ids;
 mod kinds;
 mod lifecycle;
 mod openapi;
+mod operability;
 mod rate_limit;
 mod redis_cluster;
 mod redis_harness;

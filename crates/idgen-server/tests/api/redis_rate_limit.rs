@@ -276,9 +276,10 @@ async fn a_slice_is_granted_in_part_when_fewer_tokens_are_left() {
     let single = store.rate_check(client, 1, 12, 1).await.unwrap();
     let refilled = u32::try_from(started.elapsed().as_secs()).unwrap();
     eprintln!("slices: {first:?}, {second:?}, {third:?}, {single:?} ({refilled} s refilled)");
-    assert_eq!(first, RateDecision::Allowed { granted: 8 });
-    let RateDecision::Allowed { granted } = second else { panic!("{second:?}") };
+    assert_eq!(first, RateDecision::Allowed { granted: 8, remaining: 4 });
+    let RateDecision::Allowed { granted, remaining } = second else { panic!("{second:?}") };
     assert!((4..=4 + refilled).contains(&granted), "4 of 10 granted, not {granted}");
+    assert_eq!(remaining, 0, "the bucket is empty after the second slice");
     if refilled == 0 {
         // Limited, with the wait for one token, whether a slice or one token is asked.
         for decision in [third, single] {

@@ -99,7 +99,7 @@ async fn flushall_makes_every_node_refuse_until_recovered() {
     for _ in 0..20 {
         let _ = nodes[0].get_ids("counter", &[("name", "orders")]).await;
     }
-    let incidents = nodes[0].stderr().matches("went back in time").count();
+    let incidents = nodes[0].stderr().matches("store went back in time").count();
     assert_eq!(incidents, 1, "{}", nodes[0].stderr());
     let summary = recover(&redis, &nodes);
     assert!(summary.starts_with("recover: "), "{summary}");

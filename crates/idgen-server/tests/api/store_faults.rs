@@ -256,6 +256,18 @@ async fn a_full_disk_refuses_with_503_logs_once_and_recovers_when_space_is_freed
     let stderr = app.stderr();
     assert_eq!(stderr.matches("mark writes fail").count(), 1, "one line per incident:\n{stderr}");
     assert!(stderr.contains("No space left on device (os error 28)"), "the OS error:\n{stderr}");
+    // Six refusals, each counted, one WARN line for them and none per request.
+    assert_eq!(stderr.matches("incident=\"refused:not_durable\"").count(), 1, "{stderr}");
+    assert_eq!(stderr.matches(" ERROR ").count(), 1, "only the back end's own line:\n{stderr}");
+    let metrics = app.get("/metrics").await.text().await.expect("metrics");
+    let refused_line = "idgen_refused_total{kind=\"counter\",reason=\"not_durable\"} 6";
+    assert!(metrics.lines().any(|line| line == refused_line), "{refused_line} in:\n{metrics}");
+    assert!(
+        metrics
+            .lines()
+            .any(|line| line
+                == "idgen_http_requests_total{route=\"/v1/ids/{kind}\",status=\"503\"} 6")
+    );
 
     std::fs::remove_file(filler).expect("free the space");
     let value: u64 = app.id("counter", &[("name", &refused)]).await.parse().expect("u64");

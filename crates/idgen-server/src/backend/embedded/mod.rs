@@ -140,16 +140,19 @@ impl Backend for EmbeddedBackend {
     fn readiness(&self) -> BackendFuture<'_, Readiness> {
         let check = self.blocking(&self.probe, |store| store.check_writable());
         Box::pin(async move {
-            let mut readiness = Readiness { reasons: Vec::new(), retry_after_secs: 1 };
+            let mut readiness =
+                Readiness { reasons: Vec::new(), retry_after_secs: 1, store_up: true };
             match check.await {
                 Ok(()) => {}
                 // Logged once per incident by `Incident`.
                 Err(BackendError::NotDurable { .. }) => {
                     readiness.reasons.push("store: the data directory is not writable".to_owned());
+                    readiness.store_up = false;
                 }
                 Err(error) => {
                     tracing::warn!(error = %error, "readiness: store check failed");
                     readiness.reasons.push("store: the writability check failed".to_owned());
+                    readiness.store_up = false;
                 }
             }
             readiness

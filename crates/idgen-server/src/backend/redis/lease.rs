@@ -72,6 +72,13 @@ impl Lease {
         self.ns(instant) < self.valid_until_ns.load(Ordering::Acquire)
     }
 
+    /// How long snowflakes may still be issued without a renewal (zero when not valid).
+    pub fn remaining(&self) -> Duration {
+        let now = self.ns(Instant::now());
+        let until = self.valid_until_ns.load(Ordering::Acquire);
+        Duration::from_nanos(until.saturating_sub(now))
+    }
+
     /// The held worker id and token, if any.
     pub fn held(&self) -> Option<Held> {
         self.held.lock().clone()

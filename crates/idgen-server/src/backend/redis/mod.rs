@@ -45,7 +45,7 @@ use segment::Segments;
 pub use store::{RedisStore, TimeMark};
 
 use super::{
-    Backend, BackendError, BackendFuture, Mark, RateDecision, RateTokens, Readiness,
+    Backend, BackendError, BackendFuture, CounterStatus, Mark, RateDecision, RateTokens, Readiness,
     SharedCounters, SharedTimestamps, Snapshot, WorkerEvents,
 };
 
@@ -203,6 +203,27 @@ impl Backend for RedisBackend {
         Some(self.lease.tick())
     }
 
+    fn lease_remaining(&self) -> Option<Duration> {
+        Some(self.lease.remaining())
+    }
+
+    fn counter_status(&self, limit: usize) -> Vec<CounterStatus> {
+        let segments = self.segments.read();
+        let mut counters: Vec<CounterStatus> = self
+            .store
+            .counters_seen()
+            .into_iter()
+            .map(|(name, last)| CounterStatus {
+                buffered: segments.get(&name).map(|segments| segments.remaining()),
+                name: name.as_str().to_owned(),
+                last,
+            })
+            .collect();
+        counters.sort_by(|a, b| a.name.cmp(&b.name));
+        counters.truncate(limit);
+        counters
+    }
+
     fn maintain_worker<'a>(&'a self, events: &'a dyn WorkerEvents) -> BackendFuture<'a, ()> {
         Box::pin(self.tick(events))
     }
@@ -221,10 +242,12 @@ impl Backend for RedisBackend {
 
     fn readiness(&self) -> BackendFuture<'_, Readiness> {
         Box::pin(async move {
-            let mut readiness = Readiness { reasons: Vec::new(), retry_after_secs: 1 };
+            let mut readiness =
+                Readiness { reasons: Vec::new(), retry_after_secs: 1, store_up: true };
             if let Err(error) = self.store.ping().await {
                 tracing::warn!(error = %error, "readiness: Redis unreachable");
                 readiness.reasons.push("redis: unreachable".to_owned());
+                readiness.store_up = false;
             }
             if let Some(reason) = self.regression.reason() {
                 readiness.reasons.push(format!(

@@ -85,8 +85,8 @@ return {redis.call('GET', KEYS[1]), redis.call('GET', KEYS[2])}
 /// to `want` tokens at once: a node asks for a slice and serves it locally (see
 /// `rate_limit/shared.rs`). Tokens are charged when granted, so a slice counts against the bucket
 /// at once, used or not. With `want` = 1 this is the classic one-request GCRA.
-/// ARGV: emission interval (µs), burst, want (>= 1). Returns {allowed, granted, wait µs};
-/// when not even one token fits, the wait is until one does.
+/// ARGV: emission interval (µs), burst, want (>= 1). Returns {1, granted, tokens left} or
+/// {0, 0, wait µs}: when not even one token fits, the wait until one does.
 pub const GCRA: &str = r"
 local time = redis.call('TIME')
 local now = tonumber(time[1]) * 1000000 + tonumber(time[2])
@@ -101,7 +101,7 @@ if grant < 1 then
 end
 local new_tat = tat + grant * interval
 redis.call('SET', KEYS[1], string.format('%d', new_tat), 'PX', math.ceil((new_tat - now) / 1000) + 1)
-return {1, grant, 0}
+return {1, grant, math.floor((tolerance - (new_tat - now)) / interval)}
 ";
 
 /// Every script, loaded once per store (EVALSHA, falling back to SCRIPT LOAD on NOSCRIPT).

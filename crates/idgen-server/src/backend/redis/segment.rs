@@ -117,6 +117,15 @@ impl Buffer {
 }
 
 impl Segments {
+    /// Values buffered on this node and not handed out yet.
+    pub fn remaining(&self) -> u64 {
+        let active = self.active.read().as_ref().map_or(0, |active| {
+            let next = active.next.load(Ordering::Relaxed);
+            (active.last + 1).saturating_sub(next)
+        });
+        active + self.buffered.load(Ordering::Relaxed)
+    }
+
     /// `count` values of counter `name`, increasing, as one or more ranges.
     pub async fn take(
         self: &Arc<Self>,

@@ -571,14 +571,17 @@ impl RedisStore {
             })
             .await?;
         Ok(match reply {
-            (1, granted, _) => {
+            (1, granted, remaining) => {
                 let granted = u32::try_from(granted)
                     .ok()
                     .filter(|granted| (1..=want.max(1)).contains(granted))
                     .ok_or_else(|| {
                         RedisError::Reply(format!("the rate limit granted {granted} of {want}"))
                     })?;
-                RateDecision::Allowed { granted }
+                RateDecision::Allowed {
+                    granted,
+                    remaining: remaining.clamp(0, i64::from(burst)) as u32,
+                }
             }
             (_, _, wait_us) => {
                 RateDecision::Limited { wait: Duration::from_micros(wait_us.max(0) as u64) }
