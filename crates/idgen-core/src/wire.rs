@@ -223,6 +223,12 @@ pub enum ErrorCode {
     Unavailable,
     /// The server's store lost data it had acknowledged; an operator must recover it.
     StoreRegressed,
+    /// Not HTTP the server can read: a bad request line, header or URI (400).
+    InvalidRequest,
+    /// The request did not arrive in time (408).
+    RequestTimeout,
+    /// The request's headers are too many or too large (431).
+    HeadersTooLarge,
     Internal,
     /// A code this version of the SDK does not know (sent by a newer server).
     #[serde(other)]
@@ -248,6 +254,9 @@ impl ErrorCode {
             ErrorCode::RateLimited => "rate_limited",
             ErrorCode::Unavailable => "unavailable",
             ErrorCode::StoreRegressed => "store_regressed",
+            ErrorCode::InvalidRequest => "invalid_request",
+            ErrorCode::RequestTimeout => "request_timeout",
+            ErrorCode::HeadersTooLarge => "headers_too_large",
             ErrorCode::Internal => "internal",
             ErrorCode::Unknown => "unknown",
         }

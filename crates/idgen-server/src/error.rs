@@ -227,6 +227,8 @@ impl ApiError {
                 404 => ErrorCode::NotFound,
                 405 => ErrorCode::MethodNotAllowed,
                 406 => ErrorCode::NotAcceptable,
+                408 => ErrorCode::RequestTimeout,
+                431 => ErrorCode::HeadersTooLarge,
                 429 => ErrorCode::RateLimited,
                 503 => ErrorCode::Unavailable,
                 400..=499 => ErrorCode::InvalidBody,

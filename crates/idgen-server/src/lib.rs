@@ -9,6 +9,7 @@
 //! sees (metrics, logs, request ids).
 
 pub mod backend;
+pub mod codec_errors;
 pub mod config;
 pub mod error;
 pub mod issue;

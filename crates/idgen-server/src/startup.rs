@@ -17,15 +17,20 @@ use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
 use std::time::Duration;
 
+use actix_http::HttpService;
+use actix_http::error::DispatchError;
+use actix_service::{IntoServiceFactory, fn_service, map_config};
 use actix_service::{ServiceFactoryExt, apply};
 use actix_web::body::{BoxBody, MessageBody};
+use actix_web::dev::AppConfig;
 use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::middleware::{Next, from_fn};
-use actix_web::{App, HttpServer, web};
+use actix_web::{App, web};
 use anyhow::Context;
 use idgen_core::{Clock as _, SystemClock};
 
 use crate::backend;
+use crate::codec_errors::JsonCodecErrors;
 use crate::config::{Config, ConfigError, Setting, Source};
 use crate::error;
 use crate::issue::SharedClock;
@@ -116,11 +121,8 @@ impl Application {
         let server = {
             let state = state.clone();
             let rate_limit = rate_limit.clone();
-            HttpServer::new(move || app(state.clone(), rate_limit.clone()))
-                .listen(listener)
+            http_server(listener, state, rate_limit)
                 .context("start serving on the bound listener")?
-                .shutdown_timeout(SHUTDOWN_TIMEOUT_SECS)
-                .run()
         };
         let handle = server.handle();
         let refresher = tokio::spawn(refresh_marks(state.clone()));
@@ -201,6 +203,42 @@ async fn refresh_marks(state: web::Data<AppState>) {
             state.observer().incidents.sweep();
         }
     }
+}
+
+/// What `HttpServer::listen` builds, with one difference: each connection's socket is wrapped
+/// in [`JsonCodecErrors`], so the answers actix's HTTP/1 codec writes itself carry the API's
+/// JSON error body too. One worker per core (actix's default), plain HTTP/1.1.
+fn http_server(
+    listener: TcpListener,
+    state: web::Data<AppState>,
+    rate_limit: RateLimit,
+) -> std::io::Result<actix_server::Server> {
+    let address = listener.local_addr()?;
+    let server = actix_server::Server::build()
+        .shutdown_timeout(SHUTDOWN_TIMEOUT_SECS)
+        .listen("idgen", listener, move || {
+            let app = app(state.clone(), rate_limit.clone())
+                .into_factory()
+                .map_err(|error: actix_web::Error| error.error_response());
+            // (`AppConfig` only feeds URL building and `connection_info`'s fallback host, which
+            // nothing here uses; actix-web's own constructor for it is private.)
+            let http = HttpService::build()
+                .local_addr(address)
+                .h1(map_config(app, |()| AppConfig::default()));
+            let metrics = Arc::clone(&state.observer().metrics);
+            fn_service(move |stream: actix_web::rt::net::TcpStream| {
+                let metrics = Arc::clone(&metrics);
+                async move {
+                    let peer = stream.peer_addr().ok();
+                    // What actix-web's own listener does (small answers must not wait for Nagle).
+                    let _ = stream.set_nodelay(true);
+                    Ok::<_, DispatchError>((JsonCodecErrors::new(stream, metrics), peer))
+                }
+            })
+            .and_then(http)
+        })?
+        .run();
+    Ok(server)
 }
 
 /// The actix `App`: the router (the app's only service), the error rewriting and the rate

@@ -16,10 +16,24 @@ use tracing_subscriber::registry::LookupSpan;
 use super::request_id;
 use crate::config::LogFormat;
 
+/// actix's HTTP/1 dispatcher reports every request a client got wrong (bad bytes, a head too
+/// large, an HTTP/2 probe) as an ERROR `stream error`: client noise, already answered with a
+/// JSON 400/431 and counted (`codec_errors`). Silenced unless the filter names actix_http.
+const QUIET_DISPATCHER: &str = "actix_http::h1::dispatcher=off";
+
+/// The filter `IDGEN_LOG` asks for, with the dispatcher's client noise off unless asked for.
+fn directives(filter: &str) -> String {
+    if filter.contains("actix_http") {
+        filter.to_owned()
+    } else {
+        format!("{filter},{QUIET_DISPATCHER}")
+    }
+}
+
 /// Installs the subscriber. Safe to call twice (the second call does nothing).
 pub fn init(filter: &str, format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_new(filter)
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let filter = tracing_subscriber::EnvFilter::try_new(directives(filter))
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(directives("info")));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

@@ -251,6 +251,16 @@ impl Metrics {
         }
     }
 
+    /// A request the HTTP/1 codec could not read was answered with `status` (400, 408, 431):
+    /// counted under route `unmatched`, without a duration (there was no request to time).
+    pub fn unreadable(&self, status: u16) {
+        let status_index = STATUSES.iter().position(|s| *s == status).unwrap_or(STATUSES.len());
+        if let Some(unmatched) = self.requests.last() {
+            unmatched[status_index].increment(1);
+        }
+        self.requests_total.fetch_add(1, Ordering::Relaxed);
+    }
+
     /// A 503 for `kind` (or none) because of `reason` (one of [`REFUSAL_REASONS`]).
     pub fn refused(&self, kind: Option<Kind>, reason: &str) {
         let kind_index = kind

@@ -117,9 +117,11 @@ pub async fn metrics(state: &AppState) -> HttpResponse {
             &one(left),
         );
     }
+    // A kind with no mark yet (nothing issued since the data dir was made) has no lead.
     let leads: Vec<(String, f64)> = status
         .marks
         .iter()
+        .filter(|mark| mark.mark_ms > 0)
         .map(|mark| (format!("kind=\"{}\"", mark.kind), mark.lead_ms as f64 / 1000.0))
         .collect();
     gauges.gauge(
@@ -217,7 +219,8 @@ fn page(status: &StatusResponse) -> String {
          <title>idgen status</title><style>\
          body{font-family:system-ui,sans-serif;margin:1rem;max-width:60rem;color:#222}\
          table{border-collapse:collapse;margin:.5rem 0 1.5rem;width:100%}\
-         th,td{text-align:left;padding:.3rem .6rem;border-bottom:1px solid #ddd;word-break:break-all}\
+         th,td{text-align:left;padding:.3rem .6rem;border-bottom:1px solid #ddd;overflow-wrap:anywhere}\
+         td.n{white-space:nowrap;font-variant-numeric:tabular-nums}\
          .ok{color:#176d2e}.bad{color:#b00020}h1{font-size:1.4rem}h2{font-size:1.1rem}\
          </style></head><body>",
     );
@@ -258,23 +261,29 @@ fn page(status: &StatusResponse) -> String {
         "<h2>Marks</h2><table><tr><th>kind</th><th>mark (ms)</th><th>lead over the clock</th></tr>",
     );
     for mark in &status.marks {
-        let _ = write!(
-            html,
-            "<tr><td>{}</td><td>{}</td><td>{} ms</td></tr>",
-            escape(&mark.kind),
-            mark.mark_ms,
-            mark.lead_ms
-        );
+        let kind = escape(&mark.kind);
+        let _ = if mark.mark_ms == 0 {
+            write!(html, "<tr><td>{kind}</td><td colspan=\"2\">none yet (nothing issued)</td></tr>")
+        } else {
+            write!(
+                html,
+                "<tr><td>{kind}</td><td class=\"n\">{}</td><td class=\"n\">{} ms</td></tr>",
+                mark.mark_ms, mark.lead_ms
+            )
+        };
     }
     html.push_str("</table><h2>Counters</h2><table><tr><th>name</th><th>last issued</th><th>ceiling / buffered</th></tr>");
     for counter in &status.counters {
         let room = counter.ceiling.or(counter.buffered).map_or("-".to_owned(), |v| v.to_string());
         let _ = write!(
             html,
-            "<tr><td>{}</td><td>{}</td><td>{room}</td></tr>",
+            "<tr><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{room}</td></tr>",
             escape(&counter.name),
             counter.last_issued
         );
+    }
+    if status.counters.is_empty() {
+        html.push_str("<tr><td colspan=\"3\">no counters yet</td></tr>");
     }
     html.push_str("</table><p>JSON: <a href=\"/v1/status\">/v1/status</a> · metrics: <a href=\"/metrics\">/metrics</a> · API: <a href=\"/docs/\">/docs</a></p></body></html>");
     html

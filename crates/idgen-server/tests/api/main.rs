@@ -14,6 +14,7 @@ mod health;
 mod ids;
 mod kinds;
 mod lifecycle;
+mod malformed;
 mod openapi;
 mod operability;
 mod rate_limit;
