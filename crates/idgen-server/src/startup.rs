@@ -214,15 +214,27 @@ fn http_server(
     rate_limit: RateLimit,
 ) -> std::io::Result<actix_server::Server> {
     let address = listener.local_addr()?;
-    let server = actix_server::Server::build()
-        .shutdown_timeout(SHUTDOWN_TIMEOUT_SECS)
+    let builder = actix_server::Server::build().shutdown_timeout(SHUTDOWN_TIMEOUT_SECS);
+    // Fired when a stop begins: idle keep-alive connections close at once instead of holding
+    // a worker (and the shutdown) until their keep-alive runs out.
+    let stopping = builder.graceful_shutdown_signal();
+    let server = builder
         .listen("idgen", listener, move || {
             let app = app(state.clone(), rate_limit.clone())
                 .into_factory()
                 .map_err(|error: actix_web::Error| error.error_response());
             // (`AppConfig` only feeds URL building and `connection_info`'s fallback host, which
             // nothing here uses; actix-web's own constructor for it is private.)
+            let stopping = stopping.clone();
+            // The rest as actix-web's HttpServer sets it, which tests and clients rely on.
             let http = HttpService::build()
+                .graceful_shutdown_signal(move || {
+                    let stopping = stopping.clone();
+                    async move { stopping.notified().await }
+                })
+                .client_request_timeout(Duration::from_secs(5))
+                .client_disconnect_timeout(Duration::from_secs(1))
+                .h1_allow_half_closed(true)
                 .local_addr(address)
                 .h1(map_config(app, |()| AppConfig::default()));
             let metrics = Arc::clone(&state.observer().metrics);

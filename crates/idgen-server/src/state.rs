@@ -30,6 +30,8 @@ pub struct AppState {
     limits: Limits,
     decode: DecodeContext,
     observer: Observer,
+    /// The OpenAPI document as served (it states this server's batch limit).
+    openapi: actix_web::web::Bytes,
 }
 
 impl AppState {
@@ -52,6 +54,7 @@ impl AppState {
             },
             decode: DecodeContext { snowflake_epoch_ms: config.snowflake_epoch_ms },
             observer,
+            openapi: crate::routes::openapi::served_bytes(config.max_batch),
         })
     }
 
@@ -65,6 +68,10 @@ impl AppState {
 
     pub fn decode_context(&self) -> DecodeContext {
         self.decode
+    }
+
+    pub fn openapi(&self) -> actix_web::web::Bytes {
+        self.openapi.clone()
     }
 
     pub fn observer(&self) -> &Observer {

@@ -122,12 +122,33 @@ fn parse_body(bytes: &[u8]) -> Result<Option<IdRequest>, ApiError> {
                 .to_owned(),
         )
     };
-    match bytes.iter().find(|byte| !byte.is_ascii_whitespace()) {
-        None => Ok(None),
-        // serde would also read a struct from a JSON array; only an object is a request.
-        Some(b'{') => serde_json::from_slice(bytes).map(Some).map_err(|_| invalid()),
-        Some(_) => Err(invalid()),
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(None);
     }
+    // Read as a JSON value first: JSON Schema's `integer` includes `5.0`, which serde does not
+    // read into an integer field, and only an object is a request (serde would also read a
+    // struct from an array). Unknown fields are ignored; null is "not given".
+    let value: serde_json::Value = serde_json::from_slice(bytes).map_err(|_| invalid())?;
+    let object = value.as_object().ok_or_else(invalid)?;
+    let field = |name: &str| object.get(name).filter(|value| !value.is_null());
+    let integer = |name: &str| -> Result<Option<u32>, ApiError> {
+        let Some(value) = field(name) else { return Ok(None) };
+        // A whole number that fits a u32 (what serde read before; 5.0 is one too).
+        let number = value.as_f64().filter(|number| number.fract() == 0.0).ok_or_else(invalid)?;
+        if !(0.0..=f64::from(u32::MAX)).contains(&number) {
+            return Err(invalid());
+        }
+        Ok(Some(number as u32))
+    };
+    let text = |name: &str| -> Result<Option<String>, ApiError> {
+        field(name).map(|value| value.as_str().map(str::to_owned).ok_or_else(invalid)).transpose()
+    };
+    Ok(Some(IdRequest {
+        count: integer("count")?,
+        name: text("name")?,
+        length: integer("length")?,
+        alphabet: text("alphabet")?,
+    }))
 }
 
 /// The query parameters, borrowed from the query string (first occurrence wins).
@@ -174,23 +195,35 @@ impl Spec {
     ) -> Result<Spec, ApiError> {
         let body = body.unwrap_or_default();
         let count_error = || ParamError::Count { max: max_batch };
+        let in_bounds = |count: u32| (1..=max_batch).contains(&count);
+        // A body's values are checked even where the query string's win: a bad value is
+        // refused wherever it is sent.
+        if body.count.is_some_and(|count| !in_bounds(count)) {
+            return Err(count_error().into());
+        }
         let count = match query.count {
             Some(text) => Some(text.parse::<u32>().map_err(|_| count_error())?),
             None => body.count,
         };
-        if count.is_some_and(|count| !(1..=max_batch).contains(&count)) {
+        if count.is_some_and(|count| !in_bounds(count)) {
             return Err(count_error().into());
         }
         let mut spec =
             Spec { count, name: None, length: Length::DEFAULT, alphabet: Alphabet::default() };
         // Each parameter is read only for the kinds the catalogue says take it.
         if kind.takes(Param::Name) {
+            if let Some(name) = body.name.as_deref() {
+                CounterName::parse(name)?;
+            }
             spec.name = Some(match query.name.as_deref().or(body.name.as_deref()) {
                 Some(name) => CounterName::parse(name)?,
                 None => CounterName::default(),
             });
         }
         if kind.takes(Param::Length) {
+            if let Some(length) = body.length {
+                Length::new(length as usize)?;
+            }
             let length_error = || ParamError::Length { max: Length::MAX };
             let length = match query.length {
                 Some(text) => Some(text.parse::<usize>().map_err(|_| length_error())?),
@@ -200,10 +233,13 @@ impl Spec {
                 spec.length = Length::new(length)?;
             }
         }
-        if kind.takes(Param::Alphabet)
-            && let Some(alphabet) = query.alphabet.as_deref().or(body.alphabet.as_deref())
-        {
-            spec.alphabet = alphabet.parse()?;
+        if kind.takes(Param::Alphabet) {
+            if let Some(alphabet) = body.alphabet.as_deref() {
+                alphabet.parse::<Alphabet>()?;
+            }
+            if let Some(alphabet) = query.alphabet.as_deref().or(body.alphabet.as_deref()) {
+                spec.alphabet = alphabet.parse()?;
+            }
         }
         Ok(spec)
     }
@@ -427,8 +463,25 @@ mod tests {
         assert_eq!((spec.count, spec.length.get(), spec.alphabet), (Some(2), 8, Alphabet::Hex));
         assert_eq!(resolve(Kind::Uuid, "", Some("  \n")).unwrap().count, None);
         assert_eq!(code(resolve(Kind::Uuid, "", Some(r#"{"count": 0}"#))), "invalid_count");
-        for bad in ["{", "[]", "null", r#"{"count": "5"}"#, r#"{"count": -1}"#] {
+        for bad in [
+            "{",
+            "[]",
+            "null",
+            r#"{"count": "5"}"#,
+            r#"{"count": -1}"#,
+            r#"{"count": 1.5}"#,
+            r#"{"count": 1e12}"#,
+            r#"{"name": 5}"#,
+        ] {
             assert_eq!(code(resolve(Kind::Uuid, "", Some(bad))), "invalid_body", "{bad}");
         }
+        // An integer in the JSON Schema sense: 5.0 is one.
+        assert_eq!(resolve(Kind::Uuid, "", Some(r#"{"count": 5.0}"#)).unwrap().count, Some(5));
+        // A bad body value is refused even where the query string's value wins.
+        assert_eq!(code(resolve(Kind::Uuid, "count=2", Some(r#"{"count": 0}"#))), "invalid_count");
+        let bad_length = Some(r#"{"length": 0}"#);
+        assert_eq!(code(resolve(Kind::Random, "length=5", bad_length)), "invalid_length");
+        // Fields of other kinds are not read at all.
+        assert!(resolve(Kind::Uuid, "", Some(r#"{"length": 0, "name": "a/b"}"#)).is_ok());
     }
 }

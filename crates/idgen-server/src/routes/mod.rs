@@ -8,6 +8,7 @@
 //! and not the others.
 
 pub mod compat;
+pub mod contract;
 pub mod decode;
 pub mod docs;
 pub mod gzip;

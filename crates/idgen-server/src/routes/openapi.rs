@@ -1,13 +1,12 @@
 //! `GET /openapi.json`: the OpenAPI document, built from the route table (each route's
 //! `#[utoipa::path]` declaration) and serialised once.
 
-use std::sync::LazyLock;
-
 use actix_web::http::header::ContentType;
 use actix_web::{HttpResponse, web};
 use utoipa::OpenApi;
 
 use super::ROUTES;
+use crate::state::AppState;
 
 /// The document's fixed parts; utoipa-actix-web adds every registered path and schema.
 #[derive(OpenApi)]
@@ -23,6 +22,7 @@ use super::ROUTES;
         (name = "kinds", description = "The catalogue of kinds"),
         (name = "compat", description = "The original tutorial's routes, same shapes"),
         (name = "health", description = "Liveness and readiness (not rate limited)"),
+        (name = "operations", description = "Metrics and the node's status (not rate limited)"),
     )
 )]
 pub struct ApiDoc;
@@ -43,9 +43,12 @@ pub fn document() -> utoipa::openapi::OpenApi {
     document
 }
 
-static DOCUMENT: LazyLock<web::Bytes> = LazyLock::new(|| {
-    web::Bytes::from(document().to_json().expect("an OpenAPI document serialises"))
-});
+/// The document as this server serves it (see `contract`), serialised once.
+pub fn served_bytes(max_batch: u32) -> web::Bytes {
+    let document = serde_json::to_value(document()).expect("an OpenAPI document serialises");
+    let served = super::contract::served(document, max_batch);
+    web::Bytes::from(serde_json::to_vec(&served).expect("a JSON value serialises"))
+}
 
 /// `GET /openapi.json`
 #[utoipa::path(
@@ -55,6 +58,6 @@ static DOCUMENT: LazyLock<web::Bytes> = LazyLock::new(|| {
     summary = "This document",
     responses((status = 200, description = "OpenAPI document of every route", content_type = "application/json"))
 )]
-pub fn openapi_json() -> HttpResponse {
-    HttpResponse::Ok().content_type(ContentType::json()).body(DOCUMENT.clone())
+pub fn openapi_json(state: &AppState) -> HttpResponse {
+    HttpResponse::Ok().content_type(ContentType::json()).body(state.openapi())
 }

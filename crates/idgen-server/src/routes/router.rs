@@ -95,7 +95,7 @@ async fn dispatch(
         Handler::Decode => decode::decode(state, segment("kind"), segment("id")),
         Handler::Kinds => Ok(kinds::kinds()),
         Handler::Readyz => Ok(health::readyz(state).await),
-        Handler::OpenApiJson => Ok(openapi::openapi_json()),
+        Handler::OpenApiJson => Ok(openapi::openapi_json(state)),
         Handler::DocsRedirect => Ok(docs::docs_redirect()),
         Handler::DocsIndex => docs::docs_index(),
         Handler::DocsFile => docs::docs_file(segment("file")),

@@ -6,6 +6,7 @@ mod helpers;
 
 mod compat;
 mod concurrency;
+mod contract;
 mod crash_loop;
 mod decode;
 mod durability;

@@ -1,0 +1,264 @@
+//! The served OpenAPI document, made exact for client generators and for schemathesis: the
+//! route declarations give the paths and shapes; this adds what only the catalogue and the
+//! configuration know, so that every request the document allows is answered 2xx and every
+//! answer matches it.
+//!
+//! - `/v1/ids/{kind}` and `/v1/decode/{kind}/{id}` become one path per kind of the catalogue,
+//!   each with exactly the parameters that kind takes (a generic `{kind}` path could not say
+//!   that `length` belongs to `random` only: the server ignores it for the others), and each
+//!   ID's schema is that kind's text as issued.
+//! - Real bounds: `count` 1 to `IDGEN_MAX_BATCH`, `length` 1 to 1024, `alphabet` and counter
+//!   names as the parsers accept them.
+//! - Every status a route sends, with the error body and its headers: `X-Request-Id` on all,
+//!   `Allow` on 405, `Retry-After` on 503, `Retry-After` and `RateLimit-*` on 429 (and the
+//!   `RateLimit-*` trio, when rate limiting is on, on every limited answer).
+//! - The Swagger UI's own files (`/docs/...`) are left out: they are not part of the API.
+
+use idgen_core::random::{Alphabet, Length};
+use idgen_core::{KINDS, Kind, Param};
+use serde_json::{Map, Value, json};
+
+use super::TABLE;
+
+const ERROR_BODY: &str = "#/components/schemas/ErrorBody";
+
+/// The document as served, for a server that takes batches of up to `max_batch`.
+pub fn served(mut document: Value, max_batch: u32) -> Value {
+    document["info"]["version"] = json!(env!("CARGO_PKG_VERSION"));
+    let Some(paths) = document["paths"].as_object_mut() else { return document };
+    paths.retain(|path, _| !path.starts_with("/docs"));
+    let limited: Vec<String> =
+        TABLE.iter().filter(|entry| entry.limited).map(|entry| entry.pattern.clone()).collect();
+    let mut served = Map::new();
+    for (path, item) in std::mem::take(paths) {
+        let is_limited = limited.contains(&path);
+        for (path, mut item) in expand(&path, item, max_batch) {
+            for (method, operation) in item.as_object_mut().into_iter().flatten() {
+                complete_responses(operation, method == "post", is_limited);
+            }
+            served.insert(path, item);
+        }
+    }
+    *paths = served;
+    // The catalogue's names, as an enum wherever a kind is named in a body.
+    let names: Vec<&str> = KINDS.iter().map(|kind| kind.name).collect();
+    let kind_name = &mut document["components"]["schemas"]["KindDescription"]["properties"]["name"];
+    if kind_name.is_object() {
+        kind_name["enum"] = json!(names);
+    }
+    document
+}
+
+/// `path` as one path per kind where it names `{kind}`, each refined for its kind.
+fn expand(path: &str, item: Value, max_batch: u32) -> Vec<(String, Value)> {
+    match path {
+        "/v1/ids/{kind}" => Kind::ALL
+            .iter()
+            .map(|kind| {
+                let mut item = item.clone();
+                for operation in item.as_object_mut().into_iter().flat_map(|ops| ops.values_mut()) {
+                    ids_operation(operation, *kind, max_batch);
+                }
+                (format!("/v1/ids/{kind}"), item)
+            })
+            .collect(),
+        "/v1/decode/{kind}/{id}" => Kind::ALL
+            .iter()
+            .filter(|kind| kind.info().decode.is_some())
+            .map(|kind| {
+                let mut item = item.clone();
+                for operation in item.as_object_mut().into_iter().flat_map(|ops| ops.values_mut()) {
+                    decode_operation(operation, *kind);
+                }
+                (format!("/v1/decode/{kind}/{{id}}"), item)
+            })
+            .collect(),
+        _ => {
+            let mut item = item;
+            for operation in item.as_object_mut().into_iter().flat_map(|ops| ops.values_mut()) {
+                let parameters = operation.get_mut("parameters").and_then(Value::as_array_mut);
+                for parameter in parameters.into_iter().flatten() {
+                    if parameter["name"] == "length" {
+                        parameter["schema"] = length_schema();
+                    }
+                }
+            }
+            vec![(path.to_owned(), item)]
+        }
+    }
+}
+
+/// The text of an ID of `kind` as the server issues it.
+fn id_schema(kind: Kind) -> Value {
+    let pattern = match kind {
+        Kind::Uuid => "^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$",
+        Kind::Uuid7 => "^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$",
+        Kind::Ulid => "^[0-7][0-9A-HJKMNP-TV-Z]{25}$",
+        Kind::Snowflake | Kind::Timestamp | Kind::Counter => "^[1-9][0-9]{0,19}$",
+        Kind::Random => "^[0-9A-Za-z_-]{1,1024}$",
+    };
+    json!({ "type": "string", "pattern": pattern })
+}
+
+/// What `GET /v1/decode/{kind}/{id}` accepts as `id`: exactly the texts the decoder reads, as
+/// far as a schema can say it.
+fn decode_input_schema(kind: Kind) -> Value {
+    let hex = "[0-9a-fA-F]";
+    match kind {
+        Kind::Uuid => json!({ "type": "string",
+            "pattern": format!("^{hex}{{8}}-{hex}{{4}}-{hex}{{4}}-{hex}{{4}}-{hex}{{12}}$") }),
+        Kind::Uuid7 => json!({ "type": "string",
+            "pattern": format!("^{hex}{{8}}-{hex}{{4}}-7{hex}{{3}}-[89abAB]{hex}{{3}}-{hex}{{12}}$") }),
+        Kind::Ulid => {
+            json!({ "type": "string", "pattern": "^[0-7][0-9A-HJKMNP-TV-Za-hjkmnp-tv-z]{25}$" })
+        }
+        Kind::Snowflake => json!({ "type": "integer", "minimum": 1, "maximum": i64::MAX }),
+        Kind::Timestamp => json!({ "type": "integer", "minimum": 0, "maximum": u64::MAX }),
+        Kind::Counter | Kind::Random => json!({ "type": "string" }),
+    }
+}
+
+fn length_schema() -> Value {
+    json!({ "type": "integer", "minimum": 1, "maximum": Length::MAX, "default": 21 })
+}
+
+/// The schema of one parameter of a kind.
+fn param_schema(param: Param) -> Value {
+    match param {
+        Param::Name => {
+            json!({ "type": "string", "pattern": "^[A-Za-z0-9_.-]{1,64}$", "default": "default" })
+        }
+        Param::Length => length_schema(),
+        Param::Alphabet => {
+            let names: Vec<&str> = Alphabet::ALL.iter().map(|alphabet| alphabet.name()).collect();
+            json!({ "type": "string", "enum": names, "default": "alphanumeric" })
+        }
+    }
+}
+
+/// `GET|POST /v1/ids/{kind}` for one kind: its parameters, its body, its two answers.
+fn ids_operation(operation: &mut Value, kind: Kind, max_batch: u32) {
+    let info = kind.info();
+    let count = json!({ "type": "integer", "minimum": 1, "maximum": max_batch });
+    let mut parameters = vec![json!({
+        "name": "count", "in": "query", "required": false, "schema": count,
+        "description": "A batch of this many; the answer is then {\"ids\": [...]}",
+    })];
+    for param in info.params {
+        parameters.push(json!({
+            "name": param.key(), "in": "query", "required": false,
+            "description": param.description(), "schema": param_schema(*param),
+        }));
+    }
+    operation["parameters"] = Value::Array(parameters);
+    if let Some(operation_id) = operation["operationId"].as_str() {
+        operation["operationId"] = json!(format!("{operation_id}_{kind}"));
+    }
+    operation["summary"] = json!(format!("{}: {}", kind, info.description));
+    if operation.get("requestBody").is_some() {
+        let mut properties = Map::new();
+        properties.insert("count".into(), nullable(count));
+        for param in info.params {
+            properties.insert(param.key().into(), nullable(param_schema(*param)));
+        }
+        operation["requestBody"] = json!({
+            "required": false,
+            "description": "Optional; the query string's parameters, which win where both give one",
+            "content": { "application/json": { "schema": { "type": "object", "properties": properties } } },
+        });
+    }
+    let id = id_schema(kind);
+    let single = json!({ "type": "object", "required": ["id"], "properties": { "id": id } });
+    let batch = json!({ "type": "object", "required": ["ids"], "properties": {
+        "ids": { "type": "array", "items": id, "minItems": 1, "maxItems": max_batch } } });
+    let responses = &mut operation["responses"];
+    if let Some(map) = responses.as_object_mut() {
+        map.remove("404");
+    }
+    responses["200"]["content"]["application/json"]["schema"] = json!({ "oneOf": [single, batch] });
+    responses["200"]["headers"]["Vary"] =
+        json!({ "description": "accept-encoding, on batches", "schema": { "type": "string" } });
+    responses["200"]["headers"]["Content-Encoding"] = json!({
+        "description": "gzip, for a batch over 1400 bytes when Accept-Encoding allows it",
+        "schema": { "type": "string", "enum": ["gzip"] },
+    });
+    responses["200"]["headers"]["Cache-Control"]["required"] = json!(true);
+}
+
+/// `GET /v1/decode/{kind}/{id}` for one kind.
+fn decode_operation(operation: &mut Value, kind: Kind) {
+    operation["parameters"] = json!([{
+        "name": "id", "in": "path", "required": true,
+        "description": format!("A {kind} id"), "schema": decode_input_schema(kind),
+    }]);
+    if let Some(operation_id) = operation["operationId"].as_str() {
+        operation["operationId"] = json!(format!("{operation_id}_{kind}"));
+    }
+    if let Some(map) = operation["responses"].as_object_mut() {
+        map.remove("404");
+    }
+}
+
+/// `schema` or null (an optional field of a request body).
+fn nullable(schema: Value) -> Value {
+    json!({ "oneOf": [schema, { "type": "null" }] })
+}
+
+fn header(description: &str, schema: Value, required: bool) -> Value {
+    json!({ "description": description, "required": required, "schema": schema })
+}
+
+fn error_response(description: &str) -> Value {
+    json!({ "description": description,
+        "content": { "application/json": { "schema": { "$ref": ERROR_BODY } } } })
+}
+
+/// Every status `operation` can answer, and the headers each answer carries.
+fn complete_responses(operation: &mut Value, is_post: bool, is_limited: bool) {
+    let takes_input = operation["parameters"].as_array().is_some_and(|p| !p.is_empty()) || is_post;
+    let responses = operation["responses"].as_object_mut().expect("an operation has responses");
+    let defaults = [
+        ("400", takes_input, "A parameter or the body is invalid"),
+        ("405", true, "Method not allowed on this path; Allow lists the methods"),
+        ("413", is_post, "The body is over 16 KiB"),
+        ("429", is_limited, "Rate limited; Retry-After and RateLimit-* say when to retry"),
+    ];
+    for (status, applies, description) in defaults {
+        if applies {
+            responses.entry(status).or_insert_with(|| error_response(description));
+        }
+    }
+    let integer = || json!({ "type": "integer", "minimum": 0 });
+    let request_id =
+        header("The request's id (as sent, or made here)", json!({ "type": "string" }), true);
+    for (status, response) in responses.iter_mut() {
+        let headers = response["headers"].as_object_mut().map(std::mem::take).unwrap_or_default();
+        let mut headers = Value::Object(headers);
+        headers["X-Request-Id"] = request_id.clone();
+        match status.as_str() {
+            "405" => {
+                headers["Allow"] =
+                    header("The methods this path allows", json!({ "type": "string" }), true)
+            }
+            "503" => headers["Retry-After"] = header("Seconds to wait", integer(), true),
+            "429" => {
+                headers["Retry-After"] = header("Seconds to wait", integer(), true);
+                for name in ["RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset"] {
+                    headers[name] = header(
+                        "The client's bucket: size, tokens left, seconds until full",
+                        integer(),
+                        true,
+                    );
+                }
+            }
+            status if is_limited && status.starts_with('2') => {
+                for name in ["RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset"] {
+                    headers[name] =
+                        header("When rate limiting is on: the client's bucket", integer(), false);
+                }
+            }
+            _ => {}
+        }
+        response["headers"] = headers;
+    }
+}
