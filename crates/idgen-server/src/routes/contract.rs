@@ -3,10 +3,11 @@
 //! configuration know, so that every request the document allows is answered 2xx and every
 //! answer matches it.
 //!
-//! - `/v1/ids/{kind}` and `/v1/decode/{kind}/{id}` become one path per kind of the catalogue,
-//!   each with exactly the parameters that kind takes (a generic `{kind}` path could not say
-//!   that `length` belongs to `random` only: the server ignores it for the others), and each
-//!   ID's schema is that kind's text as issued.
+//! - `/v1/ids/{kind}` keeps what every kind takes (`kind` an enum of the catalogue, `count`),
+//!   and each kind also gets its own path, `/v1/ids/random` and so on, with exactly the
+//!   parameters it takes (a `{kind}` path cannot say that `length` belongs to `random` only:
+//!   the server ignores it for the others) and its ID's schema as issued. Decoding is per kind
+//!   only (`/v1/decode/ulid/{id}`): what an `id` may be depends on the kind.
 //! - Real bounds: `count` 1 to `IDGEN_MAX_BATCH`, `length` 1 to 1024, `alphabet` and counter
 //!   names as the parsers accept them.
 //! - Every status a route sends, with the error body and its headers: `X-Request-Id` on all,
@@ -52,16 +53,20 @@ pub fn served(mut document: Value, max_batch: u32) -> Value {
 /// `path` as one path per kind where it names `{kind}`, each refined for its kind.
 fn expand(path: &str, item: Value, max_batch: u32) -> Vec<(String, Value)> {
     match path {
-        "/v1/ids/{kind}" => Kind::ALL
-            .iter()
-            .map(|kind| {
+        "/v1/ids/{kind}" => {
+            let mut generic = item.clone();
+            for operation in generic.as_object_mut().into_iter().flat_map(|ops| ops.values_mut()) {
+                generic_ids_operation(operation, max_batch);
+            }
+            let per_kind = Kind::ALL.iter().map(|kind| {
                 let mut item = item.clone();
                 for operation in item.as_object_mut().into_iter().flat_map(|ops| ops.values_mut()) {
                     ids_operation(operation, *kind, max_batch);
                 }
                 (format!("/v1/ids/{kind}"), item)
-            })
-            .collect(),
+            });
+            std::iter::once((path.to_owned(), generic)).chain(per_kind).collect()
+        }
         "/v1/decode/{kind}/{id}" => Kind::ALL
             .iter()
             .filter(|kind| kind.info().decode.is_some())
@@ -167,22 +172,50 @@ fn ids_operation(operation: &mut Value, kind: Kind, max_batch: u32) {
             "content": { "application/json": { "schema": { "type": "object", "properties": properties } } },
         });
     }
-    let id = id_schema(kind);
+    if let Some(map) = operation["responses"].as_object_mut() {
+        map.remove("404");
+    }
+    set_id_answers(operation, id_schema(kind), max_batch);
+}
+
+/// `GET|POST /v1/ids/{kind}` for any kind: `kind` from the catalogue and what every kind
+/// takes (`count`); a kind's own parameters are on its own path (`/v1/ids/random`, ...).
+fn generic_ids_operation(operation: &mut Value, max_batch: u32) {
+    let names: Vec<&str> = KINDS.iter().map(|kind| kind.name).collect();
+    let count = json!({ "type": "integer", "minimum": 1, "maximum": max_batch });
+    operation["parameters"] = json!([
+        { "name": "kind", "in": "path", "required": true, "schema": { "type": "string", "enum": names },
+          "description": "The kind (GET /v1/kinds); its own parameters are documented on /v1/ids/<kind>" },
+        { "name": "count", "in": "query", "required": false, "schema": count,
+          "description": "A batch of this many; the answer is then {\"ids\": [...]}" },
+    ]);
+    if operation.get("requestBody").is_some() {
+        operation["requestBody"] = json!({
+            "required": false,
+            "description": "Optional; the query string's count wins where both give one",
+            "content": { "application/json": { "schema": { "type": "object",
+                "properties": { "count": nullable(count) } } } },
+        });
+    }
+    let id = json!({ "anyOf": Kind::ALL.iter().map(|kind| id_schema(*kind)).collect::<Vec<_>>() });
+    set_id_answers(operation, id, max_batch);
+}
+
+/// The 200 of an ID route: one ID or a batch of them (`id` is the schema of one), and its
+/// headers.
+fn set_id_answers(operation: &mut Value, id: Value, max_batch: u32) {
     let single = json!({ "type": "object", "required": ["id"], "properties": { "id": id } });
     let batch = json!({ "type": "object", "required": ["ids"], "properties": {
         "ids": { "type": "array", "items": id, "minItems": 1, "maxItems": max_batch } } });
-    let responses = &mut operation["responses"];
-    if let Some(map) = responses.as_object_mut() {
-        map.remove("404");
-    }
-    responses["200"]["content"]["application/json"]["schema"] = json!({ "oneOf": [single, batch] });
-    responses["200"]["headers"]["Vary"] =
+    let ok = &mut operation["responses"]["200"];
+    ok["content"]["application/json"]["schema"] = json!({ "oneOf": [single, batch] });
+    ok["headers"]["Vary"] =
         json!({ "description": "accept-encoding, on batches", "schema": { "type": "string" } });
-    responses["200"]["headers"]["Content-Encoding"] = json!({
+    ok["headers"]["Content-Encoding"] = json!({
         "description": "gzip, for a batch over 1400 bytes when Accept-Encoding allows it",
         "schema": { "type": "string", "enum": ["gzip"] },
     });
-    responses["200"]["headers"]["Cache-Control"]["required"] = json!(true);
+    ok["headers"]["Cache-Control"]["required"] = json!(true);
 }
 
 /// `GET /v1/decode/{kind}/{id}` for one kind.

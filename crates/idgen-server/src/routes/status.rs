@@ -219,7 +219,7 @@ fn page(status: &StatusResponse) -> String {
          <title>idgen status</title><style>\
          body{font-family:system-ui,sans-serif;margin:1rem;max-width:60rem;color:#222}\
          table{border-collapse:collapse;margin:.5rem 0 1.5rem;width:100%}\
-         th,td{text-align:left;padding:.3rem .6rem;border-bottom:1px solid #ddd;overflow-wrap:anywhere}\
+         th,td{text-align:left;padding:.3rem .6rem;border-bottom:1px solid #ddd;overflow-wrap:break-word}\
          td.n{white-space:nowrap;font-variant-numeric:tabular-nums}\
          .ok{color:#176d2e}.bad{color:#b00020}h1{font-size:1.4rem}h2{font-size:1.1rem}\
          </style></head><body>",

@@ -380,7 +380,12 @@ async fn kinds_health_and_openapi() {
             .iter()
             .filter(|kind| !pattern.starts_with("/v1/decode/") || kind.info().decode.is_some());
         let paths: Vec<String> = if pattern.contains("{kind}") {
-            kinds.map(|kind| pattern.replace("{kind}", kind.name())).collect()
+            let mut paths: Vec<String> =
+                kinds.map(|kind| pattern.replace("{kind}", kind.name())).collect();
+            if pattern.starts_with("/v1/ids/") {
+                paths.push(pattern.clone());
+            }
+            paths
         } else {
             vec![pattern.clone()]
         };

@@ -74,6 +74,9 @@ async fn send(app: &TestApp, probe: &Probe) -> reqwest::Response {
 async fn probes(app: &TestApp, template: &str, method: &Method) -> Vec<Probe> {
     let mut probes = Vec::new();
     if let Some(kind) = template.strip_prefix("/v1/ids/") {
+        // The generic path, with one kind of the enum; the per-kind paths, as they are.
+        let path = if kind == "{kind}" { "/v1/ids/ulid".to_owned() } else { template.to_owned() };
+        let template = path.as_str();
         let extra: &[(&str, &str)] = match kind {
             "counter" => &[("name", "contract")],
             "random" => &[("length", "12"), ("alphabet", "base58")],

@@ -22,6 +22,7 @@ async fn openapi_3_document_lists_every_route() {
     assert_ne!(title, "utoipa-actix-web", "the spec should describe idgen, not the generator");
     let paths = spec["paths"].as_object().unwrap_or_else(|| panic!("no paths object"));
     let expected = [
+        ("/v1/ids/{kind}", &["get", "post"][..]),
         ("/v1/ids/uuid", &["get", "post"][..]),
         ("/v1/ids/random", &["get", "post"][..]),
         ("/v1/decode/ulid/{id}", &["get"]),
