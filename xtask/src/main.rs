@@ -9,6 +9,7 @@
 //! `wrk` (the outside world), `workspace` (paths). `tidy` stands alone.
 
 mod bench;
+mod chaos;
 mod chart;
 mod driver;
 mod fleet;
@@ -32,6 +33,8 @@ tasks:
   ci      runs .ci/run (fmt check, clippy -D warnings, cargo test --workspace, benchmark smoke
           runs), exactly as CI does
   bench   network benchmarks with wrk; writes docs/benchmarks.md
+  chaos   faults under load (Redis and nodes killed, paused, clocks stepped back, a full
+          disk); fails on any repeated ID; writes docs/reliability.md
   tidy    file and function sizes, module docs, comments that point outside the source";
 
 fn main() -> anyhow::Result<ExitCode> {
@@ -40,9 +43,10 @@ fn main() -> anyhow::Result<ExitCode> {
     match task.as_deref() {
         Some("ci") => ci(),
         Some("bench") => bench::run(bench::Options::parse(arguments)?).map(|()| ExitCode::SUCCESS),
+        Some("chaos") => chaos::run(chaos::Options::parse(arguments)?),
         Some("tidy") => tidy::run(&workspace::root()),
         _ => {
-            eprintln!("{USAGE}\n\n{}", bench::USAGE);
+            eprintln!("{USAGE}\n\n{}\n\n{}", bench::USAGE, chaos::USAGE);
             bail!("no task given")
         }
     }
