@@ -99,6 +99,17 @@ pub fn route_labels() -> Vec<String> {
     routes
 }
 
+/// One counter per pair of a row and a column (a route and a status, ...), by index.
+fn grid<R: AsRef<str>, C: AsRef<str>>(
+    rows: &[R],
+    columns: &[C],
+    make: impl Fn(&str, &str) -> Counter,
+) -> Vec<Vec<Counter>> {
+    rows.iter()
+        .map(|row| columns.iter().map(|column| make(row.as_ref(), column.as_ref())).collect())
+        .collect()
+}
+
 impl Metrics {
     pub fn new() -> Self {
         let recorder = PrometheusBuilder::new()
@@ -123,18 +134,13 @@ impl Metrics {
             .iter()
             .map(|kind| counter("idgen_ids_issued_total", vec![Label::new("kind", *kind)]))
             .collect();
-        let requests = routes
-            .iter()
-            .map(|route| {
-                let label = |status: &String| {
-                    vec![Label::new("route", route.clone()), Label::new("status", status.clone())]
-                };
-                statuses
-                    .iter()
-                    .map(|status| counter("idgen_http_requests_total", label(status)))
-                    .collect()
-            })
-            .collect();
+        let requests = grid(&routes, &statuses, |route, status| {
+            let labels = vec![
+                Label::new("route", route.to_owned()),
+                Label::new("status", status.to_owned()),
+            ];
+            counter("idgen_http_requests_total", labels)
+        });
         let durations = routes
             .iter()
             .map(|route| {
@@ -142,32 +148,17 @@ impl Metrics {
                 histogram("idgen_http_request_duration_seconds", labels)
             })
             .collect();
-        let refused = kinds
-            .iter()
-            .copied()
-            .chain(std::iter::once("none"))
-            .map(|kind| {
-                REFUSAL_REASONS
-                    .iter()
-                    .map(|reason| {
-                        let labels = vec![Label::new("kind", kind), Label::new("reason", *reason)];
-                        counter("idgen_refused_total", labels)
-                    })
-                    .collect()
-            })
-            .collect();
-        let store_operations = STORE_OPS
-            .iter()
-            .map(|op| {
-                STORE_OUTCOMES
-                    .iter()
-                    .map(|outcome| {
-                        let labels = vec![Label::new("op", *op), Label::new("outcome", *outcome)];
-                        counter("idgen_store_operations_total", labels)
-                    })
-                    .collect()
-            })
-            .collect();
+        let refusing: Vec<&str> = kinds.iter().copied().chain(std::iter::once("none")).collect();
+        let refused = grid(&refusing, &REFUSAL_REASONS, |kind, reason| {
+            let labels =
+                vec![Label::new("kind", kind.to_owned()), Label::new("reason", reason.to_owned())];
+            counter("idgen_refused_total", labels)
+        });
+        let store_operations = grid(&STORE_OPS, &STORE_OUTCOMES, |op, outcome| {
+            let labels =
+                vec![Label::new("op", op.to_owned()), Label::new("outcome", outcome.to_owned())];
+            counter("idgen_store_operations_total", labels)
+        });
         let store_durations = STORE_OPS
             .iter()
             .map(|op| {

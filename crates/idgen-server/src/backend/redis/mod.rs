@@ -30,7 +30,7 @@ use std::net::IpAddr;
 use std::ops::{Range, RangeInclusive};
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering, fence};
 use std::time::{Duration, Instant};
 
 use idgen_core::counter::CounterName;
@@ -93,9 +93,21 @@ impl RedisBackend {
     fn regress(&self, reason: &str) {
         let new = !self.regression.is_set();
         self.regression.set(reason);
+        // Pairs with the fence in `handed_out`: a reply recorded after this point sees the
+        // flag and is not handed out; one handed out was recorded before, and is in the file.
+        fence(Ordering::SeqCst);
         if new {
             self.save_node_file(&[]);
         }
+    }
+
+    /// After a reply has been recorded in what this node was handed (the node file's source):
+    /// `Err` if the store has meanwhile been found to have gone back. Without this, a reply
+    /// that arrived just after the regression was recorded would be handed out without being in
+    /// the node file `recover` reads, and issued again after the recovery.
+    fn handed_out(&self) -> Result<(), BackendError> {
+        fence(Ordering::SeqCst);
+        self.check()
     }
 
     fn regressed(&self) -> BackendError {
@@ -182,9 +194,12 @@ impl Backend for RedisBackend {
             let raised = self.store.raise_worker_mark(worker_id, &held.token, needed, target);
             match raised.await.map_err(|error| self.failed(error))? {
                 Some(ceiling) => {
-                    let mut marks = self.worker_marks.lock();
-                    let recorded = marks.entry(worker_id).or_default();
-                    *recorded = (*recorded).max(ceiling);
+                    {
+                        let mut marks = self.worker_marks.lock();
+                        let recorded = marks.entry(worker_id).or_default();
+                        *recorded = (*recorded).max(ceiling);
+                    }
+                    self.handed_out()?;
                     Ok(Some(ceiling))
                 }
                 None => {
@@ -301,12 +316,16 @@ impl SharedCounters for RedisBackend {
             if self.counter_block <= 1 {
                 let range =
                     self.store.incr_counter(name, count).await.map_err(|e| self.failed(e))?;
+                self.handed_out()?;
                 return Ok(vec![range]);
             }
-            self.segments(name)?
+            let ranges = self
+                .segments(name)?
                 .take(&self.store, name, count, self.counter_block)
                 .await
-                .map_err(|error| self.failed(error))
+                .map_err(|error| self.failed(error))?;
+            self.handed_out()?;
+            Ok(ranges)
         })
     }
 }
@@ -328,6 +347,7 @@ impl SharedTimestamps for RedisBackend {
             }
             let last = first.saturating_add(count - 1);
             self.last_timestamp.fetch_max(last, Ordering::Relaxed);
+            self.handed_out()?;
             Ok(first..last + 1)
         })
     }

@@ -43,20 +43,22 @@ pub fn run(config: &Config, args: &RecoverArgs) -> anyhow::Result<String> {
     )
     .map_err(|error| super::open::unreachable_setting(url, &error))?;
     let mut floors = Floors::default();
-    for dir in &args.node_data_dirs {
-        let file = NodeFile::load(dir).with_context(|| format!("read {}", dir.display()))?;
-        add_node_file(&mut floors, &file);
-    }
     for text in &args.counter_floors {
         let (name, value) = parse_floor(text)?;
         raise(floors.counters.entry(name).or_default(), value);
+    }
+    // The node files are checked now (a wrong path fails at once) and read again after the
+    // wait: a node still running writes what it was handed into its file when it finds the
+    // loss, and at least every second after that.
+    for dir in &args.node_data_dirs {
+        NodeFile::load(dir).with_context(|| format!("read {}", dir.display()))?;
     }
     let wait = (!args.no_wait).then(|| Duration::from_millis(config.lease_ttl_ms));
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("start a runtime for recover")?;
-    runtime.block_on(apply(&store, floors, args.min_counter_floor, wait))
+    runtime.block_on(apply(&store, floors, &args.node_data_dirs, args.min_counter_floor, wait))
 }
 
 fn raise(value: &mut u64, floor: u64) {
@@ -91,22 +93,28 @@ fn parse_floor(text: &str) -> anyhow::Result<(CounterName, u64)> {
 async fn apply(
     store: &RedisStore,
     mut floors: Floors,
+    node_data_dirs: &[std::path::PathBuf],
     min_counter_floor: u64,
     wait: Option<Duration>,
 ) -> anyhow::Result<String> {
     store.ping().await.context("reach Redis")?;
-    for name in store.counter_names().await.context("list the counters in Redis")? {
-        floors.counters.entry(name).or_default();
-    }
-    for value in floors.counters.values_mut() {
-        raise(value, min_counter_floor);
-    }
     if let Some(wait) = wait {
         eprintln!(
             "recover: waiting {} ms (one lease TTL) so that every pre-loss lease has expired",
             wait.as_millis()
         );
         tokio::time::sleep(wait).await;
+    }
+    // After the wait: every running node has found the loss and recorded what it handed out.
+    for dir in node_data_dirs {
+        let file = NodeFile::load(dir).with_context(|| format!("read {}", dir.display()))?;
+        add_node_file(&mut floors, &file);
+    }
+    for name in store.counter_names().await.context("list the counters in Redis")? {
+        floors.counters.entry(name).or_default();
+    }
+    for value in floors.counters.values_mut() {
+        raise(value, min_counter_floor);
     }
     for (name, floor) in &floors.counters {
         store.seed_counter(name, *floor).await.with_context(|| format!("raise counter {name}"))?;
