@@ -1,6 +1,7 @@
 //! [`Client`]: one typed async method per route of the idgen HTTP API.
 
 use std::fmt::Display;
+use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -10,11 +11,12 @@ use idgen_core::wire::{
 };
 use idgen_core::{Kind, Param, Ulid, Uuid};
 use reqwest::Url;
-use reqwest::header::{ACCEPT, RETRY_AFTER};
+use reqwest::header::{ACCEPT, AUTHORIZATION, HeaderMap, RETRY_AFTER};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
 use crate::error::{Error, api_error, parse_retry_after, transport_reason};
+use crate::security::{self, ApiKey, CaSource};
 
 /// How long one request may take, from connecting to the last byte, unless
 /// [`ClientBuilder::timeout`] says otherwise.
@@ -63,6 +65,13 @@ impl RandomOptions {
 }
 
 /// Builds a [`Client`] with non-default settings; see [`Client::builder`].
+///
+/// Its `Debug` never shows the API key:
+///
+/// ```
+/// let builder = idgen_client::Client::builder("https://ids.internal").api_key("idg_s3cr3t");
+/// assert!(!format!("{builder:?}").contains("s3cr3t"));
+/// ```
 #[derive(Debug, Clone)]
 #[must_use = "a builder does nothing until `build` is called"]
 pub struct ClientBuilder {
@@ -70,6 +79,8 @@ pub struct ClientBuilder {
     timeout: Duration,
     connect_timeout: Duration,
     user_agent: String,
+    api_key: Option<ApiKey>,
+    ca_certificates: Vec<CaSource>,
 }
 
 impl ClientBuilder {
@@ -91,32 +102,84 @@ impl ClientBuilder {
         self
     }
 
-    /// Checks the base URL and builds the client. No request is sent.
+    /// The API key, sent as `Authorization: Bearer <secret>` on every request; a server run
+    /// with `IDGEN_API_KEYS_FILE` answers 401 `unauthorized` without a key it knows, and 403
+    /// `forbidden` for a kind outside the key's scopes (both [`Error::Api`]).
+    ///
+    /// The key is never printed: `Debug` of the builder and of the client shows it redacted,
+    /// and the header is marked sensitive. Over `http://` it crosses the network in clear
+    /// text: use `https://` beyond the local machine.
+    pub fn api_key(mut self, secret: impl Into<String>) -> Self {
+        self.api_key = Some(ApiKey::new(secret.into()));
+        self
+    }
+
+    /// Trusts the CA certificates in the PEM file at `path` (one or more
+    /// `-----BEGIN CERTIFICATE-----` blocks) for an `https://` server, e.g. a private CA or a
+    /// self-signed server certificate's issuer. Read by [`build`](Self::build).
+    ///
+    /// With any CA given (this or [`ca_pem`](Self::ca_pem), each call adds), the server's
+    /// certificate must chain to one of them: the system's roots are no longer consulted, as
+    /// with curl's `--cacert`.
+    pub fn ca_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.ca_certificates.push(CaSource::File(path.into()));
+        self
+    }
+
+    /// As [`ca_file`](Self::ca_file), with the PEM text itself.
+    pub fn ca_pem(mut self, pem: impl Into<Vec<u8>>) -> Self {
+        self.ca_certificates.push(CaSource::Pem(pem.into()));
+        self
+    }
+
+    /// Checks the settings and builds the client. No request is sent.
     ///
     /// # Errors
-    /// [`Error::InvalidUrl`] when the base URL is not an absolute `http` or `https` URL.
+    /// [`Error::InvalidUrl`] when the base URL is not an absolute `http` or `https` URL;
+    /// [`Error::InvalidApiKey`] for an empty key or one with characters other than visible
+    /// ASCII; [`Error::InvalidCertificate`] when a CA file cannot be read or holds no valid
+    /// PEM certificate.
+    ///
+    /// ```
+    /// use idgen_client::{Client, Error};
+    ///
+    /// let result = Client::builder("https://ids.internal").ca_pem("not PEM").build();
+    /// assert!(matches!(result, Err(Error::InvalidCertificate { .. })));
+    /// ```
     pub fn build(self) -> Result<Client, Error> {
         let base = parse_base_url(&self.base_url)?;
+        let mut headers = HeaderMap::new();
+        if let Some(api_key) = &self.api_key {
+            headers.insert(AUTHORIZATION, api_key.authorization()?);
+        }
+        let certificates = security::certificates(&self.ca_certificates)?;
         // reqwest is built with `rustls-no-provider`: without a process-wide crypto provider
         // it panics on the first client. Installing fails harmlessly when one is already set.
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let http = reqwest::Client::builder()
+        let mut http = reqwest::Client::builder()
             .timeout(self.timeout)
             .connect_timeout(self.connect_timeout)
             .user_agent(self.user_agent)
-            .build()
-            .map_err(|source| Error::Transport {
-                url: origin(&base),
-                reason: format!("cannot set up the HTTP client: {source}"),
-                source,
-            })?;
+            // reqwest drops `Authorization` when a redirect leaves the origin.
+            .default_headers(headers);
+        if !certificates.is_empty() {
+            // Only the given CAs: merged with the system's, any public CA's certificate for
+            // the name would do too, which is what naming a CA is meant to rule out.
+            http = http.tls_certs_only(certificates);
+        }
+        let http = http.build().map_err(|source| Error::Transport {
+            url: origin(&base),
+            reason: format!("cannot set up the HTTP client: {source}"),
+            source,
+        })?;
         Ok(Client { http, base, timeout: self.timeout })
     }
 }
 
 /// An async client of one idgen server.
 ///
-/// Cheap to clone (the connection pool is shared); build one and reuse it.
+/// Cheap to clone (the connection pool is shared); build one and reuse it. Its `Debug` shows
+/// no API key.
 ///
 /// ```no_run
 /// use idgen_client::{Client, RandomOptions, Alphabet, Length};
@@ -160,13 +223,15 @@ impl Client {
         Self::builder(base_url).build()
     }
 
-    /// A [`ClientBuilder`] to set the timeout or user agent.
+    /// A [`ClientBuilder`] to set the timeout, user agent, API key or CA certificates.
     pub fn builder(base_url: impl Into<String>) -> ClientBuilder {
         ClientBuilder {
             base_url: base_url.into(),
             timeout: DEFAULT_TIMEOUT,
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             user_agent: concat!("idgen-client/", env!("CARGO_PKG_VERSION")).to_owned(),
+            api_key: None,
+            ca_certificates: Vec::new(),
         }
     }
 

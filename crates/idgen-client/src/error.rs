@@ -55,6 +55,24 @@ pub enum Error {
         /// Why it was refused.
         reason: String,
     },
+    /// The key given to [`ClientBuilder::api_key`](crate::ClientBuilder::api_key) cannot be
+    /// sent: it is empty, or holds characters other than visible ASCII. Neither the message
+    /// nor `Debug` holds the key.
+    #[error("invalid API key: {reason}")]
+    InvalidApiKey {
+        /// Why it was refused.
+        reason: String,
+    },
+    /// The CA certificates given to [`ClientBuilder::ca_file`](crate::ClientBuilder::ca_file)
+    /// or [`ClientBuilder::ca_pem`](crate::ClientBuilder::ca_pem) cannot be used: the file
+    /// cannot be read, holds no PEM certificate, or one that is not a valid certificate.
+    #[error("cannot use CA certificates from {from}: {reason}")]
+    InvalidCertificate {
+        /// Where they came from: the file's path in backquotes, or `PEM given to ca_pem`.
+        from: String,
+        /// Why they were refused.
+        reason: String,
+    },
 }
 
 impl Error {
@@ -74,13 +92,16 @@ impl Error {
         }
     }
 
-    /// Whether the request itself was at fault (a 4xx answer, or an unusable URL), as opposed
-    /// to the server or the network. Retrying such a request unchanged will fail again, except
-    /// after a 429.
+    /// Whether the request itself was at fault (a 4xx answer, among them 401 `unauthorized`
+    /// and 403 `forbidden`; or an unusable URL, API key or CA certificate), as opposed to the
+    /// server or the network. Retrying such a request unchanged will fail again, except after
+    /// a 429.
     pub fn is_client_error(&self) -> bool {
         match self {
             Error::Api { status, .. } => (400..500).contains(status),
-            Error::InvalidUrl { .. } => true,
+            Error::InvalidUrl { .. }
+            | Error::InvalidApiKey { .. }
+            | Error::InvalidCertificate { .. } => true,
             Error::Transport { .. } | Error::InvalidResponse { .. } => false,
         }
     }
@@ -120,6 +141,9 @@ pub(crate) fn api_error(status: u16, retry_after: Option<Duration>, body: &[u8])
 /// The code a status implies when the body does not name one.
 fn code_for_status(status: u16) -> ErrorCode {
     match status {
+        // A proxy in front of the server may answer these itself, without our body.
+        401 => ErrorCode::Unauthorized,
+        403 => ErrorCode::Forbidden,
         404 => ErrorCode::NotFound,
         405 => ErrorCode::MethodNotAllowed,
         406 => ErrorCode::NotAcceptable,
@@ -177,7 +201,7 @@ pub(crate) fn transport_reason(error: &reqwest::Error, timeout: Option<Duration>
     innermost.to_string()
 }
 
-fn describe_io(error: &std::io::Error) -> String {
+pub(crate) fn describe_io(error: &std::io::Error) -> String {
     use std::io::ErrorKind;
     match error.kind() {
         ErrorKind::ConnectionRefused => "connection refused".to_owned(),
@@ -235,6 +259,18 @@ mod tests {
             ErrorCode::UnknownKind,
             "no such kind",
         );
+        check(
+            401,
+            r#"{"error":{"code":"unauthorized","message":"an API key is required"}}"#,
+            ErrorCode::Unauthorized,
+            "an API key is required",
+        );
+        check(
+            403,
+            r#"{"error":{"code":"forbidden","message":"this API key may not issue ulid ids"}}"#,
+            ErrorCode::Forbidden,
+            "this API key may not issue ulid ids",
+        );
         // A newer server's code is kept as Unknown, its message intact.
         check(
             400,
@@ -256,6 +292,8 @@ mod tests {
         check(404, "", ErrorCode::NotFound, "not found");
         check(429, "  \n slow down \n", ErrorCode::RateLimited, "slow down");
         check(418, "", ErrorCode::Unknown, "i'm a teapot");
+        check(401, "", ErrorCode::Unauthorized, "unauthorized");
+        check(403, "<h1>Forbidden</h1>", ErrorCode::Forbidden, "<h1>Forbidden</h1>");
         check(
             400,
             r#"{"error":"just a string"}"#,

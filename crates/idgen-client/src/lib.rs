@@ -6,15 +6,23 @@
 //! [`Client::decode`], [`Client::kinds`], [`Client::health`] and [`Client::ready`].
 //! Failures are one [`Error`] type; a server's answer keeps its stable `code` and `message`.
 //!
+//! A server run with API keys (`IDGEN_API_KEYS_FILE`) needs one on every ID, decode and kinds
+//! request: [`ClientBuilder::api_key`]. Without it the answer is [`Error::Api`] with status 401
+//! and code [`ErrorCode::Unauthorized`]; a kind outside the key's scopes gives 403
+//! [`ErrorCode::Forbidden`]. An `https://` server with a certificate from a private CA needs
+//! that CA: [`ClientBuilder::ca_file`] or [`ClientBuilder::ca_pem`].
+//!
 //! The JSON types are idgen-core's [`wire`] module, shared with the server, re-exported here.
 //! This crate never depends on the server (which is GPL-3.0-or-later; this crate is MIT OR
 //! Apache-2.0).
 //!
 //! ```no_run
 //! # async fn example() -> Result<(), idgen_client::Error> {
-//! let client = idgen_client::Client::builder("http://127.0.0.1:8080")
+//! let client = idgen_client::Client::builder("https://ids.internal:8443")
 //!     .timeout(std::time::Duration::from_secs(5))
 //!     .user_agent("orders-service/1.4")
+//!     .api_key(std::env::var("IDGEN_API_KEY").unwrap_or_default())
+//!     .ca_file("/etc/idgen/ca.pem")
 //!     .build()?;
 //! let next_order = client.counter("orders").await?;
 //! let keys = client.ulids(1000).await?;
@@ -27,6 +35,7 @@
 mod buffer;
 mod client;
 mod error;
+mod security;
 
 pub use buffer::{BufferConfig, BufferedClient};
 pub use client::{

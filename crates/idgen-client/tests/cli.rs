@@ -3,6 +3,7 @@
 mod common;
 
 use std::collections::HashSet;
+use std::ffi::OsStr;
 use std::process::Output;
 use std::time::Duration;
 
@@ -43,10 +44,15 @@ impl Run {
     }
 }
 
-/// `idgen` with no `IDGEN_URL` from the developer's environment.
+/// `idgen` with none of the developer's `IDGEN_*` settings (server, key, CA).
 fn idgen_command() -> assert_cmd::Command {
     let mut command = assert_cmd::Command::new(env!("CARGO_BIN_EXE_idgen"));
-    command.env_remove("IDGEN_URL").timeout(RUN_DEADLINE);
+    for (key, _) in std::env::vars_os() {
+        if key.to_string_lossy().starts_with("IDGEN_") {
+            command.env_remove(key);
+        }
+    }
+    command.timeout(RUN_DEADLINE);
     command
 }
 
@@ -360,4 +366,212 @@ fn a_closed_pipe_ends_quietly_with_status_0() {
     assert_eq!(status.trim(), "0", "idgen's exit status");
     let stderr = std::fs::read_to_string(&stderr_file).expect("idgen's stderr file");
     assert_eq!(stderr, "", "idgen's stderr");
+}
+
+/// The one key of [`keyed_server`], allowed uuid7 only; odd enough that finding it in any
+/// output cannot be chance.
+const SECRET: &str = "idg_cli-test-Zq7LwP3xV9sK2mN8bR4t";
+
+const KEY_FLAG_WARNING: &str = "idgen: warning: --api-key shows the secret to every local user \
+                                in the process list; use IDGEN_API_KEY or --api-key-file";
+
+fn keyed_server() -> TestServer {
+    TestServer::start_with_keys(&[(SECRET, &["uuid7"])])
+}
+
+/// Environment variables of one run.
+type Vars<'a> = &'a [(&'a str, &'a OsStr)];
+
+/// `idgen --server <url> <args>` with these environment variables.
+fn idgen_with_env(url: &str, vars: Vars<'_>, args: &[&str]) -> Run {
+    let mut command = idgen_command();
+    command.envs(vars.iter().copied()).arg("--server").arg(url).args(args);
+    let run = run_command(command);
+    assert!(
+        !run.stdout.contains(SECRET) && !run.stderr.contains(SECRET),
+        "the key was printed: stdout {:?}, stderr {:?}",
+        run.stdout,
+        run.stderr
+    );
+    run
+}
+
+/// A file holding `content`, kept as long as the returned directory.
+fn file_with(content: &str) -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("file");
+    std::fs::write(&path, content).expect("write the file");
+    (dir, path)
+}
+
+#[test]
+fn a_keyed_server_refuses_a_run_without_its_key_with_the_401_message() {
+    let server = keyed_server();
+    let run = idgen_with_env(&server.url, &[], &["uuid7"]);
+    let line = run.failure(2);
+    assert!(line.starts_with("idgen: server error (401 unauthorized): "), "{line}");
+    assert!(line.ends_with(" (give one with IDGEN_API_KEY or --api-key-file)"), "{line}");
+
+    let wrong = OsStr::new("idg_not-a-known-key");
+    let run = idgen_with_env(&server.url, &[("IDGEN_API_KEY", wrong)], &["uuid7"]);
+    let line = run.failure(2);
+    assert!(line.starts_with("idgen: server error (401 unauthorized): "), "{line}");
+    assert!(!line.contains("give one with"), "a key was given: {line}");
+}
+
+#[test]
+fn the_key_from_the_environment_or_a_file_opens_a_keyed_server_quietly() {
+    let server = keyed_server();
+    let secret = OsStr::new(SECRET);
+    let run = idgen_with_env(&server.url, &[("IDGEN_API_KEY", secret)], &["uuid7", "-n", "2"]);
+    run.success();
+    assert_eq!(run.lines().len(), 2);
+    run.lines().iter().for_each(|id| check_id(Kind::Uuid7, id));
+
+    // As a secret manager mounts it: with a trailing newline.
+    let (_dir, key_file) = file_with(&format!("{SECRET}\n"));
+    let run = idgen_with_env(&server.url, &[], &["uuid7", "--api-key-file", path(&key_file)]);
+    check_id(Kind::Uuid7, run.success().trim());
+    let run =
+        idgen_with_env(&server.url, &[("IDGEN_API_KEY_FILE", key_file.as_os_str())], &["uuid7"]);
+    check_id(Kind::Uuid7, run.success().trim());
+}
+
+#[test]
+fn a_key_given_as_the_flag_works_and_warns_once_on_stderr() {
+    let server = keyed_server();
+    for args in [&["--api-key", SECRET, "uuid7"][..], &["uuid7", "--api-key", SECRET][..]] {
+        let run = idgen_with_env(&server.url, &[], args);
+        assert_eq!(run.status, Some(0), "{args:?}: {}", run.stderr);
+        check_id(Kind::Uuid7, run.stdout.trim());
+        assert_eq!(run.stderr, format!("{KEY_FLAG_WARNING}\n"), "{args:?}");
+    }
+}
+
+#[test]
+fn a_kind_outside_the_key_scopes_is_refused_with_the_403_message() {
+    let server = keyed_server();
+    let secret = OsStr::new(SECRET);
+    for args in [&["ulid"][..], &["decode", "snowflake", "1"][..]] {
+        let run = idgen_with_env(&server.url, &[("IDGEN_API_KEY", secret)], args);
+        let line = run.failure(2);
+        assert!(line.starts_with("idgen: server error (403 forbidden): "), "{args:?}: {line}");
+    }
+}
+
+#[test]
+fn the_key_is_given_one_way_only() {
+    let url = dead_url();
+    let (_dir, key_file) = file_with(SECRET);
+    let secret = OsStr::new(SECRET);
+    let cases: [(Vars<'_>, &[&str], &str); 3] = [
+        (
+            &[],
+            &["--api-key", SECRET, "--api-key-file", path(&key_file), "uuid7"],
+            "by --api-key and by --api-key-file",
+        ),
+        (
+            &[("IDGEN_API_KEY", secret)],
+            &["--api-key-file", path(&key_file), "uuid7"],
+            "by IDGEN_API_KEY and by --api-key-file",
+        ),
+        (
+            &[("IDGEN_API_KEY", secret), ("IDGEN_API_KEY_FILE", key_file.as_os_str())],
+            &["uuid7"],
+            "by IDGEN_API_KEY and by IDGEN_API_KEY_FILE",
+        ),
+    ];
+    for (vars, args, sources) in cases {
+        let run = idgen_with_env(&url, vars, args);
+        assert_eq!(run.status, Some(2), "{args:?}: {}", run.stderr);
+        assert_eq!(run.stdout, "");
+        assert!(run.stderr.starts_with("error: the API key is given twice, "), "{}", run.stderr);
+        assert!(run.stderr.contains(sources), "{sources}: {}", run.stderr);
+    }
+}
+
+#[test]
+fn an_unusable_key_file_or_ca_file_is_one_line_and_exit_2() {
+    let url = dead_url();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let missing = dir.path().join("missing");
+    let (_blank_dir, blank) = file_with(" \n");
+    let (_text_dir, text) = file_with("not a certificate\n");
+    for (args, expected) in [
+        (
+            ["--api-key-file", path(&missing)],
+            format!("idgen: cannot read the API key file `{}`: ", missing.display()),
+        ),
+        (
+            ["--api-key-file", path(&blank)],
+            format!("idgen: the API key file `{}` is empty", blank.display()),
+        ),
+        (
+            ["--ca-file", path(&missing)],
+            format!(
+                "idgen: cannot use CA certificates from `{}`: cannot read it: no such file or \
+                 directory",
+                missing.display()
+            ),
+        ),
+        (
+            ["--ca-file", path(&text)],
+            format!(
+                "idgen: cannot use CA certificates from `{}`: no PEM certificate in it",
+                text.display()
+            ),
+        ),
+    ] {
+        let run = idgen_with_env(&url, &[], &[&args[..], &["uuid7"][..]].concat());
+        let line = run.failure(2);
+        assert!(line.starts_with(&expected), "{args:?}: {line}");
+    }
+    let run = idgen_with_env(&url, &[("IDGEN_API_KEY", OsStr::new(""))], &["uuid7"]);
+    assert_eq!(run.failure(2), "idgen: invalid API key: it is empty");
+}
+
+#[test]
+fn help_never_shows_the_key() {
+    let secret = OsStr::new(SECRET);
+    for args in [&["--help"][..], &["uuid7", "--help"][..]] {
+        let run = idgen_with_env(&dead_url(), &[("IDGEN_API_KEY", secret)], args);
+        // `idgen_with_env` checked that the key is not in it; the variable's name is.
+        let help = run.success();
+        assert!(help.contains("IDGEN_API_KEY") && !help.contains("IDGEN_API_KEY="), "{help}");
+        assert!(help.contains("--api-key-file <PATH>") && help.contains("--ca-file <PATH>"));
+    }
+}
+
+/// A path as an argument (the temp dirs' paths are UTF-8).
+fn path(path: &std::path::Path) -> &str {
+    path.to_str().expect("a UTF-8 temp path")
+}
+
+#[test]
+fn the_cli_reaches_an_https_server_through_its_ca_file() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    common::make_test_ca(dir.path());
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    let server = TestServer::start_with(
+        &[(SECRET, &["uuid7"])],
+        &[("IDGEN_TLS_CERT", &cert), ("IDGEN_TLS_KEY", &key)],
+    );
+    let ca = dir.path().join("ca.pem");
+    let secret = OsStr::new(SECRET);
+    let run = idgen_with_env(
+        &server.url,
+        &[("IDGEN_API_KEY", secret)],
+        &["uuid7", "-n", "2", "--ca-file", path(&ca)],
+    );
+    run.lines().iter().for_each(|id| check_id(Kind::Uuid7, id));
+    assert_eq!(run.success().lines().count(), 2);
+    let run = idgen_with_env(
+        &server.url,
+        &[("IDGEN_API_KEY", secret), ("IDGEN_CA_FILE", ca.as_os_str())],
+        &["uuid7"],
+    );
+    check_id(Kind::Uuid7, run.success().trim());
+    let run = idgen_with_env(&server.url, &[("IDGEN_API_KEY", secret)], &["uuid7"]);
+    assert_ne!(run.status, Some(0), "without the CA the server is not trusted");
+    assert!(run.stdout.is_empty(), "{}", run.stdout);
 }

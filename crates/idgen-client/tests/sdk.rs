@@ -256,13 +256,126 @@ async fn builder_settings_reach_the_server() {
     let (url, request) = canned_server(
         "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 14\r\nconnection: close\r\n\r\n{\"id\":\"12345\"}",
     );
-    let client =
-        Client::builder(format!("{url}/prefix/")).user_agent("orders/1.0").build().expect("valid");
+    let client = Client::builder(format!("{url}/prefix/"))
+        .user_agent("orders/1.0")
+        .api_key("idg_Canned-Key_1")
+        .build()
+        .expect("valid");
     assert_eq!(client.snowflake().await.expect("canned id"), 12345);
-    let request = request.join().expect("server thread").to_ascii_lowercase();
+    let request = request.join().expect("server thread");
+    assert!(request.contains("\r\nauthorization: Bearer idg_Canned-Key_1\r\n"), "{request}");
+    let request = request.to_ascii_lowercase();
     assert!(request.starts_with("get /prefix/v1/ids/snowflake http/1.1\r\n"), "{request}");
     assert!(request.contains("\r\nuser-agent: orders/1.0\r\n"), "{request}");
     assert!(request.contains("\r\naccept: application/json\r\n"), "{request}");
+}
+
+/// A key the keyed test servers know, allowed uuid7 only; odd enough that finding it in any
+/// output cannot be chance.
+const SECRET: &str = "idg_sdk-test-Hq3VnL8wXe2RtY6uPz9K";
+
+#[tokio::test]
+async fn an_api_key_opens_a_keyed_server_within_its_scopes() {
+    let server = TestServer::start_with_keys(&[(SECRET, &["uuid7"])]);
+    let keyed = Client::builder(&server.url).api_key(SECRET).build().expect("valid");
+    assert_eq!(keyed.uuid7().await.expect("uuid7 with the key").get_version_num(), 7);
+    assert_eq!(keyed.uuid7s(3).await.expect("a batch with the key").len(), 3);
+
+    for client in [
+        Client::new(&server.url).expect("valid"),
+        Client::builder(&server.url).api_key("idg_not-a-known-key").build().expect("valid"),
+    ] {
+        let error = client.uuid7().await.expect_err("no key the server knows");
+        assert_api_error(Err::<(), _>(error), 401, ErrorCode::Unauthorized);
+    }
+    let error = Client::new(&server.url).expect("valid").uuid7().await.expect_err("no key");
+    assert!(error.is_client_error());
+    assert!(error.to_string().starts_with("server error (401 unauthorized): "), "{error}");
+
+    let error = keyed.ulid().await.expect_err("ulid is outside the key's scopes");
+    assert!(!format!("{error} {error:?}").contains(SECRET), "{error:?}");
+    assert_api_error(Err::<(), _>(error), 403, ErrorCode::Forbidden);
+}
+
+#[test]
+fn debug_never_shows_the_api_key() {
+    let builder = Client::builder("https://ids.internal").api_key(SECRET);
+    let shown = format!("{builder:?}");
+    assert!(!shown.contains(SECRET) && shown.contains("<redacted>"), "{shown}");
+    let client = builder.build().expect("valid");
+    let shown = format!("{client:?}");
+    assert!(!shown.contains(SECRET), "{shown}");
+}
+
+#[test]
+fn an_api_key_a_header_cannot_carry_is_refused_before_any_request() {
+    for secret in ["", "two words", "naïve"] {
+        let error =
+            Client::builder("http://127.0.0.1:1").api_key(secret).build().expect_err(secret);
+        assert!(matches!(error, Error::InvalidApiKey { .. }), "{error:?}");
+        assert!(error.is_client_error());
+    }
+}
+
+/// A CA certificate (P-256, valid until 2126) whose private key was thrown away: it parses,
+/// and trusts nothing real.
+const TEST_CA: &str = "\
+-----BEGIN CERTIFICATE-----
+MIIBpDCCAUugAwIBAgIUREG2vpw9YaZva/JR77exNRugWUYwCgYIKoZIzj0EAwIw
+HzEdMBsGA1UEAwwUaWRnZW4tY2xpZW50IHRlc3QgQ0EwIBcNMjYxMjAyMTM0NjUz
+WhgPMjEyNjExMDgxMzQ2NTNaMB8xHTAbBgNVBAMMFGlkZ2VuLWNsaWVudCB0ZXN0
+IENBMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEtnBCYFNHMcwTKfMiUhb0yepC
+jX7i+dUK5iZpCMQ3+yj8xZVwqVZSatnFJ5x9zDVk9f+amsFAIDqT4+TEI1K7RaNj
+MGEwHQYDVR0OBBYEFF3pIhmpnbMTETMu4I7+AzYsqpspMB8GA1UdIwQYMBaAFF3p
+IhmpnbMTETMu4I7+AzYsqpspMA8GA1UdEwEB/wQFMAMBAf8wDgYDVR0PAQH/BAQD
+AgEGMAoGCCqGSM49BAMCA0cAMEQCIHs0sqogLTaX9NRWQnl5pvN/PoMAVJhfCHEZ
+s9tcNLUjAiBT2xhDyt/w4kaLkQXU56D5RfPN5HNTtZQ4wiBVV98F0g==
+-----END CERTIFICATE-----
+";
+
+#[tokio::test]
+async fn ca_files_that_cannot_be_used_are_clear_errors() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let refusal = |builder: idgen_client::ClientBuilder| match builder.build() {
+        Err(error @ Error::InvalidCertificate { .. }) => {
+            assert!(error.is_client_error());
+            error.to_string()
+        }
+        other => panic!("expected InvalidCertificate, got {other:?}"),
+    };
+    let missing = dir.path().join("missing.pem");
+    assert_eq!(
+        refusal(Client::builder("https://ids.internal").ca_file(&missing)),
+        format!(
+            "cannot use CA certificates from `{}`: cannot read it: no such file or directory",
+            missing.display()
+        )
+    );
+    let not_pem = dir.path().join("notes.txt");
+    std::fs::write(&not_pem, "just some text\n").expect("write");
+    assert_eq!(
+        refusal(Client::builder("https://ids.internal").ca_file(&not_pem)),
+        format!(
+            "cannot use CA certificates from `{}`: no PEM certificate in it (a \
+             `-----BEGIN CERTIFICATE-----` block)",
+            not_pem.display()
+        )
+    );
+    let message =
+        refusal(Client::builder("https://ids.internal").ca_pem(TEST_CA.replace("MII", "#")));
+    assert!(message.contains(": not valid PEM: "), "{message}");
+
+    // A good CA builds, and then the client goes on to connect, here to nothing.
+    let good = dir.path().join("ca.pem");
+    std::fs::write(&good, TEST_CA).expect("write");
+    let url = dead_url().replace("http://", "https://");
+    let client = Client::builder(&url).ca_file(&good).ca_pem(TEST_CA).build().expect("a valid CA");
+    match client.uuid7().await {
+        Err(error @ Error::Transport { .. }) => {
+            assert_eq!(error.to_string(), format!("cannot reach {url}: connection refused"));
+        }
+        other => panic!("expected connection refused, got {other:?}"),
+    }
 }
 
 #[tokio::test]
@@ -295,4 +408,28 @@ async fn answers_of_the_wrong_shape_become_typed_errors() {
         }
         other => panic!("expected 429 rate_limited, got {other:?}"),
     }
+}
+
+/// HTTPS with a private CA: the SDK trusts the server only through `ca_file`, and the key goes
+/// over the encrypted connection.
+#[tokio::test]
+async fn https_with_a_private_ca_and_a_key() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    common::make_test_ca(dir.path());
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    let server = TestServer::start_with(
+        &[(SECRET, &["uuid7"])],
+        &[("IDGEN_TLS_CERT", &cert), ("IDGEN_TLS_KEY", &key)],
+    );
+    assert!(server.url.starts_with("https://127.0.0.1:"), "{}", server.url);
+    let client = Client::builder(&server.url)
+        .ca_file(dir.path().join("ca.pem"))
+        .api_key(SECRET)
+        .build()
+        .expect("valid");
+    let id = client.uuid7().await.expect("a uuid7 over https");
+    assert_eq!(id.to_string().len(), 36);
+    let untrusting = Client::builder(&server.url).api_key(SECRET).build().expect("valid");
+    let error = untrusting.uuid7().await.expect_err("the test CA is not trusted by default");
+    assert!(matches!(error, idgen_client::Error::Transport { .. }), "{error:?}");
 }

@@ -223,6 +223,10 @@ pub enum ErrorCode {
     Unavailable,
     /// The server's store lost data it had acknowledged; an operator must recover it.
     StoreRegressed,
+    /// No API key, or one the server does not know (401).
+    Unauthorized,
+    /// The API key may not do this (403).
+    Forbidden,
     /// Not HTTP the server can read: a bad request line, header or URI (400).
     InvalidRequest,
     /// The request did not arrive in time (408).
@@ -254,6 +258,8 @@ impl ErrorCode {
             ErrorCode::RateLimited => "rate_limited",
             ErrorCode::Unavailable => "unavailable",
             ErrorCode::StoreRegressed => "store_regressed",
+            ErrorCode::Unauthorized => "unauthorized",
+            ErrorCode::Forbidden => "forbidden",
             ErrorCode::InvalidRequest => "invalid_request",
             ErrorCode::RequestTimeout => "request_timeout",
             ErrorCode::HeadersTooLarge => "headers_too_large",

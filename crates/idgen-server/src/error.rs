@@ -46,6 +46,18 @@ pub enum ApiError {
     /// rounded up.
     #[error("rate limited for {retry_after_secs} s")]
     RateLimited { retry_after_secs: u64, limit: u32, reset_secs: u64 },
+    /// No API key, or an unknown one.
+    #[error("unauthorized")]
+    Unauthorized,
+    /// The API key may not `what` (a sentence fragment: "issue snowflake ids").
+    #[error("forbidden: {what}")]
+    Forbidden { what: String },
+    /// A browser preflight from a web origin not in `IDGEN_CORS_ORIGINS`.
+    #[error("origin not allowed")]
+    OriginNotAllowed,
+    /// The API key's daily quota (`limit` IDs) is spent until UTC midnight, `reset_secs` away.
+    #[error("daily quota of {limit} ids spent")]
+    QuotaExhausted { limit: u64, reset_secs: u64 },
     /// IDs cannot be issued right now; [`Refusal`] says why, and when to ask again.
     #[error("{}", .0.message())]
     Unavailable(Refusal),
@@ -220,7 +232,12 @@ impl ApiError {
             ApiError::NotFound => ErrorCode::NotFound,
             ApiError::MethodNotAllowed { .. } => ErrorCode::MethodNotAllowed,
             ApiError::NotAcceptable => ErrorCode::NotAcceptable,
-            ApiError::RateLimited { .. } => ErrorCode::RateLimited,
+            ApiError::RateLimited { .. } | ApiError::QuotaExhausted { .. } => {
+                ErrorCode::RateLimited
+            }
+            ApiError::Unauthorized => ErrorCode::Unauthorized,
+            ApiError::OriginNotAllowed => ErrorCode::Forbidden,
+            ApiError::Forbidden { .. } => ErrorCode::Forbidden,
             ApiError::Unavailable(refusal) => refusal.code(),
             ApiError::Internal(_) => ErrorCode::Internal,
             ApiError::Foreign(status) => match status.as_u16() {
@@ -267,6 +284,14 @@ impl ApiError {
             ApiError::RateLimited { retry_after_secs, .. } => {
                 format!("too many requests from this client; retry in {retry_after_secs} s")
             }
+            ApiError::Unauthorized => "an API key is required: send it as `Authorization: Bearer <key>` or `X-API-Key: <key>`; this one is missing or unknown".to_owned(),
+            ApiError::Forbidden { what } => format!("this API key may not {what}"),
+            ApiError::OriginNotAllowed => {
+                "this web origin may not call the API (it is not in IDGEN_CORS_ORIGINS)".to_owned()
+            }
+            ApiError::QuotaExhausted { limit, reset_secs } => format!(
+                "this API key's daily quota of {limit} ids is spent; it resets at 00:00 UTC, in {reset_secs} s"
+            ),
             ApiError::Unavailable(refusal) => refusal.message(),
             ApiError::Foreign(status) => match status.as_u16() {
                 404 => ApiError::NotFound.message(),
@@ -287,6 +312,7 @@ impl ApiError {
     fn retry_after_secs(&self) -> Option<u64> {
         match self {
             ApiError::RateLimited { retry_after_secs, .. } => Some((*retry_after_secs).max(1)),
+            ApiError::QuotaExhausted { reset_secs, .. } => Some((*reset_secs).max(1)),
             ApiError::Unavailable(refusal) => Some(refusal.retry_after_secs()),
             ApiError::Foreign(status) if *status == StatusCode::SERVICE_UNAVAILABLE => Some(1),
             _ => None,
@@ -307,7 +333,12 @@ impl ResponseError for ApiError {
             ApiError::UnknownKind | ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::NotAcceptable => StatusCode::NOT_ACCEPTABLE,
-            ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::RateLimited { .. } | ApiError::QuotaExhausted { .. } => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
+            ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::OriginNotAllowed => StatusCode::FORBIDDEN,
+            ApiError::Forbidden { .. } => StatusCode::FORBIDDEN,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Foreign(status) => *status,
         }
@@ -338,6 +369,14 @@ impl ResponseError for ApiError {
             response.insert_header(("ratelimit-limit", *limit));
             response.insert_header(("ratelimit-remaining", 0));
             response.insert_header(("ratelimit-reset", (*reset_secs).max(1)));
+        }
+        if let ApiError::QuotaExhausted { limit, reset_secs } = self {
+            response.insert_header(("ratelimit-limit", *limit));
+            response.insert_header(("ratelimit-remaining", 0));
+            response.insert_header(("ratelimit-reset", *reset_secs));
+        }
+        if let ApiError::Unauthorized = self {
+            response.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
         }
         json_response(response, &ErrorBody::new(self.code(), self.message()))
     }

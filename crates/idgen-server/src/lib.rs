@@ -8,9 +8,11 @@
 //! on the client IP, or shares buckets through the back end; [`observe`] is what an operator
 //! sees (metrics, logs, request ids).
 
+pub mod auth;
 pub mod backend;
 pub mod codec_errors;
 pub mod config;
+pub mod cors;
 pub mod error;
 pub mod issue;
 pub mod observe;
@@ -18,6 +20,7 @@ pub mod rate_limit;
 pub mod routes;
 pub mod startup;
 pub mod state;
+pub mod tls;
 
 pub use config::{Config, ConfigError, Flags};
 pub use startup::Application;

@@ -1,17 +1,30 @@
 //! The `idgen-server` binary: parse settings, start the application, run until a signal (or
-//! run a subcommand: `recover`).
+//! run a subcommand: `recover`, `keys new`).
 
 use std::io::Write;
 use std::process::ExitCode;
 
 use clap::Parser;
 use idgen_server::backend::redis::recover;
-use idgen_server::config::Command;
+use idgen_server::config::{Command, KeysCommand};
 use idgen_server::{Application, Config, ConfigError, Flags, observe};
 
 fn main() -> ExitCode {
     let flags = Flags::parse();
     let command = flags.command.clone();
+    // Needs no settings: it only makes a secret.
+    if let Some(Command::Keys(KeysCommand::New(args))) = &command {
+        return match idgen_server::auth::new_key(&args.name, &args.scopes) {
+            Ok((secret, entry)) => {
+                print!("{secret}\n\n{entry}");
+                ExitCode::SUCCESS
+            }
+            Err(error) => {
+                eprintln!("idgen-server: {error}");
+                ExitCode::from(2)
+            }
+        };
+    }
     let config = match Config::load(flags) {
         Ok(config) => config,
         Err(error) => return fail(&error.into()),

@@ -36,8 +36,10 @@ use crate::error;
 use crate::issue::SharedClock;
 use crate::rate_limit::RateLimit;
 use crate::rate_limit::shared::shared_rate_limit;
+use crate::routes::Surface;
 use crate::routes::router::{Handlers, Router};
 use crate::state::AppState;
+use crate::tls::{Conn, Tls};
 
 /// How long in-flight requests may run after a stop signal.
 pub const SHUTDOWN_TIMEOUT_SECS: u64 = 10;
@@ -52,8 +54,12 @@ const CLOCK_STEP_MS: u64 = 5;
 pub struct Application {
     listener: TcpListener,
     address: SocketAddr,
+    /// `IDGEN_ADMIN_BIND`'s listener and address.
+    admin: Option<(TcpListener, SocketAddr)>,
     state: web::Data<AppState>,
     rate_limit: RateLimit,
+    /// `IDGEN_TLS_CERT`'s TLS, on every listener.
+    tls: Option<Arc<Tls>>,
     /// The worker id is the default 0 because none was given (and the back end does not lease
     /// one): safe for one node only, so the start-up line says so.
     default_worker_id: bool,
@@ -81,11 +87,33 @@ impl Application {
         })?;
         listener.set_nonblocking(true).context("make the listener non-blocking")?;
         let address = listener.local_addr().context("read the bound address")?;
+        let admin = match &config.admin_bind {
+            Some(bind) => {
+                let admin = TcpListener::bind(bind).map_err(|error| {
+                    ConfigError::new(
+                        Setting::AdminBind,
+                        Source::Env,
+                        format!("cannot listen on {bind}: {error}"),
+                    )
+                })?;
+                admin.set_nonblocking(true).context("make the admin listener non-blocking")?;
+                let address = admin.local_addr().context("read the admin address")?;
+                Some((admin, address))
+            }
+            None => None,
+        };
+        let tls = match (&config.tls_cert, &config.tls_key) {
+            (Some(cert), Some(key)) => Some(Arc::new(
+                Tls::load(cert, key)
+                    .map_err(|problem| ConfigError::new(Setting::TlsCert, Source::Env, problem))?,
+            )),
+            _ => None,
+        };
         let opened = backend::open(&config)?;
         let default_worker_id = !config.worker_id_fixed && opened.backend.worker_tick().is_none();
         let state = web::Data::new(AppState::new(&config, opened, clock)?);
         let rate_limit = RateLimit::new(&config, &state.issuer().backend_arc());
-        Ok(Application { listener, address, state, rate_limit, default_worker_id })
+        Ok(Application { listener, address, admin, state, rate_limit, tls, default_worker_id })
     }
 
     /// The address really bound.
@@ -93,20 +121,41 @@ impl Application {
         self.address
     }
 
+    /// The admin listener's address, when `IDGEN_ADMIN_BIND` is set.
+    pub fn admin_address(&self) -> Option<SocketAddr> {
+        self.admin.as_ref().map(|(_, address)| *address)
+    }
+
     /// The one start-up line, e.g.
-    /// `idgen-server listening on http://127.0.0.1:41234 (mode: embedded, worker 3)`, with
-    /// `, default` after a worker id nobody chose and what the back end describes of itself
-    /// (Redis: `, persistence: aof appendfsync always, 1 replicas`).
+    /// `idgen-server listening on http://127.0.0.1:41234 (mode: embedded, worker 3, 2 API keys)`,
+    /// with `, default` after a worker id nobody chose, what the back end describes of itself
+    /// (Redis: `, persistence: aof appendfsync always, 1 replicas`), the keys (`open: no API
+    /// keys` without them) and the admin listener.
     pub fn startup_line(&self) -> String {
         let issuer = self.state.issuer();
         let default = if self.default_worker_id { ", default" } else { "" };
         let store = issuer.backend().describe().map(|text| format!(", {text}")).unwrap_or_default();
+        let keys = match self.state.auth() {
+            Some(auth) if auth.len() == 1 => ", 1 API key".to_owned(),
+            Some(auth) => format!(", {} API keys", auth.len()),
+            None => ", open: no API keys".to_owned(),
+        };
+        let scheme = self.scheme();
+        let admin = self
+            .admin_address()
+            .map(|address| format!(", admin on {scheme}://{address}"))
+            .unwrap_or_default();
         format!(
-            "idgen-server listening on http://{} (mode: {}, worker {}{default}{store})",
+            "idgen-server listening on {scheme}://{} (mode: {}, worker {}{default}{store}{keys}{admin})",
             self.address,
             issuer.backend().mode(),
             issuer.worker_id()
         )
+    }
+
+    /// `https` with TLS, else `http`.
+    pub fn scheme(&self) -> &'static str {
+        if self.tls.is_some() { "https" } else { "http" }
     }
 
     /// Serves until SIGTERM or SIGINT, then settles the back end.
@@ -117,13 +166,13 @@ impl Application {
     /// Serves until a signal or until `shutdown` completes (tests), then drains in-flight
     /// requests and settles the back end.
     pub async fn run_until(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
-        let Application { listener, state, rate_limit, .. } = self;
+        let Application { listener, admin, state, rate_limit, tls, .. } = self;
         let server = {
-            let state = state.clone();
-            let rate_limit = rate_limit.clone();
-            http_server(listener, state, rate_limit)
+            let (state, rate_limit, tls) = (state.clone(), rate_limit.clone(), tls.clone());
+            http_server(listener, admin.map(|(listener, _)| listener), state, rate_limit, tls)
                 .context("start serving on the bound listener")?
         };
+        let reloader = tokio::spawn(reload_on_sighup(state.clone(), tls));
         let handle = server.handle();
         let refresher = tokio::spawn(refresh_marks(state.clone()));
         let worker_keeper =
@@ -139,6 +188,7 @@ impl Application {
         };
 
         refresher.abort();
+        reloader.abort();
         if let Some(task) = worker_keeper {
             task.abort();
         }
@@ -168,6 +218,39 @@ async fn release_state(state: Arc<AppState>) {
     }
     if Arc::strong_count(&state) > 1 {
         tracing::warn!("shutdown: the state is still referenced; the data dir stays locked");
+    }
+}
+
+/// On SIGHUP: re-reads the API keys file and the TLS certificate (a bad file keeps what is in
+/// use, and says why).
+async fn reload_on_sighup(state: web::Data<AppState>, tls: Option<Arc<Tls>>) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let Ok(mut hangups) = signal(SignalKind::hangup()) else {
+        tracing::warn!(
+            "cannot listen for SIGHUP; the keys file and certificate are read at start only"
+        );
+        return;
+    };
+    while hangups.recv().await.is_some() {
+        if let Some(tls) = &tls {
+            match tls.reload() {
+                Ok(()) => tracing::info!("SIGHUP: TLS certificate reloaded"),
+                Err(problem) => tracing::error!(
+                    problem = %problem,
+                    "SIGHUP: the TLS certificate or key is not valid; the certificate in use stays"
+                ),
+            }
+        }
+        if let Some(auth) = state.auth() {
+            match auth.reload() {
+                Ok(count) => tracing::info!(keys = count, "SIGHUP: API keys reloaded"),
+                Err(problem) => tracing::error!(
+                    problem = %problem,
+                    keys = auth.len(),
+                    "SIGHUP: the API keys file is not valid; the keys in use stay"
+                ),
+            }
+        }
     }
 }
 
@@ -207,50 +290,79 @@ async fn refresh_marks(state: web::Data<AppState>) {
 
 /// What `HttpServer::listen` builds, with one difference: each connection's socket is wrapped
 /// in [`JsonCodecErrors`], so the answers actix's HTTP/1 codec writes itself carry the API's
-/// JSON error body too. One worker per core (actix's default), plain HTTP/1.1.
+/// JSON error body too. One worker per core (actix's default), plain HTTP/1.1. With an admin
+/// listener, the main one serves no admin route and the admin one only those and the probes.
 fn http_server(
     listener: TcpListener,
+    admin: Option<TcpListener>,
     state: web::Data<AppState>,
     rate_limit: RateLimit,
+    tls: Option<Arc<Tls>>,
 ) -> std::io::Result<actix_server::Server> {
-    let address = listener.local_addr()?;
     let builder = actix_server::Server::build().shutdown_timeout(SHUTDOWN_TIMEOUT_SECS);
     // Fired when a stop begins: idle keep-alive connections close at once instead of holding
     // a worker (and the shutdown) until their keep-alive runs out.
     let stopping = builder.graceful_shutdown_signal();
-    let server = builder
-        .listen("idgen", listener, move || {
-            let app = app(state.clone(), rate_limit.clone())
-                .into_factory()
-                .map_err(|error: actix_web::Error| error.error_response());
-            // (`AppConfig` only feeds URL building and `connection_info`'s fallback host, which
-            // nothing here uses; actix-web's own constructor for it is private.)
-            let stopping = stopping.clone();
-            // The rest as actix-web's HttpServer sets it, which tests and clients rely on.
-            let http = HttpService::build()
-                .graceful_shutdown_signal(move || {
-                    let stopping = stopping.clone();
-                    async move { stopping.notified().await }
-                })
-                .client_request_timeout(Duration::from_secs(5))
-                .client_disconnect_timeout(Duration::from_secs(1))
-                .h1_allow_half_closed(true)
-                .local_addr(address)
-                .h1(map_config(app, |()| AppConfig::default()));
-            let metrics = Arc::clone(&state.observer().metrics);
-            fn_service(move |stream: actix_web::rt::net::TcpStream| {
-                let metrics = Arc::clone(&metrics);
-                async move {
-                    let peer = stream.peer_addr().ok();
-                    // What actix-web's own listener does (small answers must not wait for Nagle).
-                    let _ = stream.set_nodelay(true);
-                    Ok::<_, DispatchError>((JsonCodecErrors::new(stream, metrics), peer))
-                }
+    let main_surface = if admin.is_some() { Surface::Public } else { Surface::All };
+    let mut builder =
+        listen(builder, listener, main_surface, &state, rate_limit, tls.clone(), &stopping)?;
+    if let Some(admin) = admin {
+        let off = RateLimit::off();
+        builder = listen(builder, admin, Surface::Admin, &state, off, tls, &stopping)?;
+    }
+    Ok(builder.run())
+}
+
+/// `builder` with `listener` serving `surface`.
+fn listen(
+    builder: actix_server::ServerBuilder,
+    listener: TcpListener,
+    surface: Surface,
+    state: &web::Data<AppState>,
+    rate_limit: RateLimit,
+    tls: Option<Arc<Tls>>,
+    stopping: &actix_server::GracefulShutdownSignal,
+) -> std::io::Result<actix_server::ServerBuilder> {
+    let address = listener.local_addr()?;
+    let name = if surface == Surface::Admin { "idgen-admin" } else { "idgen" };
+    let (state, stopping) = (state.clone(), stopping.clone());
+    builder.listen(name, listener, move || {
+        let app = app(state.clone(), rate_limit.clone(), surface)
+            .into_factory()
+            .map_err(|error: actix_web::Error| error.error_response());
+        let stopping = stopping.clone();
+        // The rest as actix-web's HttpServer sets it, which tests and clients rely on.
+        // (`AppConfig` only feeds URL building and `connection_info`'s fallback host, which
+        // nothing here uses; actix-web's own constructor for it is private.)
+        let http = HttpService::build()
+            .graceful_shutdown_signal(move || {
+                let stopping = stopping.clone();
+                async move { stopping.notified().await }
             })
-            .and_then(http)
-        })?
-        .run();
-    Ok(server)
+            .client_request_timeout(Duration::from_secs(5))
+            .client_disconnect_timeout(Duration::from_secs(1))
+            .h1_allow_half_closed(true)
+            .local_addr(address)
+            .h1(map_config(app, |()| AppConfig::default()));
+        let metrics = Arc::clone(&state.observer().metrics);
+        let tls = tls.clone();
+        fn_service(move |stream: actix_web::rt::net::TcpStream| {
+            let (metrics, tls) = (Arc::clone(&metrics), tls.clone());
+            async move {
+                let peer = stream.peer_addr().ok();
+                // What actix-web's own listener does (small answers must not wait for Nagle).
+                let _ = stream.set_nodelay(true);
+                let conn = match tls {
+                    // A failed handshake just drops the connection: there is no HTTP to
+                    // answer in yet.
+                    Some(tls) => Conn::Tls(Box::new(tls.accept(stream).await?)),
+                    None => Conn::Plain(stream),
+                };
+                Ok::<_, DispatchError>((JsonCodecErrors::new(conn, metrics), peer))
+            }
+        })
+        .and_then(http)
+    })
 }
 
 /// The actix `App`: the router (the app's only service), the error rewriting and the rate
@@ -258,6 +370,7 @@ fn http_server(
 pub fn app(
     state: web::Data<AppState>,
     rate_limit: RateLimit,
+    surface: Surface,
 ) -> App<
     impl ServiceFactory<
         ServiceRequest,
@@ -271,7 +384,7 @@ pub fn app(
         .app_data(state.clone())
         .app_data(web::PayloadConfig::new(BODY_LIMIT_BYTES))
         .wrap(error::error_handlers());
-    let handlers = Handlers::new(state);
+    let handlers = Handlers::new(state, surface);
     // Each branch gets only the limiter that applies, unwrapped: a switched-off layer still
     // moves every request and its future through it (~1.7k instructions of memcpy per request,
     // measured with callgrind).
@@ -315,7 +428,11 @@ mod tests {
         let first = Application::build(config.clone()).unwrap();
         assert_ne!(first.address().port(), 0);
         assert!(first.startup_line().starts_with("idgen-server listening on http://127.0.0.1:"));
-        assert!(first.startup_line().ends_with("(mode: embedded, worker 0, default)"));
+        assert!(
+            first
+                .startup_line()
+                .ends_with("(mode: embedded, worker 0, default, open: no API keys)")
+        );
         let locked = Application::build(config).err().expect("the dir is locked");
         assert!(locked.to_string().contains("IDGEN_DATA_DIR"), "{locked}");
     }

@@ -6,9 +6,10 @@ use std::sync::Arc;
 
 use idgen_core::{DecodeContext, Kind};
 
+use crate::auth::Auth;
 use crate::backend::Opened;
 use crate::backend::observed::Observed;
-use crate::config::Config;
+use crate::config::{Config, ConfigError, Setting, Source};
 use crate::error::ApiError;
 use crate::issue::{Issuer, SharedClock};
 use crate::observe::Observer;
@@ -32,6 +33,10 @@ pub struct AppState {
     observer: Observer,
     /// The OpenAPI document as served (it states this server's batch limit).
     openapi: actix_web::web::Bytes,
+    /// The API keys, when `IDGEN_API_KEYS_FILE` is set.
+    auth: Option<Auth>,
+    /// The web origins allowed, when `IDGEN_CORS_ORIGINS` is set.
+    cors: Option<crate::cors::Cors>,
 }
 
 impl AppState {
@@ -39,6 +44,14 @@ impl AppState {
     /// on (every store operation counted and timed).
     pub fn new(config: &Config, opened: Opened, clock: SharedClock) -> anyhow::Result<Self> {
         let observer = Observer::new(config);
+        let auth = match &config.api_keys_file {
+            Some(path) => {
+                Some(Auth::load(path.clone(), Arc::clone(&clock)).map_err(|problem| {
+                    ConfigError::new(Setting::ApiKeysFile, Source::Env, problem)
+                })?)
+            }
+            None => None,
+        };
         let backend = Arc::new(Observed::new(
             opened.backend,
             Arc::clone(&observer.metrics),
@@ -54,7 +67,9 @@ impl AppState {
             },
             decode: DecodeContext { snowflake_epoch_ms: config.snowflake_epoch_ms },
             observer,
-            openapi: crate::routes::openapi::served_bytes(config.max_batch),
+            openapi: crate::routes::openapi::served_bytes(config.max_batch, auth.is_some()),
+            auth,
+            cors: crate::cors::Cors::new(&config.cors_origins),
         })
     }
 
@@ -68,6 +83,16 @@ impl AppState {
 
     pub fn decode_context(&self) -> DecodeContext {
         self.decode
+    }
+
+    /// The API keys, when configured.
+    pub fn auth(&self) -> Option<&Auth> {
+        self.auth.as_ref()
+    }
+
+    /// The web origins allowed, when configured.
+    pub fn cors(&self) -> Option<&crate::cors::Cors> {
+        self.cors.as_ref()
     }
 
     pub fn openapi(&self) -> actix_web::web::Bytes {

@@ -4,22 +4,33 @@
 //! non-zero exit. A closed stdout (`idgen uuid -n 1000000 | head -1`) ends the program quietly
 //! with status 0, as ripgrep does: Rust ignores SIGPIPE, so it shows up as a `BrokenPipe` write
 //! error instead of killing the process.
+//!
+//! The API key never appears in any output: `--help` hides the value of `IDGEN_API_KEY`, the
+//! parsed arguments' `Debug` redacts it, and no message quotes it.
 
+use std::fmt;
 use std::io::{self, BufWriter, Write};
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::builder::{PossibleValuesParser, TypedValueParser};
+use clap::builder::{PossibleValuesParser, StringValueParser, TypedValueParser};
 use clap::error::ErrorKind;
-use clap::{Arg, ArgAction, ArgMatches, Args, FromArgMatches, Parser, Subcommand, ValueEnum};
-use idgen_client::{Client, DEFAULT_CHUNK_SIZE, DecodeResponse, IdRequest, Kind, KindsResponse};
+use clap::parser::ValueSource;
+use clap::{
+    Arg, ArgAction, ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum,
+};
+use idgen_client::{
+    Client, DEFAULT_CHUNK_SIZE, DecodeResponse, ErrorCode, IdRequest, Kind, KindsResponse,
+};
 use idgen_core::{KINDS, KindInfo, Param};
 
 const EXIT_STATUS_HELP: &str = "\
 Exit status:
   0  success (also when stdout is closed early, e.g. by `| head`)
   1  server unreachable, server error (5xx), invalid answer, or stdout not writable
-  2  bad usage, or the server refused the request (4xx)";
+  2  bad usage (an unreadable API key or CA file too), or the server refused the request
+     (4xx; 401: no key, or one the server does not know; 403: the key may not do this)";
 
 /// Get unique IDs from an idgen server.
 #[derive(Debug, Parser)]
@@ -44,8 +55,33 @@ struct Cli {
           value_parser = clap::value_parser!(u64).range(1..))]
     timeout: u64,
 
+    /// API key for a server that needs one, sent as `Authorization: Bearer`. As a flag it is
+    /// visible to every local user in the process list: prefer IDGEN_API_KEY or --api-key-file.
+    #[arg(long, global = true, env = "IDGEN_API_KEY", hide_env_values = true,
+          value_name = "SECRET", value_parser = StringValueParser::new().map(Secret))]
+    api_key: Option<Secret>,
+
+    /// File holding the API key (surrounding whitespace and newlines are ignored).
+    #[arg(long, global = true, env = "IDGEN_API_KEY_FILE", value_name = "PATH")]
+    api_key_file: Option<PathBuf>,
+
+    /// PEM file of the CA certificate(s) to trust for an https:// server, instead of the
+    /// system's.
+    #[arg(long, global = true, env = "IDGEN_CA_FILE", value_name = "PATH")]
+    ca_file: Option<PathBuf>,
+
     #[command(subcommand)]
     command: Command,
+}
+
+/// An API key; `Debug` shows `<redacted>`.
+#[derive(Clone)]
+struct Secret(String);
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -181,12 +217,22 @@ impl From<io::Error> for Failure {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let matches = Cli::command().get_matches();
+    let cli = Cli::from_arg_matches(&matches)
+        .unwrap_or_else(|error| error.format(&mut Cli::command()).exit());
+    let api_key = match api_key(&cli, &matches) {
+        Ok(api_key) => api_key,
+        Err(KeyProblem::Usage(message)) => {
+            Cli::command().error(ErrorKind::ArgumentConflict, message).exit()
+        }
+        Err(KeyProblem::File(message)) => return fail(&message, 2),
+    };
+    let keyless = api_key.is_none();
     let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(error) => return fail(&format!("cannot start the async runtime: {error}"), 1),
     };
-    match runtime.block_on(run(cli)) {
+    match runtime.block_on(run(cli, api_key)) {
         Ok(()) => ExitCode::SUCCESS,
         // The reader went away (`| head`): what it wanted, it got.
         Err(Failure::Stdout(error)) if error.kind() == io::ErrorKind::BrokenPipe => {
@@ -195,9 +241,68 @@ fn main() -> ExitCode {
         Err(Failure::Stdout(error)) => fail(&format!("cannot write to stdout: {error}"), 1),
         Err(Failure::Client(error)) => {
             let status = if error.is_client_error() { 2 } else { 1 };
-            fail(&error.to_string(), status)
+            let mut message = error.to_string();
+            // The server's sentence names HTTP headers; say how this tool sends a key.
+            if keyless && error.code() == Some(ErrorCode::Unauthorized) {
+                message.push_str(" (give one with IDGEN_API_KEY or --api-key-file)");
+            }
+            fail(&message, status)
         }
     }
+}
+
+/// Why no API key could be had.
+enum KeyProblem {
+    /// Given more than one way: clap's usage error.
+    Usage(String),
+    /// The key file cannot be used: one line, like any other failure.
+    File(String),
+}
+
+/// The API key from `--api-key` / IDGEN_API_KEY or `--api-key-file` / IDGEN_API_KEY_FILE. A
+/// key given as the flag itself gets a warning: any local user can read it in `ps`.
+fn api_key(cli: &Cli, matches: &ArgMatches) -> Result<Option<Secret>, KeyProblem> {
+    let on_command_line = |id: &str| matches.value_source(id) == Some(ValueSource::CommandLine);
+    let secret = match (&cli.api_key, &cli.api_key_file) {
+        (None, None) => return Ok(None),
+        // Neither may silently win: they may well be two different keys.
+        (Some(_), Some(_)) => {
+            let key = if on_command_line("api_key") { "--api-key" } else { "IDGEN_API_KEY" };
+            let file = if on_command_line("api_key_file") {
+                "--api-key-file"
+            } else {
+                "IDGEN_API_KEY_FILE"
+            };
+            return Err(KeyProblem::Usage(format!(
+                "the API key is given twice, by {key} and by {file}: give one"
+            )));
+        }
+        (Some(secret), None) => secret.clone(),
+        (None, Some(path)) => read_key_file(path).map_err(KeyProblem::File)?,
+    };
+    if on_command_line("api_key") {
+        // Stderr being gone is no reason to stop.
+        let _ = writeln!(
+            io::stderr().lock(),
+            "idgen: warning: --api-key shows the secret to every local user in the process \
+             list; use IDGEN_API_KEY or --api-key-file"
+        );
+    }
+    Ok(Some(secret))
+}
+
+/// The key in `path`, without the whitespace and newline around it.
+fn read_key_file(path: &Path) -> Result<Secret, String> {
+    let shown = path.display();
+    let bytes = std::fs::read(path)
+        .map_err(|error| format!("cannot read the API key file `{shown}`: {error}"))?;
+    let text = String::from_utf8(bytes)
+        .map_err(|_| format!("the API key file `{shown}` is not UTF-8 text"))?;
+    let secret = text.trim();
+    if secret.is_empty() {
+        return Err(format!("the API key file `{shown}` is empty"));
+    }
+    Ok(Secret(secret.to_owned()))
 }
 
 /// Prints `idgen: <message>` as exactly one line on stderr.
@@ -208,8 +313,15 @@ fn fail(message: &str, status: u8) -> ExitCode {
     ExitCode::from(status)
 }
 
-async fn run(cli: Cli) -> Result<(), Failure> {
-    let client = Client::builder(cli.server).timeout(Duration::from_secs(cli.timeout)).build()?;
+async fn run(cli: Cli, api_key: Option<Secret>) -> Result<(), Failure> {
+    let mut builder = Client::builder(cli.server).timeout(Duration::from_secs(cli.timeout));
+    if let Some(Secret(secret)) = api_key {
+        builder = builder.api_key(secret);
+    }
+    if let Some(path) = cli.ca_file {
+        builder = builder.ca_file(path);
+    }
+    let client = builder.build()?;
     let mut out = BufWriter::new(io::stdout().lock());
     let KindCommand { kind, request, batch } = match cli.command {
         Command::Ids(command) => command,
@@ -312,8 +424,6 @@ fn print_kinds(out: &mut impl Write, format: Format, kinds: &KindsResponse) -> i
 
 #[cfg(test)]
 mod tests {
-    use clap::CommandFactory;
-
     use super::*;
 
     fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
@@ -352,6 +462,38 @@ mod tests {
                 batch: Batch { count: 1, .. },
             }) if alphabet == "hex"
         ));
+    }
+
+    #[test]
+    fn an_api_key_flag_is_known_as_such_and_never_shown() {
+        for args in [&["--api-key", "idg_s3cr3t", "uuid7"][..], &["uuid7", "--api-key=idg_s3cr3t"]]
+        {
+            let matches = Cli::command()
+                .try_get_matches_from(std::iter::once("idgen").chain(args.iter().copied()))
+                .expect("valid");
+            // Global options are parsed by the subcommand and copied up with their source.
+            assert_eq!(matches.value_source("api_key"), Some(ValueSource::CommandLine), "{args:?}");
+            let cli = Cli::from_arg_matches(&matches).expect("valid");
+            assert!(matches!(&cli.api_key, Some(Secret(secret)) if secret == "idg_s3cr3t"));
+            let shown = format!("{cli:?}");
+            assert!(!shown.contains("s3cr3t") && shown.contains("<redacted>"), "{shown}");
+        }
+    }
+
+    #[test]
+    fn a_key_file_is_read_without_the_whitespace_around_it() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("key");
+        std::fs::write(&path, " \tidg_s3cr3t\r\n\n").expect("write");
+        assert!(matches!(read_key_file(&path), Ok(Secret(secret)) if secret == "idg_s3cr3t"));
+        std::fs::write(&path, " \n").expect("write");
+        let error = read_key_file(&path).expect_err("blank");
+        assert_eq!(error, format!("the API key file `{}` is empty", path.display()));
+        std::fs::write(&path, b"\xff\xfe").expect("write");
+        assert!(read_key_file(&path).expect_err("binary").ends_with("is not UTF-8 text"));
+        let missing = dir.path().join("missing");
+        let error = read_key_file(&missing).expect_err("missing");
+        assert!(error.starts_with("cannot read the API key file `"), "{error}");
     }
 
     #[test]

@@ -429,6 +429,10 @@ fn copy_error(error: &Error) -> Option<Error> {
         Error::InvalidUrl { url, reason } => {
             Some(Error::InvalidUrl { url: url.clone(), reason: reason.clone() })
         }
+        Error::InvalidApiKey { reason } => Some(Error::InvalidApiKey { reason: reason.clone() }),
+        Error::InvalidCertificate { from, reason } => {
+            Some(Error::InvalidCertificate { from: from.clone(), reason: reason.clone() })
+        }
         Error::Transport { .. } => None,
     }
 }

@@ -1,5 +1,6 @@
-//! A real `idgen-server` process per test: started on `127.0.0.1:0` with a fresh data dir,
-//! its URL read from the one line it prints, killed by pid when the handle drops.
+//! A real `idgen-server` process per test: started on `127.0.0.1:0` with a fresh data dir (and,
+//! when asked, an API keys file), its URL read from the one line it prints, killed by pid when
+//! the handle drops.
 
 use std::io::{BufRead, BufReader, Read};
 use std::net::TcpListener;
@@ -19,6 +20,7 @@ pub struct TestServer {
     pub url: String,
     child: Child,
     _data_dir: tempfile::TempDir,
+    _keys_dir: Option<tempfile::TempDir>,
 }
 
 /// Where `cargo test --workspace` puts the server binary: next to ours.
@@ -34,8 +36,36 @@ fn server_binary() -> PathBuf {
     path
 }
 
+/// The `[[key]]` entries of an API keys file: one per `(secret, scopes)`, named `key-N`.
+fn keys_file(keys: &[(&str, &[&str])]) -> String {
+    keys.iter()
+        .enumerate()
+        .map(|(index, (secret, scopes))| {
+            let digest = ring::digest::digest(&ring::digest::SHA256, secret.as_bytes());
+            let sha256: String = digest.as_ref().iter().map(|byte| format!("{byte:02x}")).collect();
+            let scopes: Vec<String> = scopes.iter().map(|scope| format!("{scope:?}")).collect();
+            format!(
+                "[[key]]\nname = \"key-{index}\"\nsha256 = \"{sha256}\"\nscopes = [{}]\n",
+                scopes.join(", ")
+            )
+        })
+        .collect()
+}
+
 impl TestServer {
+    /// A server open to anyone.
     pub fn start() -> TestServer {
+        Self::start_with_keys(&[])
+    }
+
+    /// A server that needs an API key on its ID, decode and kinds routes: one key per
+    /// `(secret, scopes)` (an empty list starts an open server).
+    pub fn start_with_keys(keys: &[(&str, &[&str])]) -> TestServer {
+        Self::start_with(keys, &[])
+    }
+
+    /// [`TestServer::start_with_keys`] with extra `IDGEN_*` settings (e.g. TLS).
+    pub fn start_with(keys: &[(&str, &[&str])], env: &[(&str, &std::path::Path)]) -> TestServer {
         let data_dir = tempfile::tempdir().expect("create a temp data dir");
         let mut command = Command::new(server_binary());
         command
@@ -52,6 +82,16 @@ impl TestServer {
                 command.env_remove(key);
             }
         }
+        for (name, value) in env {
+            command.env(name, value);
+        }
+        let keys_dir = (!keys.is_empty()).then(|| {
+            let keys_dir = tempfile::tempdir().expect("create a temp dir for the keys file");
+            let path = keys_dir.path().join("keys.toml");
+            std::fs::write(&path, keys_file(keys)).expect("write the API keys file");
+            command.env("IDGEN_API_KEYS_FILE", path);
+            keys_dir
+        });
         let mut child = command.spawn().expect("spawn idgen-server");
 
         // Drain stderr (for the failure message) and stdout to the end, so the server never
@@ -97,7 +137,7 @@ impl TestServer {
                 }
             }
         };
-        TestServer { url, child, _data_dir: data_dir }
+        TestServer { url, child, _data_dir: data_dir, _keys_dir: keys_dir }
     }
 }
 
@@ -127,4 +167,73 @@ pub fn now_ms() -> u64 {
 /// Whether `ms` is within an hour of now (the server and the test share a clock).
 pub fn is_recent(ms: u64) -> bool {
     now_ms().abs_diff(ms) < 3_600_000
+}
+
+/// In `dir`: `ca.pem`, a test CA, and `cert.pem` + `key.pem`, a server certificate for
+/// 127.0.0.1 it signed, all made by the `openssl` CLI (the tests need it).
+// Each test binary compiles this module on its own; the buffered tests need no TLS.
+#[allow(dead_code)]
+pub fn make_test_ca(dir: &std::path::Path) {
+    std::fs::write(
+        dir.join("server.ext"),
+        "basicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\n\
+         extendedKeyUsage=serverAuth\nsubjectAltName=IP:127.0.0.1\n",
+    )
+    .expect("write server.ext");
+    let ca: &[&str] = &[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "1",
+        "-subj",
+        "/CN=idgen test CA",
+        "-keyout",
+        "ca-key.pem",
+        "-out",
+        "ca.pem",
+    ];
+    let request: &[&str] = &[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-subj",
+        "/CN=127.0.0.1",
+        "-keyout",
+        "key.pem",
+        "-out",
+        "server.csr",
+    ];
+    let sign: &[&str] = &[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca-key.pem",
+        "-CAcreateserial",
+        "-days",
+        "1",
+        "-extfile",
+        "server.ext",
+        "-out",
+        "cert.pem",
+    ];
+    let steps = [ca, request, sign];
+    for args in steps {
+        let status = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .expect("the openssl CLI is needed for the TLS tests (apt-get install openssl)");
+        assert!(status.success(), "openssl {args:?} failed");
+    }
 }

@@ -9,6 +9,29 @@ pub enum Command {
     /// After the Redis store lost data (the nodes answer 503 store_regressed): raise every
     /// counter above what was issued, set a new store identity, and let the nodes resume.
     Recover(RecoverArgs),
+    /// API keys for IDGEN_API_KEYS_FILE.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+/// `idgen-server keys ...`
+#[derive(Debug, Clone, PartialEq, Eq, clap::Subcommand)]
+pub enum KeysCommand {
+    /// Print a new random secret (first line; shown only this once) and the `[[key]]` entry to
+    /// paste into the keys file (the entry holds the secret's SHA-256, never the secret).
+    New(NewKeyArgs),
+}
+
+/// What the new key is called and may do.
+#[derive(Debug, Clone, PartialEq, Eq, clap::Args)]
+pub struct NewKeyArgs {
+    /// The key's name, as logs and metrics show it (A-Z a-z 0-9 _ . -, at most 64).
+    #[arg(long, value_name = "NAME")]
+    pub name: String,
+    /// A scope (repeatable): a kind name, `counter:<glob>`, `admin` or `*`. None: every kind,
+    /// no admin.
+    #[arg(long = "scope", value_name = "SCOPE")]
+    pub scopes: Vec<String>,
 }
 
 /// What to recover from, on top of what Redis still holds.

@@ -16,7 +16,7 @@ mod values;
 
 use std::collections::HashMap;
 
-pub use command::{Command, RecoverArgs};
+pub use command::{Command, KeysCommand, NewKeyArgs, RecoverArgs};
 pub use settings::{Config, Flags, Group, Setting};
 pub use values::{AccessLog, LogFormat, RateLimitFail, RedisUrl};
 
@@ -40,6 +40,31 @@ impl Setting {
 /// the environment: the `idgen` CLI and SDK (`IDGEN_URL`, ...) and the test suite.
 const OTHER_PROGRAMS_VARIABLES: &[&str] =
     &["IDGEN_URL", "IDGEN_API_KEY", "IDGEN_API_KEY_FILE", "IDGEN_CA_FILE", "IDGEN_REQUIRE_REDIS"];
+
+/// Settings whose value may hold a secret: each also reads `<VARIABLE>_FILE` (a mounted
+/// secret), and as a flag gets a warning.
+const SECRET_SETTINGS: &[Setting] = &[Setting::RedisUrl];
+
+/// `IDGEN_X_FILE=path` of a secret setting becomes `IDGEN_X=<the file, trimmed>`.
+fn read_secret_files(vars: Vec<(String, String)>) -> Result<Vec<(String, String)>, ConfigError> {
+    let mut out = Vec::with_capacity(vars.len());
+    for (name, value) in &vars {
+        let secret =
+            SECRET_SETTINGS.iter().find(|s| name.strip_suffix("_FILE") == Some(s.env_var()));
+        let Some(setting) = secret else {
+            out.push((name.clone(), value.clone()));
+            continue;
+        };
+        let problem = |problem: String| ConfigError { name: name.clone(), problem };
+        if vars.iter().any(|(other, _)| other == setting.env_var()) {
+            return Err(problem(format!("set either {} or {name}, not both", setting.env_var())));
+        }
+        let text = std::fs::read_to_string(value)
+            .map_err(|error| problem(format!("cannot read {value}: {error}")))?;
+        out.push((setting.env_var().to_owned(), text.trim().to_owned()));
+    }
+    Ok(out)
+}
 
 /// Whether `name` is a setting or a variable of another idgen program.
 fn is_known_variable(name: &str) -> bool {
@@ -125,8 +150,25 @@ impl Config {
     ) -> Result<Config, ConfigError> {
         let vars: Vec<(String, String)> =
             vars.into_iter().filter(|(name, _)| name.starts_with(ENV_PREFIX)).collect();
+        let vars = read_secret_files(vars)?;
         if let Some((name, _)) = vars.iter().find(|(name, _)| !is_known_variable(name)) {
             return Err(ConfigError { name: name.clone(), problem: unknown_variable(name) });
+        }
+        for &setting in SECRET_SETTINGS {
+            let flag = setting.flag_text(&flags);
+            // Each comma-separated URL (a cluster's seeds) may carry a password.
+            let holds_secret = flag.is_some_and(|text| {
+                text.split(',').any(|url| values::password_of(url).is_some_and(|p| !p.is_empty()))
+            });
+            if holds_secret {
+                // Before the log subscriber exists; one line on stderr.
+                eprintln!(
+                    "idgen-server: warning: {} shows its secret to every local user in the process list; use {} or {}_FILE",
+                    setting.flag(),
+                    setting.env_var(),
+                    setting.env_var()
+                );
+            }
         }
         let raw: settings::RawEnv =
             envy::prefixed(ENV_PREFIX).from_iter(vars).map_err(|error| ConfigError {
@@ -180,7 +222,10 @@ impl Config {
             Setting::RedisUrl,
         )?;
         check(self.redis_wait_replicas == 0 || !self.redis_cluster, Setting::RedisWaitReplicas)?;
-        check(self.seed_counters.is_empty() || self.redis_url.is_some(), Setting::SeedCounters)
+        check(self.seed_counters.is_empty() || self.redis_url.is_some(), Setting::SeedCounters)?;
+        check(self.tls_cert.is_some() == self.tls_key.is_some(), Setting::TlsCert)?;
+        let wildcard = self.cors_origins.iter().any(|origin| origin == "*");
+        check(!wildcard || self.api_keys_file.is_none(), Setting::CorsOrigins)
     }
 }
 
@@ -537,5 +582,40 @@ mod tests {
         // Out of range after the offset: refused by the range check.
         let config = Config { worker_id: 1024, ..Config::default() };
         assert_eq!(config.validate(), Err(Setting::WorkerId));
+    }
+
+    #[test]
+    fn secrets_come_from_files_and_security_settings_are_checked_together() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("redis-url");
+        std::fs::write(&file, "redis://:pw@127.0.0.1:6379\n").unwrap();
+        let path = file.to_str().unwrap();
+        let config = load(&[("IDGEN_REDIS_URL_FILE", path)], Flags::default()).unwrap();
+        assert_eq!(config.redis_url.unwrap().urls(), ["redis://:pw@127.0.0.1:6379"]);
+        let both = [("IDGEN_REDIS_URL_FILE", path), ("IDGEN_REDIS_URL", "redis://x:1")];
+        let error = load(&both, Flags::default()).unwrap_err();
+        assert_eq!(error.name(), "IDGEN_REDIS_URL_FILE");
+        let missing = dir.path().join("none");
+        let error = load(&[("IDGEN_REDIS_URL_FILE", missing.to_str().unwrap())], Flags::default());
+        assert!(
+            error.unwrap_err().to_string().starts_with("invalid IDGEN_REDIS_URL_FILE: cannot read")
+        );
+        // Only the secret settings have a _FILE form.
+        let error = load(&[("IDGEN_BIND_FILE", path)], Flags::default()).unwrap_err();
+        assert_eq!(error.name(), "IDGEN_BIND_FILE");
+
+        let cert_only = [("IDGEN_TLS_CERT", "/etc/idgen/cert.pem")];
+        assert_eq!(load(&cert_only, Flags::default()).unwrap_err().name(), "IDGEN_TLS_CERT");
+        let cors = [("IDGEN_CORS_ORIGINS", "https://app.example.com, http://localhost:3000")];
+        let config = load(&cors, Flags::default()).unwrap();
+        assert_eq!(config.cors_origins, ["https://app.example.com", "http://localhost:3000"]);
+        for bad in ["https://app.example.com/", "app.example.com", "ftp://x", "https://x:port"] {
+            let error = load(&[("IDGEN_CORS_ORIGINS", bad)], Flags::default()).unwrap_err();
+            assert_eq!(error.name(), "IDGEN_CORS_ORIGINS", "{bad}");
+        }
+        let wildcard_with_keys =
+            [("IDGEN_CORS_ORIGINS", "*"), ("IDGEN_API_KEYS_FILE", "/etc/idgen/keys.toml")];
+        let error = load(&wildcard_with_keys, Flags::default()).unwrap_err();
+        assert_eq!(error.name(), "IDGEN_CORS_ORIGINS");
     }
 }

@@ -13,8 +13,8 @@ use idgen_core::counter::CounterName;
 
 use super::declare::settings;
 use super::values::{
-    AccessLog, LogFormat, RateLimitFail, RedisUrl, bind_address_is_valid, hostname, now_ms, number,
-    parse_ip_list, parse_seeds, worker_id,
+    AccessLog, LogFormat, RateLimitFail, RedisUrl, bind_address_is_valid, hostname, is_origin,
+    now_ms, number, parse_ip_list, parse_seeds, worker_id,
 };
 
 /// Upper bounds of the numeric settings (generous; they exist to catch typos).
@@ -32,16 +32,18 @@ pub const WAIT_REPLICAS_MAX: u32 = 16;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Group {
     Server,
+    Security,
     Redis,
 }
 
 impl Group {
-    pub const ALL: [Group; 2] = [Group::Server, Group::Redis];
+    pub const ALL: [Group; 3] = [Group::Server, Group::Security, Group::Redis];
 
     /// The marker name of the group's table in docs/configuration.md.
     pub fn marker(self) -> &'static str {
         match self {
             Group::Server => "server",
+            Group::Security => "security",
             Group::Redis => "redis",
         }
     }
@@ -164,7 +166,7 @@ settings! {
         parse: |text| text.parse().ok(),
         valid: |_| true,
         expect: "must be all, errors or off",
-        doc: "One `info` line per request (target `idgen_server::access`: method, route pattern, status, duration, client address after `IDGEN_TRUSTED_PROXIES`, request id): `all`, only those answered with 4xx or 5xx (`errors`), or `off`. `all` costs a few per cent of throughput at full load ([operations.md](operations.md#access-log)).",
+        doc: "One `info` line per request (target `idgen_server::access`: method, route pattern, status, duration, client address after `IDGEN_TRUSTED_PROXIES`, the API key's name, request id): `all`, only those answered with 4xx or 5xx (`errors`), or `off`. `all` writes a line per ID request: at full load on 2 cores it about halves the throughput ([operations.md](operations.md#access-log)).",
     }
     MetricsCounterLabels => metrics_counter_labels: bool {
         env: "IDGEN_METRICS_COUNTER_LABELS", group: Server, value: "BOOL",
@@ -175,6 +177,51 @@ settings! {
         expect: "must be true or false",
         doc: "`true`: `/metrics` and `/v1/status` give per-counter-name figures (`counter` label). Off by default: counter names are chosen by clients, and a label per name is unbounded.",
     }
+    ApiKeysFile => api_keys_file: Option<PathBuf> {
+        env: "IDGEN_API_KEYS_FILE", group: Security, value: "PATH",
+        default: None, shown: "unset (open: no key needed)",
+        help: "TOML file of API keys (SHA-256 of each secret); set: every ID route needs a key",
+        parse: |text| Some(Some(PathBuf::from(text))),
+        valid: |_| true,
+        expect: "must be the path of a readable API keys file",
+        doc: "A TOML file of `[[key]]` entries (name, `sha256` of the secret, optional scopes, rate, burst, daily quota, new-counter cap; see [security.md](security.md#api-keys)). When set, every ID, decode and kinds route needs a key (`Authorization: Bearer <key>` or `X-API-Key: <key>`), and `/metrics`, `/status`, `/v1/status` need one with the `admin` scope. Re-read on SIGHUP (a bad file keeps the keys in use and logs why); a bad file at start exits 2 naming the line. `idgen-server keys new` makes a key.",
+    }
+    AdminBind => admin_bind: Option<String> {
+        env: "IDGEN_ADMIN_BIND", group: Security, value: "HOST:PORT",
+        default: None, shown: "unset (admin routes on the main listener)",
+        help: "A second listener for /metrics, /status and /v1/status only (e.g. 127.0.0.1:9090)",
+        parse: |text| Some(Some(text.to_owned())),
+        valid: |bind| bind.as_deref().is_none_or(bind_address_is_valid),
+        expect: "must be host:port, e.g. 127.0.0.1:9090",
+        doc: "`host:port` of a second listener that serves only the admin routes (`/metrics`, `/status`, `/v1/status`) and the probes, without a key: protect it by where it listens (e.g. `127.0.0.1:9090`, or a port only the monitoring network reaches). The main listener then answers 404 for the admin routes.",
+    }
+    CorsOrigins => cors_origins: Vec<String> {
+        env: "IDGEN_CORS_ORIGINS", group: Security, value: "ORIGIN,ORIGIN",
+        default: Vec::new(), shown: "empty (no CORS headers)",
+        help: "Browser origins allowed to call the API, e.g. https://app.example.com; * for any",
+        parse: |text| Some(text.split(',').map(|origin| origin.trim().to_owned()).collect()),
+        valid: |origins| origins.iter().all(|origin| is_origin(origin)),
+        expect: "must be a comma-separated list of origins (scheme://host[:port], no path), or *; * only without IDGEN_API_KEYS_FILE",
+        doc: "Exact origins (`https://app.example.com`, comma-separated) whose browser pages may call the API: their preflight `OPTIONS` is answered and answers carry `Access-Control-Allow-Origin`. `*` allows any origin, only without API keys (a page anyone can open would otherwise spend a key it holds).",
+    }
+    TlsCert => tls_cert: Option<PathBuf> {
+        env: "IDGEN_TLS_CERT", group: Security, value: "PATH",
+        default: None, shown: "unset (plain HTTP)",
+        help: "PEM certificate chain: serve HTTPS (with IDGEN_TLS_KEY)",
+        parse: |text| Some(Some(PathBuf::from(text))),
+        valid: |_| true,
+        expect: "must be the path of a PEM certificate chain, set together with IDGEN_TLS_KEY",
+        doc: "PEM certificate chain (leaf first). With `IDGEN_TLS_KEY` the listener (and the admin listener) serves HTTPS only (rustls, TLS 1.2 and 1.3). Both files are re-read on SIGHUP: a renewed certificate needs no restart; a bad pair keeps the one in use and logs why.",
+    }
+    TlsKey => tls_key: Option<PathBuf> {
+        env: "IDGEN_TLS_KEY", group: Security, value: "PATH",
+        default: None, shown: "unset",
+        help: "PEM private key of IDGEN_TLS_CERT",
+        parse: |text| Some(Some(PathBuf::from(text))),
+        valid: |_| true,
+        expect: "must be the path of a PEM private key (PKCS#8, PKCS#1 or SEC1), set together with IDGEN_TLS_CERT",
+        doc: "The certificate's private key, PEM (PKCS#8, PKCS#1 or SEC1). Never logged.",
+    }
     RedisUrl => redis_url: Option<RedisUrl> {
         env: "IDGEN_REDIS_URL", group: Redis, value: "URL",
         default: None, shown: "unset (embedded mode)",
@@ -182,7 +229,7 @@ settings! {
         parse: |text| Some(Some(RedisUrl::new(text))),
         valid: |url| url.as_ref().is_none_or(RedisUrl::is_valid),
         expect: "must be redis://[user:password@]host:port[/db] or rediss://[user:password@]host:port[/db] (TLS), or with IDGEN_REDIS_CLUSTER=true a comma-separated list of such URLs, all redis:// or all rediss://",
-        doc: "`redis://[user:password@]host:port[/db]`, or `rediss://[user:password@]host:port[/db]` for **TLS** (see [Redis over TLS](#redis-over-tls-rediss) below). The URL may hold a password: it is never printed or logged (error lines say `IDGEN_REDIS_URL` instead).",
+        doc: "`redis://[user:password@]host:port[/db]`, or `rediss://[user:password@]host:port[/db]` for **TLS** (see [Redis over TLS](#redis-over-tls-rediss) below). The URL may hold a password: it is never printed or logged (error lines say `IDGEN_REDIS_URL` instead). `IDGEN_REDIS_URL_FILE=path` reads it from a file (a mounted secret); as a flag (`--redis-url`) it is visible to every local user in the process list, and the server warns.",
     }
     RedisCluster => redis_cluster: bool {
         env: "IDGEN_REDIS_CLUSTER", group: Redis, value: "BOOL",

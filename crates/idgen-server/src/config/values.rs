@@ -63,7 +63,7 @@ impl RedisUrl {
     }
 }
 
-fn password_of(url: &str) -> Option<&str> {
+pub(super) fn password_of(url: &str) -> Option<&str> {
     let rest = url.split_once("://")?.1;
     let userinfo = rest.split_once('@')?.0;
     Some(userinfo.split_once(':').map_or(userinfo, |(_, password)| password))
@@ -227,4 +227,21 @@ pub fn hostname() -> Option<String> {
         .filter(|name| !name.is_empty())
         .or_else(|| std::fs::read_to_string("/proc/sys/kernel/hostname").ok())
         .map(|name| name.trim().to_owned())
+}
+
+/// `scheme://host[:port]` with no path, query or trailing slash (what a browser sends as
+/// `Origin`), or `*`.
+pub fn is_origin(origin: &str) -> bool {
+    if origin == "*" {
+        return true;
+    }
+    let Some((scheme, rest)) = origin.split_once("://") else { return false };
+    let host = rest
+        .rsplit_once(':')
+        .map_or(rest, |(host, port)| if port.parse::<u16>().is_ok() { host } else { "" });
+    matches!(scheme, "http" | "https")
+        && !host.is_empty()
+        && host
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '[' | ']' | ':'))
 }

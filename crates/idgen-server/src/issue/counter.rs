@@ -16,6 +16,24 @@ use super::policy::{CEILING_DEADLINE, Reservation};
 use crate::backend::Mark;
 use crate::error::{ApiError, Refusal};
 
+/// Who may create counter names: an API key with a cap on new names, or anyone.
+pub trait NewCounters: Sync {
+    /// Takes one new name, or refuses (403).
+    fn allow(&self) -> Result<(), ApiError>;
+    /// Gives back a name whose creation failed.
+    fn undo(&self);
+}
+
+/// No cap (no API keys, or a key without `max_new_counters`).
+pub struct AnyNewCounter;
+
+impl NewCounters for AnyNewCounter {
+    fn allow(&self) -> Result<(), ApiError> {
+        Ok(())
+    }
+    fn undo(&self) {}
+}
+
 /// A node-issued counter and the size of its next reservation.
 struct CounterSlot {
     counter: Counter,
@@ -76,22 +94,39 @@ impl LocalCounters {
             .collect()
     }
 
-    fn get_or_create(&self, name: &CounterName) -> Result<Arc<CounterSlot>, ApiError> {
+    /// The slot of `name`, and whether this call created it (after `new_names` allowed it).
+    fn get_or_create(
+        &self,
+        name: &CounterName,
+        new_names: &dyn NewCounters,
+    ) -> Result<(Arc<CounterSlot>, bool), ApiError> {
         if let Some(slot) = self.slots.read().get(name) {
-            return Ok(Arc::clone(slot));
+            return Ok((Arc::clone(slot), false));
         }
         let mut slots = self.slots.write();
         if let Some(slot) = slots.get(name) {
-            return Ok(Arc::clone(slot));
+            return Ok((Arc::clone(slot), false));
         }
         if slots.len() >= self.max {
             return Err(ApiError::TooManyCounters { max: self.max });
         }
+        new_names.allow()?;
         // A name the store has never seen: nothing was issued, start after 0. Its ceiling is 0,
         // so the first `take` reserves a block durably before issuing.
         let slot = Arc::new(CounterSlot::starting_after(0));
         slots.insert(name.clone(), Arc::clone(&slot));
-        Ok(slot)
+        Ok((slot, true))
+    }
+
+    /// Forgets `name` again if it never got a durable mark (its creation failed): a name whose
+    /// first reservation failed takes no slot.
+    fn forget_if_unreserved(&self, name: &CounterName) -> bool {
+        let mut slots = self.slots.write();
+        let unreserved = slots.get(name).is_some_and(|slot| slot.counter.ceiling() == 0);
+        if unreserved {
+            slots.remove(name);
+        }
+        unreserved
     }
 }
 
@@ -105,6 +140,17 @@ impl Issuer {
         name: &CounterName,
         count: u64,
     ) -> Result<Vec<RangeInclusive<u64>>, ApiError> {
+        self.counter_values_for(name, count, AnyNewCounter).await
+    }
+
+    /// [`Issuer::counter_values`], where creating a name must be allowed by `new_names` (an API
+    /// key's cap on new names).
+    pub async fn counter_values_for(
+        &self,
+        name: &CounterName,
+        count: u64,
+        new_names: impl NewCounters,
+    ) -> Result<Vec<RangeInclusive<u64>>, ApiError> {
         if let Some(shared) = self.backend.shared_counters() {
             return Ok(shared.take(name, count).await?);
         }
@@ -115,7 +161,25 @@ impl Issuer {
         {
             return Ok(vec![range]);
         }
-        let slot = self.counters.get_or_create(name)?;
+        let (slot, created) = self.counters.get_or_create(name, &new_names)?;
+        if !created {
+            return self.take_from(&slot, name, count).await;
+        }
+        // Boxed: a name's first request is rare, and what it keeps for the undo stays out of
+        // every other request's future.
+        let result = Box::pin(self.take_from(&slot, name, count)).await;
+        if result.is_err() && self.counters.forget_if_unreserved(name) {
+            new_names.undo();
+        }
+        result
+    }
+
+    async fn take_from(
+        &self,
+        slot: &CounterSlot,
+        name: &CounterName,
+        count: u64,
+    ) -> Result<Vec<RangeInclusive<u64>>, ApiError> {
         let deadline = Instant::now() + CEILING_DEADLINE;
         let mark = Mark::Counter(name.clone());
         while Instant::now() <= deadline {

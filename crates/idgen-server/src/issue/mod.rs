@@ -12,6 +12,7 @@
 //! [`counter`] (node-issued counters, or the back end's shared ones).
 
 mod counter;
+pub use counter::{AnyNewCounter, NewCounters};
 pub mod policy;
 mod snowflake;
 mod time;
@@ -182,6 +183,18 @@ impl Issuer {
         count: usize,
         out: &mut impl IdSink,
     ) -> Result<(), ApiError> {
+        self.issue_for(kind, params, count, out, AnyNewCounter).await
+    }
+
+    /// [`Issuer::issue`], where a new counter name must be allowed by `new_names`.
+    pub async fn issue_for(
+        &self,
+        kind: Kind,
+        params: &Params,
+        count: usize,
+        out: &mut impl IdSink,
+        new_names: impl NewCounters,
+    ) -> Result<(), ApiError> {
         match kind {
             Kind::Uuid => {
                 let mut rng = rand::rng();
@@ -212,7 +225,7 @@ impl Issuer {
                 self.timestamps(count as u64).await?.for_each(|value| out.push_u64(value));
             }
             Kind::Counter => {
-                let ranges = self.counter_values(&params.name, count as u64).await?;
+                let ranges = self.counter_values_for(&params.name, count as u64, new_names).await?;
                 ranges.into_iter().flatten().for_each(|value| out.push_u64(value));
             }
         }

@@ -16,6 +16,7 @@ use std::time::Instant;
 use actix_web::dev::ServiceResponse;
 use actix_web::http::header::HeaderValue;
 
+use crate::auth::Caller;
 use crate::config::{AccessLog, Config};
 use crate::rate_limit::ClientIp;
 use incidents::Incidents;
@@ -77,6 +78,7 @@ impl Observer {
                 status,
                 duration_us = elapsed.as_micros() as u64,
                 client = %client,
+                key = response.response().extensions().get::<Caller>().map_or("", |c| &c.0.name),
                 request_id = %request_id.to_str().unwrap_or_default(),
                 "request"
             );

@@ -76,6 +76,11 @@ impl RateLimit {
         Self { enabled, per_second, config: governor, shared: None }
     }
 
+    /// No limit (the admin listener).
+    pub fn off() -> Self {
+        Self::local(&Config::default())
+    }
+
     pub fn enabled(&self) -> bool {
         self.enabled
     }

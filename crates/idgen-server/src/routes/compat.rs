@@ -12,6 +12,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::{Handler, JSON, id_response};
+use crate::auth::{self, Key};
 use crate::error::ApiError;
 use crate::issue::push_decimal;
 use crate::state::AppState;
@@ -63,12 +64,22 @@ fn integer_id(id: u64) -> HttpResponse {
         (status = 429, description = "Rate limited", body = ErrorBody),
     )
 )]
-pub fn generate_uuid(state: &AppState) -> HttpResponse {
+pub fn generate_uuid(state: &AppState, caller: Option<&Key>) -> Result<HttpResponse, ApiError> {
+    permit(state, caller, Kind::Uuid)?;
     state.observer().metrics.issued(Kind::Uuid, 1);
     // `encode_lower` rather than `Display`, which goes through `core::fmt` digit by digit.
     let mut text = Uuid::encode_buffer();
     let text = state.issuer().uuid(&mut rand::rng()).hyphenated().encode_lower(&mut text);
-    string_id(|body| body.extend_from_slice(text.as_bytes()))
+    Ok(string_id(|body| body.extend_from_slice(text.as_bytes())))
+}
+
+/// With API keys: whether `caller` may have one ID of `kind` (the counter `default` for a
+/// counter), spent from its limits.
+fn permit(state: &AppState, caller: Option<&Key>, kind: Kind) -> Result<(), ApiError> {
+    match caller {
+        Some(key) => auth::permit(state, key, kind, &CounterName::default(), 1).map(|_| ()),
+        None => Ok(()),
+    }
 }
 
 /// `GET /generate_timestamp_id`
@@ -83,7 +94,11 @@ pub fn generate_uuid(state: &AppState) -> HttpResponse {
         (status = 503, description = "Cannot issue now; see Retry-After", body = ErrorBody),
     )
 )]
-pub async fn generate_timestamp_id(state: &AppState) -> Result<HttpResponse, ApiError> {
+pub async fn generate_timestamp_id(
+    state: &AppState,
+    caller: Option<&Key>,
+) -> Result<HttpResponse, ApiError> {
+    permit(state, caller, Kind::Timestamp)?;
     let value = state.issuer().timestamps(1).await?.start;
     state.observer().metrics.issued(Kind::Timestamp, 1);
     Ok(string_id(|body| push_decimal(body, value)))
@@ -101,7 +116,11 @@ pub async fn generate_timestamp_id(state: &AppState) -> Result<HttpResponse, Api
         (status = 503, description = "Cannot issue now; see Retry-After", body = ErrorBody),
     )
 )]
-pub async fn generate_counter_id(state: &AppState) -> Result<HttpResponse, ApiError> {
+pub async fn generate_counter_id(
+    state: &AppState,
+    caller: Option<&Key>,
+) -> Result<HttpResponse, ApiError> {
+    permit(state, caller, Kind::Counter)?;
     let values = state.issuer().counter_values(&CounterName::default(), 1).await?;
     state.observer().metrics.issued(Kind::Counter, 1);
     Ok(integer_id(values.first().map_or(0, |range| *range.start())))
@@ -119,7 +138,11 @@ pub async fn generate_counter_id(state: &AppState) -> Result<HttpResponse, ApiEr
         (status = 503, description = "Cannot issue now; see Retry-After", body = ErrorBody),
     )
 )]
-pub async fn generate_snowflake_id(state: &AppState) -> Result<HttpResponse, ApiError> {
+pub async fn generate_snowflake_id(
+    state: &AppState,
+    caller: Option<&Key>,
+) -> Result<HttpResponse, ApiError> {
+    permit(state, caller, Kind::Snowflake)?;
     let id = state.issuer().snowflake().await?.get();
     state.observer().metrics.issued(Kind::Snowflake, 1);
     Ok(integer_id(id))
@@ -139,9 +162,14 @@ pub async fn generate_snowflake_id(state: &AppState) -> Result<HttpResponse, Api
     )
 )]
 /// `length`: the path segment (as actix's router sees it: `%32` is `2`).
-pub fn generate_random_string(state: &AppState, length: &str) -> Result<HttpResponse, ApiError> {
+pub fn generate_random_string(
+    state: &AppState,
+    length: &str,
+    caller: Option<&Key>,
+) -> Result<HttpResponse, ApiError> {
     let length = length.parse::<usize>().map_err(|_| ParamError::Length { max: Length::MAX })?;
     let length = Length::new(length)?;
+    permit(state, caller, Kind::Random)?;
     state.observer().metrics.issued(Kind::Random, 1);
     Ok(string_id(|body| {
         random::generate_into(&mut rand::rng(), length, Alphabet::Alphanumeric, body);

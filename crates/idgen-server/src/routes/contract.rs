@@ -19,12 +19,13 @@ use idgen_core::random::{Alphabet, Length};
 use idgen_core::{KINDS, Kind, Param};
 use serde_json::{Map, Value, json};
 
-use super::TABLE;
+use super::{Access, TABLE};
 
 const ERROR_BODY: &str = "#/components/schemas/ErrorBody";
 
-/// The document as served, for a server that takes batches of up to `max_batch`.
-pub fn served(mut document: Value, max_batch: u32) -> Value {
+/// The document as served, for a server that takes batches of up to `max_batch` and, with
+/// `keyed`, needs API keys (each guarded operation then names its security and its 401/403).
+pub fn served(mut document: Value, max_batch: u32, keyed: bool) -> Value {
     document["info"]["version"] = json!(env!("CARGO_PKG_VERSION"));
     let Some(paths) = document["paths"].as_object_mut() else { return document };
     paths.retain(|path, _| !path.starts_with("/docs"));
@@ -33,14 +34,27 @@ pub fn served(mut document: Value, max_batch: u32) -> Value {
     let mut served = Map::new();
     for (path, item) in std::mem::take(paths) {
         let is_limited = limited.contains(&path);
+        let access = TABLE.iter().find(|entry| entry.pattern == path).map(|e| e.handler.access());
+        let guarded = keyed && access.is_some_and(|access| access != Access::Open);
         for (path, mut item) in expand(&path, item, max_batch) {
             for (method, operation) in item.as_object_mut().into_iter().flatten() {
+                if guarded {
+                    guard(operation, access == Some(Access::Admin));
+                }
                 complete_responses(operation, method == "post", is_limited);
             }
             served.insert(path, item);
         }
     }
     *paths = served;
+    if keyed {
+        document["components"]["securitySchemes"] = json!({
+            "bearer": { "type": "http", "scheme": "bearer",
+                "description": "An API key: `Authorization: Bearer <key>`" },
+            "apiKey": { "type": "apiKey", "in": "header", "name": "X-API-Key",
+                "description": "The same key, for tools that cannot set Authorization" },
+        });
+    }
     // The catalogue's names, as an enum wherever a kind is named in a body.
     let names: Vec<&str> = KINDS.iter().map(|kind| kind.name).collect();
     let kind_name = &mut document["components"]["schemas"]["KindDescription"]["properties"]["name"];
@@ -244,6 +258,23 @@ fn header(description: &str, schema: Value, required: bool) -> Value {
 fn error_response(description: &str) -> Value {
     json!({ "description": description,
         "content": { "application/json": { "schema": { "$ref": ERROR_BODY } } } })
+}
+
+/// An operation that needs a key (`admin`: with the admin scope): its security and the 401 and
+/// 403 it answers.
+fn guard(operation: &mut Value, admin: bool) {
+    operation["security"] = json!([{ "bearer": [] }, { "apiKey": [] }]);
+    let responses = operation["responses"].as_object_mut().expect("an operation has responses");
+    let mut unauthorized = error_response("No API key, or an unknown one");
+    unauthorized["headers"] = json!({ "WWW-Authenticate": header(
+        "Bearer", json!({ "type": "string", "const": "Bearer" }), true) });
+    responses.insert("401".into(), unauthorized);
+    let forbidden = if admin {
+        "The key has no admin scope"
+    } else {
+        "The key's scopes do not allow this kind or counter name"
+    };
+    responses.insert("403".into(), error_response(forbidden));
 }
 
 /// Every status `operation` can answer, and the headers each answer carries.

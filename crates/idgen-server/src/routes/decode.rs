@@ -5,6 +5,7 @@ use actix_web::HttpResponse;
 use idgen_core::Kind;
 use idgen_core::wire::{DecodeResponse, ErrorBody};
 
+use crate::auth::Key;
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -28,7 +29,13 @@ use crate::state::AppState;
         (status = 429, description = "Rate limited", body = ErrorBody),
     )
 )]
-pub fn decode(state: &AppState, kind: &str, id: &str) -> Result<HttpResponse, ApiError> {
+pub fn decode(
+    state: &AppState,
+    kind: &str,
+    id: &str,
+    caller: Option<&Key>,
+) -> Result<HttpResponse, ApiError> {
     let kind = Kind::from_name(kind).ok_or(ApiError::UnknownKind)?;
+    crate::auth::permit_decode(caller, kind)?;
     Ok(HttpResponse::Ok().json(kind.decode(id, &state.decode_context())?))
 }

@@ -17,8 +17,9 @@ use idgen_core::wire::{ErrorBody, IdRequest, IdResponse, IdsResponse};
 use idgen_core::{Kind, Param, ParamError};
 
 use super::{gzip, id_response};
+use crate::auth::Key;
 use crate::error::ApiError;
-use crate::issue::{IdSink, Params};
+use crate::issue::{AnyNewCounter, IdSink, Params};
 use crate::state::AppState;
 
 /// `GET /v1/ids/{kind}`
@@ -49,8 +50,9 @@ pub async fn get_ids(
     state: &AppState,
     request: &HttpRequest,
     kind: &str,
+    caller: Option<&Key>,
 ) -> Result<HttpResponse, ApiError> {
-    issue(kind, state, request, None).await
+    issue(kind, state, request, None, caller).await
 }
 
 /// `POST /v1/ids/{kind}`
@@ -83,16 +85,19 @@ pub async fn post_ids(
     request: &HttpRequest,
     kind: &str,
     body: &[u8],
+    caller: Option<&Key>,
 ) -> Result<HttpResponse, ApiError> {
-    issue(kind, state, request, Some(body)).await
+    issue(kind, state, request, Some(body), caller).await
 }
 
-/// Issues the kind named `kind` as the request asks; `body` is a POST's.
+/// Issues the kind named `kind` as the request asks; `body` is a POST's; `caller` the API key
+/// (when keys are configured), whose scopes and limits apply.
 pub(super) async fn issue(
     kind: &str,
     state: &AppState,
     request: &HttpRequest,
     body: Option<&[u8]>,
+    caller: Option<&Key>,
 ) -> Result<HttpResponse, ApiError> {
     let kind = Kind::from_name(kind).ok_or(ApiError::UnknownKind)?;
     let format = Format::negotiate(request.headers().get(header::ACCEPT))?;
@@ -106,12 +111,24 @@ pub(super) async fn issue(
         length: spec.length,
         alphabet: spec.alphabet,
     };
-    state.issuer().issue(kind, &params, count, &mut out).await?;
-    state.observer().metrics.issued(kind, count as u64);
-    if !out.batch {
-        return Ok(out.finish(None));
+    match caller {
+        None => state.issuer().issue_for(kind, &params, count, &mut out, AnyNewCounter).await?,
+        // Boxed: the keyed path's extra state stays out of every open request's future.
+        Some(key) => {
+            let keyed = crate::auth::permit(state, key, kind, &params.name, count as u64)?;
+            Box::pin(state.issuer().issue_for(kind, &params, count, &mut out, keyed)).await?
+        }
     }
-    Ok(out.finish(Some(gzip::accepted(request.headers().get(header::ACCEPT_ENCODING)))))
+    state.observer().metrics.issued(kind, count as u64);
+    Ok(finish(out, request))
+}
+
+/// The answer: a batch gzipped when the client accepts it.
+fn finish(out: IdWriter, request: &HttpRequest) -> HttpResponse {
+    if !out.batch {
+        return out.finish(None);
+    }
+    out.finish(Some(gzip::accepted(request.headers().get(header::ACCEPT_ENCODING))))
 }
 
 /// `POST` bodies: empty means "no body"; anything else must be an [`IdRequest`] object.

@@ -17,6 +17,7 @@ use crate::config::Config;
 use crate::issue::SharedClock;
 use crate::issue::policy::MAX_TIME_RESERVATION_MS;
 use crate::rate_limit::RateLimit;
+use crate::routes::Surface;
 use crate::startup::app;
 use crate::state::AppState;
 
@@ -29,7 +30,8 @@ fn state_on(store: &MemoryBackend, clock: &Arc<ManualClock>) -> web::Data<AppSta
 /// `GET path` through a fresh app on `state`: status and body.
 async fn get(state: &web::Data<AppState>, path: &str) -> (StatusCode, serde_json::Value) {
     let service =
-        test::init_service(app(state.clone(), RateLimit::local(&Config::default()))).await;
+        test::init_service(app(state.clone(), RateLimit::local(&Config::default()), Surface::All))
+            .await;
     let response = test::call_service(&service, TestRequest::get().uri(path).to_request()).await;
     let status = response.status();
     let body = test::read_body(response).await;

@@ -53,6 +53,63 @@ pub enum Handler {
     StatusPage,
 }
 
+/// Who may call a route when API keys are configured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Anyone: the probes, the document and its UI.
+    Open,
+    /// A key (with the scope the request needs: checked by the handler).
+    Key,
+    /// A key with the `admin` scope, or the admin listener (`IDGEN_ADMIN_BIND`).
+    Admin,
+}
+
+impl Handler {
+    pub fn access(self) -> Access {
+        match self {
+            Handler::Healthz
+            | Handler::Readyz
+            | Handler::OpenApiJson
+            | Handler::DocsRedirect
+            | Handler::DocsIndex
+            | Handler::DocsFile => Access::Open,
+            Handler::Metrics | Handler::Status | Handler::StatusPage => Access::Admin,
+            Handler::IdsGet
+            | Handler::IdsPost
+            | Handler::GenerateUuid
+            | Handler::GenerateTimestampId
+            | Handler::GenerateCounterId
+            | Handler::GenerateSnowflakeId
+            | Handler::GenerateRandomString
+            | Handler::Decode
+            | Handler::Kinds => Access::Key,
+        }
+    }
+}
+
+/// Which routes a listener serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Surface {
+    /// Every route (no `IDGEN_ADMIN_BIND`).
+    All,
+    /// The main listener when `IDGEN_ADMIN_BIND` is set: no admin route.
+    Public,
+    /// The admin listener: the admin routes (no key needed) and the probes.
+    Admin,
+}
+
+impl Surface {
+    /// Whether this listener serves `handler` (else: 404).
+    pub fn serves(self, handler: Handler) -> bool {
+        match (self, handler.access()) {
+            (Surface::All, _) => true,
+            (Surface::Public, access) => access != Access::Admin,
+            (Surface::Admin, Access::Admin) => true,
+            (Surface::Admin, _) => matches!(handler, Handler::Healthz | Handler::Readyz),
+        }
+    }
+}
+
 /// One route: its handler, whether it counts against the client's rate limit (every route
 /// that issues, decodes or lists IDs; not the probes nor the document), and its OpenAPI
 /// declaration, which also gives its pattern and method.

@@ -44,9 +44,9 @@ pub fn document() -> utoipa::openapi::OpenApi {
 }
 
 /// The document as this server serves it (see `contract`), serialised once.
-pub fn served_bytes(max_batch: u32) -> web::Bytes {
+pub fn served_bytes(max_batch: u32, keyed: bool) -> web::Bytes {
     let document = serde_json::to_value(document()).expect("an OpenAPI document serialises");
-    let served = super::contract::served(document, max_batch);
+    let served = super::contract::served(document, max_batch, keyed);
     web::Bytes::from(serde_json::to_vec(&served).expect("a JSON value serialises"))
 }
 

@@ -18,6 +18,7 @@
 use std::future::{Future, Ready, ready};
 use std::pin::Pin;
 use std::rc::Rc;
+use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 use std::time::Instant;
 
@@ -27,7 +28,11 @@ use actix_web::{Error, FromRequest, HttpRequest, HttpResponse, web};
 use futures_util::future::{Either, LocalBoxFuture};
 use tokio::task::futures::TaskLocalFuture;
 
-use super::{Entry, Found, Handler, TABLE, compat, decode, health, ids, kinds, openapi};
+use super::{
+    Access, Entry, Found, Handler, Surface, TABLE, compat, decode, health, ids, kinds, openapi,
+};
+use crate::auth::{Caller, Key};
+use crate::cors::Cors;
 use crate::error::ApiError;
 use crate::observe::request_id;
 use crate::routes::{docs, status};
@@ -35,31 +40,105 @@ use crate::state::AppState;
 
 type BoxedResponse = Pin<Box<dyn Future<Output = Result<ServiceResponse, Error>>>>;
 
-/// Serves a matched request (or answers 404/405) without observing it.
-async fn handle(
+/// Serves a matched request (or answers 404/405, 401/403) without observing it.
+///
+/// Not an `async fn`: what is settled before the first await (the surface, the key) is settled
+/// here, so the request's future holds neither the `ServiceRequest` nor the refusal paths.
+fn handle(
     state: Rc<web::Data<AppState>>,
+    surface: Surface,
     request: ServiceRequest,
     found: Found<'static>,
+) -> Either<
+    Ready<Result<ServiceResponse, Error>>,
+    impl Future<Output = Result<ServiceResponse, Error>>,
+> {
+    let (request, payload) = request.into_parts();
+    let found = match found {
+        Found::Route(entry) | Found::MethodNotAllowed { entry, .. }
+            if !surface.serves(entry.handler) =>
+        {
+            Found::NotFound
+        }
+        found => found,
+    };
+    if let Found::MethodNotAllowed { allow, .. } = &found
+        && request.method() == Method::OPTIONS
+        && let Some(cors) = state.cors()
+        && Cors::is_preflight(request.headers())
+    {
+        let response = match cors.preflight(request.headers(), allow) {
+            Ok(response) => ServiceResponse::new(request, response),
+            Err(error) => ServiceResponse::from_err(error, request),
+        };
+        return Either::Left(ready(Ok(response)));
+    }
+    let caller = match &found {
+        Found::Route(entry) => match authorize(&state, surface, entry, request.headers()) {
+            Ok(caller) => caller,
+            Err(error) => {
+                return Either::Left(ready(Ok(ServiceResponse::from_err(error, request))));
+            }
+        },
+        _ => None,
+    };
+    Either::Right(serve(state, request, payload, found, caller))
+}
+
+/// [`handle`]'s part after the checks.
+async fn serve(
+    state: Rc<web::Data<AppState>>,
+    request: HttpRequest,
+    mut payload: actix_web::dev::Payload,
+    found: Found<'static>,
+    caller: Option<Arc<Key>>,
 ) -> Result<ServiceResponse, Error> {
-    let (request, mut payload) = request.into_parts();
     let result = match found {
         Found::Route(entry) if entry.method == Method::POST => {
             match web::Bytes::from_request(&request, &mut payload).await {
-                Ok(body) => dispatch(entry, &state, &request, Some(&body)).await,
+                Ok(body) => dispatch(entry, &state, &request, Some(&body), caller.as_deref()).await,
                 Err(error) => return Ok(ServiceResponse::from_err(error, request)),
             }
         }
-        Found::Route(entry) => dispatch(entry, &state, &request, None).await,
+        Found::Route(entry) => dispatch(entry, &state, &request, None, caller.as_deref()).await,
         Found::MethodNotAllowed { allow, .. } => Err(ApiError::MethodNotAllowed { allow }),
         Found::NotFound => Err(ApiError::NotFound),
     };
-    Ok(match result {
+    let mut response = match result {
         Ok(response) => ServiceResponse::new(request, response),
         Err(error) => {
             state.observe_refusal(&error, entry_kind(&found, &request));
             ServiceResponse::from_err(error, request)
         }
-    })
+    };
+    if let Some(caller) = caller {
+        response.response_mut().extensions_mut().insert(Caller(caller));
+    }
+    Ok(response)
+}
+
+/// The key a request to `entry` presents, when the route needs one (`None`: no keys are
+/// configured, or the route is open, or this is the admin listener); 401 or 403 otherwise.
+fn authorize(
+    state: &AppState,
+    surface: Surface,
+    entry: &Entry,
+    headers: &actix_web::http::header::HeaderMap,
+) -> Result<Option<Arc<Key>>, ApiError> {
+    let Some(auth) = state.auth() else { return Ok(None) };
+    match (entry.handler.access(), surface) {
+        (Access::Open, _) | (_, Surface::Admin) => Ok(None),
+        (Access::Key, _) => auth.authenticate(headers).map(Some),
+        (Access::Admin, _) => {
+            let key = auth.authenticate(headers)?;
+            if !key.scopes.allows_admin() {
+                return Err(ApiError::Forbidden {
+                    what: "use the admin routes (scope admin)".into(),
+                });
+            }
+            Ok(Some(key))
+        }
+    }
 }
 
 /// The kind a refused request was for, when its route names one.
@@ -79,20 +158,23 @@ async fn dispatch(
     state: &AppState,
     request: &HttpRequest,
     body: Option<&[u8]>,
+    caller: Option<&Key>,
 ) -> Result<HttpResponse, ApiError> {
     let segment = |name| entry.segment(request.match_info().as_str(), name);
     match entry.handler {
         Handler::Healthz => Ok(health::healthz()),
-        Handler::IdsGet => ids::get_ids(state, request, segment("kind")).await,
+        Handler::IdsGet => ids::get_ids(state, request, segment("kind"), caller).await,
         Handler::IdsPost => {
-            ids::post_ids(state, request, segment("kind"), body.unwrap_or(&[])).await
+            ids::post_ids(state, request, segment("kind"), body.unwrap_or(&[]), caller).await
         }
-        Handler::GenerateUuid => Ok(compat::generate_uuid(state)),
-        Handler::GenerateTimestampId => compat::generate_timestamp_id(state).await,
-        Handler::GenerateCounterId => compat::generate_counter_id(state).await,
-        Handler::GenerateSnowflakeId => compat::generate_snowflake_id(state).await,
-        Handler::GenerateRandomString => compat::generate_random_string(state, segment("length")),
-        Handler::Decode => decode::decode(state, segment("kind"), segment("id")),
+        Handler::GenerateUuid => compat::generate_uuid(state, caller),
+        Handler::GenerateTimestampId => compat::generate_timestamp_id(state, caller).await,
+        Handler::GenerateCounterId => compat::generate_counter_id(state, caller).await,
+        Handler::GenerateSnowflakeId => compat::generate_snowflake_id(state, caller).await,
+        Handler::GenerateRandomString => {
+            compat::generate_random_string(state, segment("length"), caller)
+        }
+        Handler::Decode => decode::decode(state, segment("kind"), segment("id"), caller),
         Handler::Kinds => Ok(kinds::kinds()),
         Handler::Readyz => Ok(health::readyz(state).await),
         Handler::OpenApiJson => Ok(openapi::openapi_json(state)),
@@ -110,11 +192,13 @@ async fn dispatch(
 #[derive(Clone)]
 pub struct Handlers {
     state: web::Data<AppState>,
+    surface: Surface,
 }
 
 impl Handlers {
-    pub fn new(state: web::Data<AppState>) -> Self {
-        Self { state }
+    /// Every route of `surface`.
+    pub fn new(state: web::Data<AppState>, surface: Surface) -> Self {
+        Self { state, surface }
     }
 }
 
@@ -127,7 +211,7 @@ impl ServiceFactory<ServiceRequest> for Handlers {
     type Future = Ready<Result<HandlersService, ()>>;
 
     fn new_service(&self, _: ()) -> Self::Future {
-        ready(Ok(HandlersService { state: Rc::new(self.state.clone()) }))
+        ready(Ok(HandlersService { state: Rc::new(self.state.clone()), surface: self.surface }))
     }
 }
 
@@ -136,6 +220,7 @@ impl ServiceFactory<ServiceRequest> for Handlers {
 /// both workers write).
 pub struct HandlersService {
     state: Rc<web::Data<AppState>>,
+    surface: Surface,
 }
 
 impl Service<ServiceRequest> for HandlersService {
@@ -147,7 +232,7 @@ impl Service<ServiceRequest> for HandlersService {
 
     fn call(&self, request: ServiceRequest) -> Self::Future {
         let found = super::find(&TABLE, request.method(), request.match_info().as_str());
-        Box::pin(handle(Rc::clone(&self.state), request, found))
+        Box::pin(handle(Rc::clone(&self.state), self.surface, request, found))
     }
 }
 
@@ -192,13 +277,14 @@ where
 
     fn new_service(&self, _: ()) -> Self::Future {
         let state = Rc::new(self.handlers.state.clone());
+        let surface = self.handlers.surface;
         let limited = self.limited.as_ref().map(|limited| limited.new_service(()));
         Box::pin(async move {
             let limited = match limited {
                 Some(future) => Some(future.await?),
                 None => None,
             };
-            Ok(RouterService { state, limited })
+            Ok(RouterService { state, surface, limited })
         })
     }
 }
@@ -206,6 +292,7 @@ where
 /// See [`Router`].
 pub struct RouterService<S> {
     state: Rc<web::Data<AppState>>,
+    surface: Surface,
     limited: Option<S>,
 }
 
@@ -228,7 +315,7 @@ where
         let route = found.route_index() as u32;
         let inner = match &self.limited {
             Some(limited) if found.limited() => Either::Left(limited.call(request)),
-            _ => Either::Right(handle(Rc::clone(&state), request, found)),
+            _ => Either::Right(handle(Rc::clone(&state), self.surface, request, found)),
         };
         // A hand-written future rather than an `async` block: a block would hold `inner` twice
         // (once captured, once in the scope it is awaited in), doubling what every request
@@ -261,6 +348,9 @@ impl<F: Future<Output = Result<ServiceResponse, Error>>> Future for ObservedRequ
         let this = self.project();
         if let Some(request_id) = this.inner.take_value() {
             let (route, started) = (*this.route as usize, *this.started);
+            if let Some(cors) = this.state.cors() {
+                cors.decorate(&mut response);
+            }
             this.state.observer().finished(route, &mut response, started, request_id);
         }
         Poll::Ready(Ok(response))
@@ -284,7 +374,7 @@ mod tests {
         let config = Config::default();
         let clock: crate::issue::SharedClock = Arc::new(idgen_core::SystemClock);
         let state = AppState::new(&config, MemoryBackend::new().open(&config), clock).unwrap();
-        let handlers = Handlers::new(web::Data::new(state));
+        let handlers = Handlers::new(web::Data::new(state), Surface::All);
         let service = Router::new(handlers).new_service(()).await.unwrap();
         let request = actix_web::test::TestRequest::get().uri("/v1/ids/uuid").to_srv_request();
         let future = service.call(request);

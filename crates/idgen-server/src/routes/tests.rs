@@ -16,7 +16,7 @@ use crate::backend::memory::MemoryBackend;
 use crate::config::Config;
 use crate::issue::SharedClock;
 use crate::rate_limit::RateLimit;
-use crate::routes;
+use crate::routes::{self, Surface};
 use crate::startup::{BODY_LIMIT_BYTES, app};
 use crate::state::AppState;
 
@@ -34,7 +34,7 @@ fn state_in(store: &MemoryBackend, config: Config, clock: SharedClock) -> web::D
 
 macro_rules! service {
     ($state:expr, $config:expr) => {
-        test::init_service(app($state.clone(), RateLimit::local(&$config))).await
+        test::init_service(app($state.clone(), RateLimit::local(&$config), Surface::All)).await
     };
 }
 

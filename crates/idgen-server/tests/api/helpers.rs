@@ -338,7 +338,10 @@ pub fn parse_startup_line_of_mode(line: &str, mode: &str) -> (String, u16) {
     let Some((address, worker_id)) = parsed else {
         panic!("start-up line {line:?} does not have the shape {shape:?}");
     };
-    let port = address.strip_prefix("http://127.0.0.1:").and_then(|p| p.parse::<u16>().ok());
+    let port = address
+        .strip_prefix("http://127.0.0.1:")
+        .or_else(|| address.strip_prefix("https://127.0.0.1:"))
+        .and_then(|p| p.parse::<u16>().ok());
     assert!(
         matches!(port, Some(port) if port != 0),
         "start-up line {line:?} must name the real bound port on 127.0.0.1"

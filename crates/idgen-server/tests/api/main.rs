@@ -4,11 +4,14 @@
 
 mod helpers;
 
+mod auth;
 mod compat;
 mod concurrency;
 mod contract;
+mod cors;
 mod crash_loop;
 mod decode;
+mod deploy_unit;
 mod durability;
 mod errors;
 mod health;
@@ -28,3 +31,4 @@ mod redis_takeover;
 mod redis_tls;
 mod settings;
 mod store_faults;
+mod tls;

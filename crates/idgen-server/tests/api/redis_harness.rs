@@ -278,7 +278,7 @@ impl Drop for RedisServer {
 
 /// In `dir`: `ca.pem` (a test CA, valid one day) and `cert.pem` + `key.pem`, a server
 /// certificate for 127.0.0.1 signed by it. False when the `openssl` CLI is missing or fails.
-fn make_certificates(dir: &std::path::Path) -> bool {
+pub fn make_certificates(dir: &std::path::Path) -> bool {
     let server_ext = dir.join("server.ext");
     if std::fs::write(
         &server_ext,

@@ -408,15 +408,23 @@ async fn graceful_shutdown_releases_the_worker_id() {
 #[test]
 fn unreachable_redis_exits_with_one_line_without_the_password() {
     let port = crate::redis_harness::free_port();
-    let exited = run_to_exit(
-        Options::new().flag("--redis-url", format!("redis://:s3cret-pw@127.0.0.1:{port}")),
-    );
+    let url = format!("redis://:s3cret-pw@127.0.0.1:{port}");
+    let exited = run_to_exit(Options::new().env("IDGEN_REDIS_URL", &url));
     assert!(!exited.status.success());
     let lines: Vec<&str> = exited.stderr.lines().filter(|l| !l.trim().is_empty()).collect();
     assert_eq!(lines.len(), 1, "{}", exited.stderr);
     assert!(lines[0].contains("IDGEN_REDIS_URL") && lines[0].contains("cannot reach Redis"));
     assert!(!exited.stderr.contains("s3cret-pw"), "{}", exited.stderr);
     assert!(!exited.stdout.contains("listening"));
+
+    // As a flag, the password is in every local user's process list: a warning comes first,
+    // without the password either.
+    let exited = run_to_exit(Options::new().flag("--redis-url", &url));
+    let lines: Vec<&str> = exited.stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 2, "{}", exited.stderr);
+    assert!(lines[0].contains("warning: --redis-url") && lines[0].contains("IDGEN_REDIS_URL_FILE"));
+    assert!(lines[1].contains("cannot reach Redis"), "{}", lines[1]);
+    assert!(!exited.stderr.contains("s3cret-pw"), "{}", exited.stderr);
 }
 
 #[test]

@@ -56,7 +56,8 @@ fn an_unknown_ca_is_refused_without_insecure() {
     };
     // Certificates are checked against the system's roots, which do not hold the test CA.
     let exited = run_to_exit(
-        Options::new().flag("--redis-url", format!("rediss://:s3cret-pw@127.0.0.1:{}", redis.port)),
+        Options::new()
+            .env("IDGEN_REDIS_URL", format!("rediss://:s3cret-pw@127.0.0.1:{}", redis.port)),
     );
     assert!(!exited.status.success());
     let lines: Vec<&str> = exited.stderr.lines().filter(|l| !l.trim().is_empty()).collect();

@@ -178,5 +178,7 @@ async fn stateful_set_pods_get_their_worker_id_from_the_host_name() {
     );
     // Nobody chose worker 0: the start-up line says so.
     let defaulted = spawn_app(Options::new());
-    assert!(defaulted.startup_line.ends_with("(mode: embedded, worker 0, default)"));
+    assert!(
+        defaulted.startup_line.ends_with("(mode: embedded, worker 0, default, open: no API keys)")
+    );
 }
