@@ -176,7 +176,8 @@ fn checked_outcomes(fleet: &Fleet, driver: &Driver, units: Vec<Vec<Case>>) -> Ve
         .map(|case| {
             let failure = match &case.load {
                 Load::Http { server, path, accept, ids, .. } => {
-                    preflight(fleet.address(*server), path, *accept, *ids).err()
+                    preflight(fleet.address(*server), path, *accept, fleet.headers(*server), *ids)
+                        .err()
                 }
                 Load::RedisIncr { .. } => None,
             };
@@ -215,9 +216,10 @@ fn preflight(
     address: std::net::SocketAddr,
     path: &str,
     accept: Option<&str>,
+    headers: &[String],
     ids: u64,
 ) -> anyhow::Result<()> {
-    let (status, body) = http_get(address, path, accept)?;
+    let (status, body) = http_get(address, path, accept, headers)?;
     let body = String::from_utf8_lossy(&body);
     if status != 200 {
         bail!("GET {path} answered {status}: {}", body.chars().take(200).collect::<String>());

@@ -42,8 +42,10 @@ impl Driver {
         match load {
             Load::Http { server, path, accept, connections, .. } => {
                 let url = format!("http://{}{path}", server.variable());
+                let headers = server.shown_headers();
+                let seconds = self.profile.seconds;
                 let arguments =
-                    wrk::arguments(*connections, self.profile.seconds, SCRIPT, *accept, &url);
+                    wrk::arguments(*connections, seconds, SCRIPT, *accept, &headers, &url);
                 wrk::display_command("wrk", &arguments)
             }
             Load::RedisIncr { connections } => {
@@ -67,10 +69,12 @@ impl Driver {
     fn run_load(&mut self, fleet: &Fleet, load: &Load) -> anyhow::Result<Sample> {
         match load {
             Load::Http { server, path, accept, connections, .. } => {
+                let headers = fleet.headers(*server);
                 let server = fleet.server(*server);
                 let url = format!("http://{}{path}", server.address());
+                let seconds = self.profile.seconds;
                 let arguments =
-                    wrk::arguments(*connections, self.profile.seconds, SCRIPT, *accept, &url);
+                    wrk::arguments(*connections, seconds, SCRIPT, *accept, headers, &url);
                 // The server's CPU time per request: far less sensitive than req/s to other
                 // work on the machine, which takes cores away but does not add server work.
                 let cpu_before = server.cpu_seconds().ok();
@@ -100,7 +104,7 @@ impl Driver {
         for running in &fleet.running {
             let url = format!("http://{}/v1/ids/uuid7", running.server.address());
             let seconds = self.profile.warmup_seconds;
-            let arguments = wrk::arguments(CONNECTIONS, seconds, SCRIPT, None, &url);
+            let arguments = wrk::arguments(CONNECTIONS, seconds, SCRIPT, None, &[], &url);
             wrk::run(self.scratch.path(), &arguments).context("warm-up run")?;
         }
         Ok(())

@@ -9,7 +9,7 @@ use std::process::Command;
 use anyhow::{Context, bail};
 
 use crate::model::{ServerKey, ServerReport};
-use crate::process::{Redis, Server};
+use crate::process::{Redis, Server, TempDir};
 
 /// Rate limit (and burst) for the "on" servers: the server's maximum, 1,000,000 per second,
 /// far above what wrk sends on this machine, so it never rejects and only its bookkeeping
@@ -21,7 +21,11 @@ pub struct Running {
     pub key: ServerKey,
     pub server: Server,
     command: String,
+    /// What its requests must carry (the keyed server's `Authorization`).
+    headers: Vec<String>,
     _redis: Option<Redis>,
+    /// The keyed server's keys file.
+    _keys: Option<TempDir>,
 }
 
 /// Every server of a run; dropping it stops them all.
@@ -37,7 +41,7 @@ impl Fleet {
     /// Each embedded start's time-to-ready is added to `ready_ms`.
     pub fn start(binary: &Path, ready_ms: &mut Vec<f64>) -> anyhow::Result<Fleet> {
         let mut running = Vec::new();
-        for key in [ServerKey::Embedded, ServerKey::RateLimited] {
+        for key in [ServerKey::Embedded, ServerKey::RateLimited, ServerKey::Keyed] {
             let server = start_server(binary, key, None)?;
             ready_ms.push(server.server.ready().as_secs_f64() * 1e3);
             running.push(server);
@@ -61,6 +65,14 @@ impl Fleet {
             .find(|running| running.key == key)
             .map(|running| &running.server)
             .expect("cases are only planned for servers that run")
+    }
+
+    /// The headers every request to `key` carries.
+    pub fn headers(&self, key: ServerKey) -> &[String] {
+        self.running
+            .iter()
+            .find(|running| running.key == key)
+            .map_or(&[], |running| running.headers.as_slice())
     }
 
     pub fn address(&self, key: ServerKey) -> SocketAddr {
@@ -117,6 +129,14 @@ fn counter_block(key: ServerKey) -> Option<&'static str> {
 fn start_server(binary: &Path, key: ServerKey, redis: Option<Redis>) -> anyhow::Result<Running> {
     let flags = flags(key);
     let mut env = Vec::new();
+    let (keys, headers) = match key {
+        ServerKey::Keyed => {
+            let (dir, file, secret) = keys_file(binary)?;
+            env.push(("IDGEN_API_KEYS_FILE".to_owned(), file));
+            (Some(dir), vec![format!("Authorization: Bearer {secret}")])
+        }
+        _ => (None, Vec::new()),
+    };
     if let Some(redis) = &redis {
         env.push(("IDGEN_REDIS_URL".to_owned(), redis.url()));
     }
@@ -127,10 +147,10 @@ fn start_server(binary: &Path, key: ServerKey, redis: Option<Redis>) -> anyhow::
         .with_context(|| format!("start the {} server", key.label()))?;
     let mut command = String::new();
     for (name, value) in &env {
-        let value = if name == "IDGEN_REDIS_URL" {
-            "redis://127.0.0.1:$REDIS_PORT".to_owned()
-        } else {
-            value.clone()
+        let value = match name.as_str() {
+            "IDGEN_REDIS_URL" => "redis://127.0.0.1:$REDIS_PORT".to_owned(),
+            "IDGEN_API_KEYS_FILE" => "$TMPDIR/keys.toml".to_owned(),
+            _ => value.clone(),
         };
         command.push_str(&format!("{name}={value} "));
     }
@@ -139,7 +159,25 @@ fn start_server(binary: &Path, key: ServerKey, redis: Option<Redis>) -> anyhow::
         command.push(' ');
         command.push_str(flag);
     }
-    Ok(Running { key, server, command, _redis: redis })
+    Ok(Running { key, server, command, headers, _redis: redis, _keys: keys })
+}
+
+/// A keys file with one key from `idgen-server keys new`: its directory, its path and the
+/// key's secret.
+fn keys_file(binary: &Path) -> anyhow::Result<(TempDir, String, String)> {
+    let output = Command::new(binary)
+        .args(["keys", "new", "--name", "bench"])
+        .output()
+        .context("run idgen-server keys new")?;
+    if !output.status.success() {
+        bail!("idgen-server keys new failed: {}", String::from_utf8_lossy(&output.stderr));
+    }
+    let text = String::from_utf8(output.stdout).context("keys new printed UTF-8")?;
+    let (secret, entry) = text.split_once('\n').context("keys new printed a secret line")?;
+    let dir = TempDir::new("keys")?;
+    let file = dir.path().join("keys.toml");
+    std::fs::write(&file, entry).context("write the keys file")?;
+    Ok((dir, file.display().to_string(), secret.trim().to_owned()))
 }
 
 /// The three Redis-mode servers (each on its own redis-server, so their keys cannot mix) and

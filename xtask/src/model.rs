@@ -64,6 +64,8 @@ pub const TEXT: &str = "text/plain";
 pub enum ServerKey {
     Embedded,
     RateLimited,
+    /// Embedded with an API keys file: every request presents a key.
+    Keyed,
     RedisBlock1,
     RedisBlock1000,
     RedisRateLimited,
@@ -75,9 +77,18 @@ impl ServerKey {
         match self {
             ServerKey::Embedded => "$EMBEDDED",
             ServerKey::RateLimited => "$RATE_LIMITED",
+            ServerKey::Keyed => "$KEYED",
             ServerKey::RedisBlock1 => "$REDIS_BLOCK_1",
             ServerKey::RedisBlock1000 => "$REDIS_BLOCK_1000",
             ServerKey::RedisRateLimited => "$REDIS_RATE_LIMITED",
+        }
+    }
+
+    /// The headers its requests carry, as the report shows them.
+    pub fn shown_headers(self) -> Vec<String> {
+        match self {
+            ServerKey::Keyed => vec!["Authorization: Bearer $KEY".to_owned()],
+            _ => Vec::new(),
         }
     }
 
@@ -86,6 +97,7 @@ impl ServerKey {
         match self {
             ServerKey::Embedded => "embedded",
             ServerKey::RateLimited => "rate-limited",
+            ServerKey::Keyed => "keyed",
             ServerKey::RedisBlock1 => "redis-block-1",
             ServerKey::RedisBlock1000 => "redis-block-1000",
             ServerKey::RedisRateLimited => "redis-rate-limited",
@@ -102,6 +114,7 @@ pub enum Group {
     Batch,
     Connections,
     RateLimit,
+    Keys,
     Redis,
 }
 

@@ -36,23 +36,26 @@ pub fn plan(quick: bool, redis: bool) -> Vec<Vec<Case>> {
 }
 
 /// `/v1/ids/{kind}` of every kind (two of them in a quick run), rate limiting on next to
-/// uuid7, which is its "off".
+/// uuid7, which is its "off", and uuid7 and counter with an API key next to their open runs.
 fn single_id_units(quick: bool) -> Vec<Vec<Case>> {
     let kinds: Vec<&str> = if quick { vec!["uuid7", "counter"] } else { kinds().collect() };
-    kinds
-        .into_iter()
-        .map(|kind| {
-            let id = format!("v1/{kind}");
-            let path = format!("/v1/ids/{kind}");
-            let mut unit = vec![Case::http(&id, Group::Single, ServerKey::Embedded, &path)];
-            if kind == "uuid7" {
-                let on =
-                    Case::http("rate-limit/on", Group::RateLimit, ServerKey::RateLimited, &path);
-                unit.push(on);
-            }
-            unit
-        })
-        .collect()
+    let mut units = Vec::new();
+    for kind in kinds {
+        let id = format!("v1/{kind}");
+        let path = format!("/v1/ids/{kind}");
+        let mut unit = vec![Case::http(&id, Group::Single, ServerKey::Embedded, &path)];
+        if kind == "uuid7" {
+            let on = Case::http("rate-limit/on", Group::RateLimit, ServerKey::RateLimited, &path);
+            unit.push(on);
+        }
+        units.push(unit);
+        // Units of their own: their target is against the ceiling, so they need no neighbour.
+        if kind == "uuid7" || kind == "counter" {
+            let keyed = format!("keyed/{kind}");
+            units.push(vec![Case::http(&keyed, Group::Keys, ServerKey::Keyed, &path)]);
+        }
+    }
+    units
 }
 
 fn redis_units() -> [Vec<Case>; 3] {
@@ -135,8 +138,9 @@ mod tests {
         let quick: Vec<Case> = plan(true, false).into_iter().flatten().collect();
         assert!(quick.len() < 10);
         let full: Vec<Case> = plan(false, true).into_iter().flatten().collect();
-        assert_eq!(full.len(), 29, "the ceiling aside");
-        for id in ["v1/random", "tutorial/generate_uuid", "batch/text/10000", "rate-limit/on"] {
+        assert_eq!(full.len(), 31, "the ceiling aside");
+        let ids = ["v1/random", "tutorial/generate_uuid", "batch/text/10000", "rate-limit/on"];
+        for id in ids.into_iter().chain(["keyed/uuid7", "keyed/counter"]) {
             assert!(full.iter().any(|case| case.id == id), "{id} missing");
         }
         assert!(full.iter().all(|case| case.id != "ceiling"), "the ceiling is case 0, apart");
@@ -219,7 +223,7 @@ mod tests {
                 assert_eq!(order[at..at + size], unit);
                 first += size;
             }
-            // 29 cases: 4 to 6 between ceiling runs, so the ceiling runs on both sides of a
+            // 31 cases: 4 to 6 between ceiling runs, so the ceiling runs on both sides of a
             // case are well within `target::BRACKET_RUNS` of it.
             for gap in ceiling_gaps(&order) {
                 assert!((4..=6).contains(&gap), "gap of {gap} in round {round}: {order:?}");

@@ -148,7 +148,7 @@ impl Server {
 
         let deadline = spawned + START_DEADLINE;
         loop {
-            if let Ok((200, _)) = http_get(address, "/healthz", None) {
+            if let Ok((200, _)) = http_get(address, "/healthz", None, &[]) {
                 break;
             }
             if Instant::now() > deadline {
@@ -313,11 +313,15 @@ pub fn http_get(
     address: SocketAddr,
     path: &str,
     accept: Option<&str>,
+    headers: &[String],
 ) -> anyhow::Result<(u16, Vec<u8>)> {
     let mut stream = TcpStream::connect_timeout(&address, Duration::from_secs(1))?;
     stream.set_read_timeout(Some(Duration::from_secs(5)))?;
-    let accept = accept.map(|value| format!("Accept: {value}\r\n")).unwrap_or_default();
-    write!(stream, "GET {path} HTTP/1.1\r\nHost: {address}\r\n{accept}Connection: close\r\n\r\n")?;
+    let mut extra = accept.map(|value| format!("Accept: {value}\r\n")).unwrap_or_default();
+    for header in headers {
+        extra.push_str(&format!("{header}\r\n"));
+    }
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: {address}\r\n{extra}Connection: close\r\n\r\n")?;
     let mut response = Vec::new();
     stream.read_to_end(&mut response)?;
     let head_end = response

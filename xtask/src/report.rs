@@ -183,6 +183,7 @@ fn results_section(md: &mut String, results: &Results, has_chart: bool) {
         (Group::Batch, "Batches of uuid7"),
         (Group::Connections, "Connections (`/v1/ids/uuid7`)"),
         (Group::RateLimit, "Rate limiting (embedded)"),
+        (Group::Keys, "API keys (embedded)"),
         (Group::Redis, "Redis mode"),
     ];
     let ceiling = results.outcome("ceiling");
@@ -219,6 +220,14 @@ fn group_section(
                 "On: a second server with `--rate-limit-per-second 1000000 \
                  --rate-limit-burst 1000000` (the server's maximum), a limit this machine \
                  cannot reach, so only the limiter's bookkeeping is measured. Off: the `v1/uuid7` case above.\n\n",
+            );
+        }
+        Group::Keys => {
+            md.push_str(
+                "A third server with `IDGEN_API_KEYS_FILE` (one key, made by `idgen-server keys \
+                 new`, no limits); wrk sends `Authorization: Bearer` on every request, so each \
+                 one pays the key's lookup and its scope check. Without a key: the `v1/...` \
+                 cases above.\n\n",
             );
         }
         Group::Redis => {

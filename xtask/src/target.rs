@@ -41,6 +41,16 @@ pub fn evaluate(results: &Results) -> Vec<Target> {
         Bound::AtLeast(0.90),
         Metric::RequestsPerSecond,
     ));
+    for kind in ["uuid7", "counter"] {
+        targets.push(ratio_target(
+            results,
+            &format!("`/v1/ids/{kind}` with an API key req/s vs ceiling"),
+            &format!("keyed/{kind}"),
+            "ceiling",
+            Bound::AtLeast(0.85),
+            Metric::RequestsPerSecond,
+        ));
+    }
     targets.extend(redis_targets(results));
     targets.extend(batch_targets(results));
     targets.extend(memory_targets(results));

@@ -91,6 +91,7 @@ pub fn arguments(
     seconds: u32,
     script: &str,
     accept: Option<&str>,
+    headers: &[String],
     url: &str,
 ) -> Vec<String> {
     let threads = connections.min(2);
@@ -103,6 +104,9 @@ pub fn arguments(
     ];
     if let Some(accept) = accept {
         arguments.extend(["-H".to_owned(), format!("Accept: {accept}")]);
+    }
+    for header in headers {
+        arguments.extend(["-H".to_owned(), header.clone()]);
     }
     arguments.push(url.to_owned());
     arguments
@@ -263,11 +267,12 @@ mod tests {
             3,
             "bench.lua",
             Some("text/plain"),
+            &["Authorization: Bearer $KEY".to_owned()],
             "http://127.0.0.1:1/v1/ids/uuid7?count=10",
         );
         assert_eq!(
             display_command("wrk", &arguments),
-            r#"wrk -t2 -c50 -d3s -s bench.lua -H "Accept: text/plain" "http://127.0.0.1:1/v1/ids/uuid7?count=10""#
+            r#"wrk -t2 -c50 -d3s -s bench.lua -H "Accept: text/plain" -H "Authorization: Bearer $KEY" "http://127.0.0.1:1/v1/ids/uuid7?count=10""#
         );
     }
 }

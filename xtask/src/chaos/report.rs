@@ -142,13 +142,13 @@ fn header(out: &mut String, findings: &Findings) {
 
 /// The first line that counts: passed (and what was skipped), or every reason it failed.
 fn verdict(findings: &Findings) -> String {
-    let mut skipped: Vec<&str> = findings
-        .runs
-        .iter()
-        .filter(|run| run.skipped.is_some())
-        .map(|run| run.fault.name())
-        .collect();
-    skipped.dedup();
+    // Each fault once, in the order of the first run skipped (a fault runs once per cycle).
+    let mut skipped: Vec<&str> = Vec::new();
+    for run in findings.runs.iter().filter(|run| run.skipped.is_some()) {
+        if !skipped.contains(&run.fault.name()) {
+            skipped.push(run.fault.name());
+        }
+    }
     if findings.failures.is_empty() {
         let skipped = if skipped.is_empty() {
             String::new()
