@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use idgen_core::{DecodeContext, Kind};
 
-use crate::auth::Auth;
+use crate::auth::{Auth, SharedKeyLimits};
 use crate::backend::Opened;
 use crate::backend::observed::Observed;
 use crate::config::{Config, ConfigError, Setting, Source};
@@ -44,19 +44,24 @@ impl AppState {
     /// on (every store operation counted and timed).
     pub fn new(config: &Config, opened: Opened, clock: SharedClock) -> anyhow::Result<Self> {
         let observer = Observer::new(config);
-        let auth = match &config.api_keys_file {
-            Some(path) => {
-                Some(Auth::load(path.clone(), Arc::clone(&clock)).map_err(|problem| {
-                    ConfigError::new(Setting::ApiKeysFile, Source::Env, problem)
-                })?)
-            }
-            None => None,
-        };
         let backend = Arc::new(Observed::new(
             opened.backend,
             Arc::clone(&observer.metrics),
             Arc::clone(&observer.incidents),
         ));
+        let auth = match &config.api_keys_file {
+            Some(path) => {
+                // In Redis mode the per-key rates and quotas are the store's, for every node.
+                let store: Arc<dyn crate::backend::Backend> = backend.clone();
+                let shared =
+                    SharedKeyLimits::new(store, Arc::clone(&clock), config.rate_limit_fail);
+                let auth = Auth::load(path.clone(), Arc::clone(&clock), shared);
+                Some(auth.map_err(|problem| {
+                    ConfigError::new(Setting::ApiKeysFile, Source::Env, problem)
+                })?)
+            }
+            None => None,
+        };
         Ok(Self {
             issuer: Issuer::new(config, backend, opened.durable, clock)?,
             limits: Limits {

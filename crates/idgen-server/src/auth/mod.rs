@@ -10,6 +10,7 @@
 pub mod keys;
 pub mod limits;
 pub mod scope;
+pub mod shared;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -25,19 +26,33 @@ use crate::issue::{NewCounters, SharedClock};
 use crate::state::AppState;
 pub use keys::{Key, Keyring, new_key};
 use limits::KeyLimits;
+pub use shared::SharedKeyLimits;
 
 /// The keys in use and their limits.
 pub struct Auth {
     path: PathBuf,
     keyring: RwLock<Arc<Keyring>>,
     pub limits: KeyLimits,
+    /// The limits every node shares (Redis mode); `limits` counts only new counter names then.
+    shared: Option<SharedKeyLimits>,
 }
 
 impl Auth {
     /// The keys of `path`, or why they cannot be used (the line of the problem).
-    pub fn load(path: PathBuf, clock: SharedClock) -> Result<Auth, String> {
+    /// With `shared`, the rates and quotas are the store's, for every node.
+    pub fn load(
+        path: PathBuf,
+        clock: SharedClock,
+        shared: Option<SharedKeyLimits>,
+    ) -> Result<Auth, String> {
         let keyring = Keyring::load(&path)?;
-        Ok(Auth { path, keyring: RwLock::new(Arc::new(keyring)), limits: KeyLimits::new(clock) })
+        let limits = KeyLimits::new(clock);
+        Ok(Auth { path, keyring: RwLock::new(Arc::new(keyring)), limits, shared })
+    }
+
+    /// Whether the rates and quotas are shared by every node.
+    pub fn shared_limits(&self) -> bool {
+        self.shared.is_some()
     }
 
     /// How many keys are in use.
@@ -84,7 +99,7 @@ impl NewCounters for KeyCounters<'_> {
 
 /// Whether `key` may have `count` IDs of `kind` (for a counter: of the counter `name`), spending
 /// them from its rate and daily quota; 403 without the scope, 429 over a limit.
-pub fn permit<'a>(
+pub async fn permit<'a>(
     state: &'a AppState,
     key: &'a Key,
     kind: Kind,
@@ -98,7 +113,10 @@ pub fn permit<'a>(
     if kind == Kind::Counter && !key.scopes.allows_counter(name.as_str()) {
         return Err(ApiError::Forbidden { what: format!("use the counter {}", name.as_str()) });
     }
-    auth.limits.spend(key, count)?;
+    match &auth.shared {
+        Some(shared) => shared.spend(key, count).await?,
+        None => auth.limits.spend(key, count)?,
+    }
     Ok(KeyCounters { limits: &auth.limits, key })
 }
 

@@ -3,7 +3,6 @@
 //! command: writes that fail, calls that never answer, a store that forgets everything.
 
 use std::collections::HashMap;
-use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -11,8 +10,8 @@ use std::time::{Duration, Instant};
 use parking_lot::Mutex;
 
 use super::{
-    Backend, BackendError, BackendFuture, Mark, Opened, RateDecision, RateTokens, Readiness,
-    Snapshot,
+    Backend, BackendError, BackendFuture, Mark, Opened, RateBucket, RateDecision, RateTokens,
+    Readiness, Snapshot,
 };
 use crate::config::Config;
 
@@ -30,7 +29,9 @@ struct Shared {
     stall: AtomicBool,
     share_rate_limits: AtomicBool,
     /// GCRA "theoretical arrival time" per client, ns after `epoch`.
-    buckets: Mutex<HashMap<IpAddr, u128>>,
+    buckets: Mutex<HashMap<RateBucket, u128>>,
+    /// Per-key quotas spent: (key, day) -> IDs.
+    quotas: Mutex<HashMap<(Arc<str>, u64), u64>>,
     epoch: Mutex<Option<Instant>>,
 }
 
@@ -215,7 +216,7 @@ impl RateTokens for Instance {
     /// GCRA, as the Redis script does it, on this process's monotonic clock.
     fn take(
         &self,
-        client: IpAddr,
+        bucket: RateBucket,
         per_second: u32,
         burst: u32,
         want: u32,
@@ -228,7 +229,7 @@ impl RateTokens for Instance {
             let interval = 1_000_000_000 / u128::from(per_second.max(1));
             let tolerance = interval * u128::from(burst);
             let mut buckets = self.shared.buckets.lock();
-            let tat = buckets.entry(client).or_default();
+            let tat = buckets.entry(bucket).or_default();
             *tat = (*tat).max(now);
             let fits = (tolerance.saturating_sub(*tat - now)) / interval;
             let granted = fits.min(u128::from(want.max(1))) as u32;
@@ -239,6 +240,24 @@ impl RateTokens for Instance {
             *tat += u128::from(granted) * interval;
             let remaining = (tolerance.saturating_sub(*tat - now) / interval) as u32;
             Ok(RateDecision::Allowed { granted, remaining })
+        })
+    }
+
+    fn spend_quota(
+        &self,
+        key: Arc<str>,
+        day: u64,
+        want: u64,
+        quota: u64,
+    ) -> BackendFuture<'_, Result<bool, BackendError>> {
+        self.answer(move || {
+            let mut quotas = self.shared.quotas.lock();
+            let spent = quotas.entry((key, day)).or_default();
+            if spent.saturating_add(want) > quota {
+                return Ok(false);
+            }
+            *spent += want;
+            Ok(true)
         })
     }
 }

@@ -145,16 +145,35 @@ pub trait SharedTimestamps: Send + Sync {
     fn take(&self, count: u64, now_ms: u64) -> BackendFuture<'_, Result<Range<u64>, BackendError>>;
 }
 
-/// Rate-limit tokens kept by the store, so that every node draws from one bucket per client.
+/// Whose rate-limit bucket: a client address (`IDGEN_RATE_LIMIT_PER_SECOND`) or an API key's
+/// (by its name).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum RateBucket {
+    Client(IpAddr),
+    Key(Arc<str>),
+}
+
+/// Rate-limit tokens and per-key daily quotas kept by the store, so that every node draws from
+/// one bucket per client or key.
 pub trait RateTokens: Send + Sync {
-    /// Up to `want` tokens for `client` from a GCRA bucket of `burst` refilling `per_second`.
+    /// Up to `want` tokens of `bucket`, a GCRA bucket of `burst` refilling `per_second`.
     fn take(
         &self,
-        client: IpAddr,
+        bucket: RateBucket,
         per_second: u32,
         burst: u32,
         want: u32,
     ) -> BackendFuture<'_, Result<RateDecision, BackendError>>;
+
+    /// Spends `want` of key `key`'s `quota` for UTC day `day` (days since the epoch), all or
+    /// nothing: `false` when fewer than `want` are left.
+    fn spend_quota(
+        &self,
+        key: Arc<str>,
+        day: u64,
+        want: u64,
+        quota: u64,
+    ) -> BackendFuture<'_, Result<bool, BackendError>>;
 }
 
 /// Everything a store must do for the rest of the server.

@@ -2,7 +2,6 @@
 //! outcome and timed (`idgen_store_operations_total`, `idgen_store_operation_duration_seconds`),
 //! whichever store it is. The decorator sits on the seam, so no back end records anything.
 
-use std::net::IpAddr;
 use std::ops::{Range, RangeInclusive};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -10,8 +9,8 @@ use std::time::{Duration, Instant};
 use idgen_core::counter::CounterName;
 
 use super::{
-    Backend, BackendError, BackendFuture, CounterStatus, Mark, RateDecision, RateTokens, Readiness,
-    SharedCounters, SharedTimestamps, Snapshot, WorkerEvents,
+    Backend, BackendError, BackendFuture, CounterStatus, Mark, RateBucket, RateDecision,
+    RateTokens, Readiness, SharedCounters, SharedTimestamps, Snapshot, WorkerEvents,
 };
 use crate::observe::incidents::Incidents;
 use crate::observe::metrics::{Metrics, STORE_OPS, STORE_OUTCOMES};
@@ -182,12 +181,23 @@ impl SharedTimestamps for Observed {
 impl RateTokens for Observed {
     fn take(
         &self,
-        client: IpAddr,
+        bucket: RateBucket,
         per_second: u32,
         burst: u32,
         want: u32,
     ) -> BackendFuture<'_, Result<RateDecision, BackendError>> {
         let tokens = self.inner.rate_tokens().expect("checked by rate_tokens");
-        self.timed(TAKE_TOKENS, tokens.take(client, per_second, burst, want))
+        self.timed(TAKE_TOKENS, tokens.take(bucket, per_second, burst, want))
+    }
+
+    fn spend_quota(
+        &self,
+        key: Arc<str>,
+        day: u64,
+        want: u64,
+        quota: u64,
+    ) -> BackendFuture<'_, Result<bool, BackendError>> {
+        let tokens = self.inner.rate_tokens().expect("checked by rate_tokens");
+        self.timed(TAKE_TOKENS, tokens.spend_quota(key, day, want, quota))
     }
 }

@@ -36,7 +36,7 @@ use actix_web::middleware::Next;
 use parking_lot::Mutex;
 
 use super::{ClientIp, ceil_secs, every, pacing_headers};
-use crate::backend::{Backend, BackendError, RateDecision};
+use crate::backend::{Backend, BackendError, RateBucket, RateDecision};
 use crate::config::{Config, RateLimitFail};
 use crate::error::{ApiError, Refusal};
 
@@ -123,7 +123,7 @@ impl SharedLimit {
     /// Up to `want` of `client`'s tokens, from the back end.
     async fn take(&self, client: IpAddr, want: u32) -> Result<RateDecision, BackendError> {
         let tokens = self.backend.rate_tokens().expect("checked by SharedLimit::new");
-        tokens.take(client, self.per_second, self.burst, want).await
+        tokens.take(RateBucket::Client(client), self.per_second, self.burst, want).await
     }
 
     /// The task that drops expired slice pools (none without pools).

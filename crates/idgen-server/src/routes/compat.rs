@@ -64,8 +64,11 @@ fn integer_id(id: u64) -> HttpResponse {
         (status = 429, description = "Rate limited", body = ErrorBody),
     )
 )]
-pub fn generate_uuid(state: &AppState, caller: Option<&Key>) -> Result<HttpResponse, ApiError> {
-    permit(state, caller, Kind::Uuid)?;
+pub async fn generate_uuid(
+    state: &AppState,
+    caller: Option<&Key>,
+) -> Result<HttpResponse, ApiError> {
+    permit(state, caller, Kind::Uuid).await?;
     state.observer().metrics.issued(Kind::Uuid, 1);
     // `encode_lower` rather than `Display`, which goes through `core::fmt` digit by digit.
     let mut text = Uuid::encode_buffer();
@@ -75,11 +78,14 @@ pub fn generate_uuid(state: &AppState, caller: Option<&Key>) -> Result<HttpRespo
 
 /// With API keys: whether `caller` may have one ID of `kind` (the counter `default` for a
 /// counter), spent from its limits.
-fn permit(state: &AppState, caller: Option<&Key>, kind: Kind) -> Result<(), ApiError> {
-    match caller {
-        Some(key) => auth::permit(state, key, kind, &CounterName::default(), 1).map(|_| ()),
-        None => Ok(()),
-    }
+/// Boxed: a keyed request's wait on the store stays out of every open request's future.
+async fn permit(state: &AppState, caller: Option<&Key>, kind: Kind) -> Result<(), ApiError> {
+    let Some(key) = caller else { return Ok(()) };
+    Box::pin(async move {
+        let name = CounterName::default();
+        auth::permit(state, key, kind, &name, 1).await.map(|_| ())
+    })
+    .await
 }
 
 /// `GET /generate_timestamp_id`
@@ -98,7 +104,7 @@ pub async fn generate_timestamp_id(
     state: &AppState,
     caller: Option<&Key>,
 ) -> Result<HttpResponse, ApiError> {
-    permit(state, caller, Kind::Timestamp)?;
+    permit(state, caller, Kind::Timestamp).await?;
     let value = state.issuer().timestamps(1).await?.start;
     state.observer().metrics.issued(Kind::Timestamp, 1);
     Ok(string_id(|body| push_decimal(body, value)))
@@ -120,7 +126,7 @@ pub async fn generate_counter_id(
     state: &AppState,
     caller: Option<&Key>,
 ) -> Result<HttpResponse, ApiError> {
-    permit(state, caller, Kind::Counter)?;
+    permit(state, caller, Kind::Counter).await?;
     let values = state.issuer().counter_values(&CounterName::default(), 1).await?;
     state.observer().metrics.issued(Kind::Counter, 1);
     Ok(integer_id(values.first().map_or(0, |range| *range.start())))
@@ -142,7 +148,7 @@ pub async fn generate_snowflake_id(
     state: &AppState,
     caller: Option<&Key>,
 ) -> Result<HttpResponse, ApiError> {
-    permit(state, caller, Kind::Snowflake)?;
+    permit(state, caller, Kind::Snowflake).await?;
     let id = state.issuer().snowflake().await?.get();
     state.observer().metrics.issued(Kind::Snowflake, 1);
     Ok(integer_id(id))
@@ -162,14 +168,14 @@ pub async fn generate_snowflake_id(
     )
 )]
 /// `length`: the path segment (as actix's router sees it: `%32` is `2`).
-pub fn generate_random_string(
+pub async fn generate_random_string(
     state: &AppState,
     length: &str,
     caller: Option<&Key>,
 ) -> Result<HttpResponse, ApiError> {
     let length = length.parse::<usize>().map_err(|_| ParamError::Length { max: Length::MAX })?;
     let length = Length::new(length)?;
-    permit(state, caller, Kind::Random)?;
+    permit(state, caller, Kind::Random).await?;
     state.observer().metrics.issued(Kind::Random, 1);
     Ok(string_id(|body| {
         random::generate_into(&mut rand::rng(), length, Alphabet::Alphanumeric, body);

@@ -115,8 +115,12 @@ pub(super) async fn issue(
         None => state.issuer().issue_for(kind, &params, count, &mut out, AnyNewCounter).await?,
         // Boxed: the keyed path's extra state stays out of every open request's future.
         Some(key) => {
-            let keyed = crate::auth::permit(state, key, kind, &params.name, count as u64)?;
-            Box::pin(state.issuer().issue_for(kind, &params, count, &mut out, keyed)).await?
+            Box::pin(async {
+                let keyed =
+                    crate::auth::permit(state, key, kind, &params.name, count as u64).await?;
+                state.issuer().issue_for(kind, &params, count, &mut out, keyed).await
+            })
+            .await?
         }
     }
     state.observer().metrics.issued(kind, count as u64);

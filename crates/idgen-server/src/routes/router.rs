@@ -167,12 +167,12 @@ async fn dispatch(
         Handler::IdsPost => {
             ids::post_ids(state, request, segment("kind"), body.unwrap_or(&[]), caller).await
         }
-        Handler::GenerateUuid => compat::generate_uuid(state, caller),
+        Handler::GenerateUuid => compat::generate_uuid(state, caller).await,
         Handler::GenerateTimestampId => compat::generate_timestamp_id(state, caller).await,
         Handler::GenerateCounterId => compat::generate_counter_id(state, caller).await,
         Handler::GenerateSnowflakeId => compat::generate_snowflake_id(state, caller).await,
         Handler::GenerateRandomString => {
-            compat::generate_random_string(state, segment("length"), caller)
+            compat::generate_random_string(state, segment("length"), caller).await
         }
         Handler::Decode => decode::decode(state, segment("kind"), segment("id"), caller),
         Handler::Kinds => Ok(kinds::kinds()),

@@ -24,6 +24,7 @@ mod operability;
 mod rate_limit;
 mod redis_cluster;
 mod redis_harness;
+mod redis_keys;
 mod redis_mode;
 mod redis_rate_limit;
 mod redis_regression;

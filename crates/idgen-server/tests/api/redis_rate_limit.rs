@@ -5,8 +5,8 @@ use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use idgen_core::wire::ErrorCode;
-use idgen_server::backend::RateDecision;
 use idgen_server::backend::redis::RedisStore;
+use idgen_server::backend::{RateBucket, RateDecision};
 use idgen_server::config::RedisUrl;
 use reqwest::StatusCode;
 
@@ -266,14 +266,14 @@ async fn a_slice_is_granted_in_part_when_fewer_tokens_are_left() {
     // The store itself (not a node): this checks the script's answers to exact asks.
     let store = RedisStore::new(&RedisUrl::new(redis.url()), false, "idgen:", 0).unwrap();
     store.ping().await.unwrap();
-    let client = IpAddr::from([192, 0, 2, 1]);
+    let bucket = RateBucket::Client(IpAddr::from([192, 0, 2, 1]));
     // 1/s with a burst of 12: a token comes back each second, so the exact counts below
     // only hold within the first second; `refilled` allows for a slower machine.
     let started = Instant::now();
-    let first = store.rate_check(client, 1, 12, 8).await.unwrap();
-    let second = store.rate_check(client, 1, 12, 10).await.unwrap();
-    let third = store.rate_check(client, 1, 12, 10).await.unwrap();
-    let single = store.rate_check(client, 1, 12, 1).await.unwrap();
+    let first = store.rate_check(&bucket, 1, 12, 8).await.unwrap();
+    let second = store.rate_check(&bucket, 1, 12, 10).await.unwrap();
+    let third = store.rate_check(&bucket, 1, 12, 10).await.unwrap();
+    let single = store.rate_check(&bucket, 1, 12, 1).await.unwrap();
     let refilled = u32::try_from(started.elapsed().as_secs()).unwrap();
     eprintln!("slices: {first:?}, {second:?}, {third:?}, {single:?} ({refilled} s refilled)");
     assert_eq!(first, RateDecision::Allowed { granted: 8, remaining: 4 });

@@ -14,6 +14,7 @@
 //! to the leased id and is raised only while Redis holds this node's token (fencing), so a
 //! node that takes the id over starts above everything the previous holder could issue.
 
+mod buckets;
 mod connection;
 mod identity;
 pub mod lease;
@@ -26,7 +27,6 @@ pub mod store;
 mod worker;
 
 use std::collections::HashMap;
-use std::net::IpAddr;
 use std::ops::{Range, RangeInclusive};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -45,8 +45,8 @@ use segment::Segments;
 pub use store::{RedisStore, TimeMark};
 
 use super::{
-    Backend, BackendError, BackendFuture, CounterStatus, Mark, RateDecision, RateTokens, Readiness,
-    SharedCounters, SharedTimestamps, Snapshot, WorkerEvents,
+    Backend, BackendError, BackendFuture, CounterStatus, Mark, RateBucket, RateDecision,
+    RateTokens, Readiness, SharedCounters, SharedTimestamps, Snapshot, WorkerEvents,
 };
 
 /// How refusals name this store.
@@ -356,13 +356,27 @@ impl SharedTimestamps for RedisBackend {
 impl RateTokens for RedisBackend {
     fn take(
         &self,
-        client: IpAddr,
+        bucket: RateBucket,
         per_second: u32,
         burst: u32,
         want: u32,
     ) -> BackendFuture<'_, Result<RateDecision, BackendError>> {
         Box::pin(async move {
-            self.store.rate_check(client, per_second, burst, want).await.map_err(|error| {
+            self.store.rate_check(&bucket, per_second, burst, want).await.map_err(|error| {
+                BackendError::Unreachable { store: STORE, detail: error.to_string() }
+            })
+        })
+    }
+
+    fn spend_quota(
+        &self,
+        key: Arc<str>,
+        day: u64,
+        want: u64,
+        quota: u64,
+    ) -> BackendFuture<'_, Result<bool, BackendError>> {
+        Box::pin(async move {
+            self.store.spend_quota(&key, day, want, quota).await.map_err(|error| {
                 BackendError::Unreachable { store: STORE, detail: error.to_string() }
             })
         })

@@ -104,6 +104,19 @@ redis.call('SET', KEYS[1], string.format('%d', new_tat), 'PX', math.ceil((new_ta
 return {1, grant, math.floor((tolerance - (new_tat - now)) / interval)}
 ";
 
+/// A key's daily quota, all or nothing: spends ARGV[1] of ARGV[2] in KEYS[1] (one key per key
+/// name and UTC day, gone two days later). Returns 1 when spent, 0 when fewer were left.
+pub const QUOTA: &str = r"
+local want = tonumber(ARGV[1])
+local spent = tonumber(redis.call('GET', KEYS[1]) or '0')
+if spent + want > tonumber(ARGV[2]) then
+  return 0
+end
+redis.call('INCRBY', KEYS[1], want)
+redis.call('EXPIRE', KEYS[1], 172800)
+return 1
+";
+
 /// Every script, loaded once per store (EVALSHA, falling back to SCRIPT LOAD on NOSCRIPT).
 pub struct Scripts {
     pub acquire: Script,
@@ -115,6 +128,7 @@ pub struct Scripts {
     pub timestamps: Script,
     pub identity: Script,
     pub gcra: Script,
+    pub quota: Script,
 }
 
 impl Scripts {
@@ -129,6 +143,7 @@ impl Scripts {
             timestamps: Script::new(TIMESTAMPS),
             identity: Script::new(IDENTITY),
             gcra: Script::new(GCRA),
+            quota: Script::new(QUOTA),
         }
     }
 }

@@ -16,7 +16,6 @@
 //!   that nodes which refused after a loss adopt it.
 
 use std::collections::HashMap;
-use std::net::IpAddr;
 use std::ops::RangeInclusive;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -27,7 +26,6 @@ use parking_lot::RwLock;
 
 use super::connection::{Conn, Connections, RedisError, call_script};
 use super::scripts::{REGRESSED, Scripts};
-use crate::backend::RateDecision;
 use crate::config::RedisUrl;
 
 /// The largest mark kept in Redis: Lua numbers are doubles, exact up to 2^53.
@@ -64,9 +62,9 @@ pub enum TimeMark {
 
 /// The commands of the Redis back end over its [`Connections`].
 pub struct RedisStore {
-    connections: Connections,
-    prefix: String,
-    scripts: Scripts,
+    pub(super) connections: Connections,
+    pub(super) prefix: String,
+    pub(super) scripts: Scripts,
     /// `IDGEN_REDIS_WAIT_REPLICAS`: writes that guard uniqueness wait for this many replicas.
     wait_replicas: u32,
     /// Redis Cluster: scripts cannot reach the identity key (another slot), so they are not
@@ -236,10 +234,6 @@ impl RedisStore {
             TimeMark::Ulid => "ulid",
         };
         format!("{}{name}-mark", self.prefix)
-    }
-
-    fn rate_key(&self, client: IpAddr) -> String {
-        format!("{}rate:{{{client}}}", self.prefix)
     }
 
     /// After a write that guards uniqueness: with `IDGEN_REDIS_WAIT_REPLICAS` = N > 0, `WAIT`
@@ -549,44 +543,6 @@ impl RedisStore {
             )
             .await?;
         Ok(reply == 1)
-    }
-
-    /// Up to `want` tokens for `client` from a GCRA bucket of `burst` refilling `per_second`:
-    /// as many as fit (at least 1), or `Limited` with the wait until one fits.
-    pub async fn rate_check(
-        &self,
-        client: IpAddr,
-        per_second: u32,
-        burst: u32,
-        want: u32,
-    ) -> Result<RateDecision, RedisError> {
-        let key = &self.rate_key(client);
-        let interval_us = 1_000_000 / u64::from(per_second.max(1));
-        let args = &[interval_us.to_string(), burst.to_string(), want.max(1).to_string()];
-        let script = &self.scripts.gcra;
-        let reply: (i64, i64, i64) = self
-            .connections
-            .run_hot(|mut connection| async move {
-                call_script(&mut connection, script, std::slice::from_ref(key), args).await
-            })
-            .await?;
-        Ok(match reply {
-            (1, granted, remaining) => {
-                let granted = u32::try_from(granted)
-                    .ok()
-                    .filter(|granted| (1..=want.max(1)).contains(granted))
-                    .ok_or_else(|| {
-                        RedisError::Reply(format!("the rate limit granted {granted} of {want}"))
-                    })?;
-                RateDecision::Allowed {
-                    granted,
-                    remaining: remaining.clamp(0, i64::from(burst)) as u32,
-                }
-            }
-            (_, _, wait_us) => {
-                RateDecision::Limited { wait: Duration::from_micros(wait_us.max(0) as u64) }
-            }
-        })
     }
 }
 

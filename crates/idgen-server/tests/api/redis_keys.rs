@@ -1,0 +1,88 @@
+//! API keys in Redis mode: a key's rate and daily quota are shared by every node, so three
+//! nodes let about the key's limit through, not three times it.
+
+use std::time::Instant;
+
+use idgen_core::wire::ErrorCode;
+use reqwest::StatusCode;
+
+use crate::helpers::{Options, TestApp, assert_error, header};
+use crate::redis_harness::RedisServer;
+use crate::redis_mode::node;
+
+/// A keys file with one key, `svc`, with `limits` (TOML lines): (its dir, the secret).
+fn keys_file(limits: &str) -> (tempfile::TempDir, std::path::PathBuf, String) {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_idgen-server"))
+        .args(["keys", "new", "--name", "svc"])
+        .output()
+        .expect("run keys new");
+    let text = String::from_utf8(output.stdout).unwrap();
+    let (secret, entry) = text.split_once('\n').expect("a secret, then the entry");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("keys.toml");
+    std::fs::write(&file, format!("{}\n{limits}\n", entry.trim())).unwrap();
+    (dir, file, secret.to_owned())
+}
+
+fn three_keyed_nodes(redis: &RedisServer, file: &std::path::Path) -> [TestApp; 3] {
+    let keyed = || Options::new().env("IDGEN_API_KEYS_FILE", file.display());
+    [node(redis, keyed()), node(redis, keyed()), node(redis, keyed())]
+}
+
+async fn ask(app: &TestApp, secret: &str, count: u32) -> reqwest::Response {
+    let url = app.ids_url("uuid7", &[("count", &count.to_string())]);
+    app.client.get(url).bearer_auth(secret).send().await.expect("send")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_keys_rate_is_shared_by_three_nodes() {
+    let Some(redis) = RedisServer::start("a_keys_rate_is_shared_by_three_nodes") else { return };
+    let (_dir, file, secret) = keys_file("rate_per_second = 2\nburst = 20");
+    let nodes = three_keyed_nodes(&redis, &file);
+    let started = Instant::now();
+    let (mut passed, mut refused) = (0u64, None);
+    // 60 IDs asked in batches of 2 round the nodes: three times the burst.
+    for attempt in 0..30 {
+        let response = ask(&nodes[attempt % 3], &secret, 2).await;
+        match response.status() {
+            StatusCode::OK => passed += 2,
+            StatusCode::TOO_MANY_REQUESTS => refused = Some(response),
+            other => panic!("unexpected {other}: {}", response.text().await.unwrap()),
+        }
+    }
+    let refilled = 2 * (started.elapsed().as_secs() + 1);
+    eprintln!("shared per-key rate: {passed} of 60 IDs passed (burst 20)");
+    assert!(passed >= 20, "only {passed} IDs of a burst of 20 passed");
+    assert!(passed <= 20 + refilled + 2, "{passed} passed: the key's rate is per node, not shared");
+    let refused = refused.expect("some requests were limited");
+    assert_eq!(header(&refused, "ratelimit-limit").as_deref(), Some("20"));
+    assert!(header(&refused, "retry-after").is_some());
+    assert_error(refused, StatusCode::TOO_MANY_REQUESTS, ErrorCode::RateLimited).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_keys_daily_quota_is_shared_by_three_nodes_and_never_exceeded() {
+    let Some(redis) = RedisServer::start("a_keys_daily_quota_is_shared_by_three_nodes") else {
+        return;
+    };
+    let (_dir, file, secret) = keys_file("daily_quota = 1200");
+    let nodes = three_keyed_nodes(&redis, &file);
+    let mut passed = 0u64;
+    // 1,800 IDs asked, 3 at a time, one node after the other. A node reserves slices of 12 (a
+    // hundredth of the quota) and serves its next requests from them; every node keeps being
+    // asked, so what a node reserved ahead is spent too.
+    for attempt in 0..600 {
+        let response = ask(&nodes[attempt % 3], &secret, 3).await;
+        match response.status() {
+            StatusCode::OK => passed += 3,
+            StatusCode::TOO_MANY_REQUESTS => {
+                let message =
+                    assert_error(response, StatusCode::TOO_MANY_REQUESTS, ErrorCode::RateLimited)
+                        .await;
+                assert!(message.contains("daily quota of 1200"), "{message}");
+            }
+            other => panic!("unexpected {other}"),
+        }
+    }
+    assert_eq!(passed, 1200, "the quota is shared: 1,200 IDs in all, on any node");
+}
