@@ -396,9 +396,7 @@ pub fn app(
         let limited = apply(limiter, handlers.clone()).map(ServiceResponse::map_into_boxed_body);
         app.default_service(Router::limited(handlers, limited))
     } else if rate_limit.enabled() {
-        let limited = apply(rate_limit.governor(), handlers.clone())
-            .map(move |response| rate_limit.standard_headers(response).map_into_boxed_body());
-        app.default_service(Router::limited(handlers, limited))
+        app.default_service(Router::locally_limited(handlers, rate_limit))
     } else {
         app.default_service(Router::new(handlers))
     }

@@ -20,6 +20,7 @@ pub struct Limits {
     pub max_batch: u32,
     /// 0: rate limiting is off.
     pub rate_per_second: u32,
+    /// The bucket's size (the rate when `IDGEN_RATE_LIMIT_BURST` is 0).
     pub rate_burst: u32,
     /// `IDGEN_METRICS_COUNTER_LABELS`: a `counter` label per counter name on `/metrics`.
     pub counter_labels: bool,
@@ -67,7 +68,7 @@ impl AppState {
             limits: Limits {
                 max_batch: config.max_batch,
                 rate_per_second: config.rate_limit_per_second,
-                rate_burst: config.rate_limit_burst,
+                rate_burst: config.effective_burst().max(1),
                 counter_labels: config.metrics_counter_labels,
             },
             decode: DecodeContext { snowflake_epoch_ms: config.snowflake_epoch_ms },

@@ -65,6 +65,11 @@ impl Keyring {
         self.by_hash.values()
     }
 
+    /// Every key with the SHA-256 of its secret.
+    pub(super) fn by_hash(&self) -> impl Iterator<Item = (&[u8; 32], &Arc<Key>)> {
+        self.by_hash.iter()
+    }
+
     /// Reads and checks `path`. The error names the file and the line.
     pub fn load(path: &Path) -> Result<Keyring, String> {
         let text = std::fs::read_to_string(path)
@@ -168,7 +173,7 @@ fn parse_hash(text: &str) -> Option<[u8; 32]> {
     Some(hash)
 }
 
-pub fn sha256(bytes: &[u8]) -> [u8; 32] {
+pub(crate) fn sha256(bytes: &[u8]) -> [u8; 32] {
     let digest = ring::digest::digest(&ring::digest::SHA256, bytes);
     digest.as_ref().try_into().expect("SHA-256 is 32 bytes")
 }

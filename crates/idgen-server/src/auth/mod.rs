@@ -12,8 +12,12 @@ pub mod limits;
 pub mod scope;
 pub mod shared;
 
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::path::PathBuf;
+use std::rc::Rc;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use actix_web::http::header::{self, HeaderMap};
 use parking_lot::RwLock;
@@ -28,10 +32,31 @@ pub use keys::{Key, Keyring, new_key};
 use limits::KeyLimits;
 pub use shared::SharedKeyLimits;
 
+/// Tells one [`Auth`] from another in a worker's copy of the keys (tests run many servers in
+/// one process).
+static AUTH_IDS: AtomicU64 = AtomicU64::new(0);
+
+thread_local! {
+    /// This worker's copy of the keys in use: a request takes no lock and touches no counter
+    /// shared with the other workers (a read lock and an `Arc` per request bounced two cache
+    /// lines between the cores on every keyed request).
+    static LOCAL_KEYS: RefCell<Option<LocalKeys>> = const { RefCell::new(None) };
+}
+
+/// A worker's copy of one [`Auth`]'s keys, as of one generation of the file.
+struct LocalKeys {
+    auth: u64,
+    generation: u64,
+    by_hash: HashMap<[u8; 32], Rc<Key>>,
+}
+
 /// The keys in use and their limits.
 pub struct Auth {
+    id: u64,
     path: PathBuf,
     keyring: RwLock<Arc<Keyring>>,
+    /// Bumped by every reload, after the keys are swapped: the workers' copies follow it.
+    generation: AtomicU64,
     pub limits: KeyLimits,
     /// The limits every node shares (Redis mode); `limits` counts only new counter names then.
     shared: Option<SharedKeyLimits>,
@@ -47,7 +72,9 @@ impl Auth {
     ) -> Result<Auth, String> {
         let keyring = Keyring::load(&path)?;
         let limits = KeyLimits::new(clock);
-        Ok(Auth { path, keyring: RwLock::new(Arc::new(keyring)), limits, shared })
+        let id = AUTH_IDS.fetch_add(1, Ordering::Relaxed);
+        let (keyring, generation) = (RwLock::new(Arc::new(keyring)), AtomicU64::new(0));
+        Ok(Auth { id, path, keyring, generation, limits, shared })
     }
 
     /// Whether the rates and quotas are shared by every node.
@@ -69,18 +96,35 @@ impl Auth {
         let keyring = Keyring::load(&self.path)?;
         let count = keyring.len();
         *self.keyring.write() = Arc::new(keyring);
+        self.generation.fetch_add(1, Ordering::Release);
         Ok(count)
     }
 
-    /// The key a request presents, or 401.
-    pub fn authenticate(&self, headers: &HeaderMap) -> Result<Arc<Key>, ApiError> {
+    /// The key a request presents, or 401. A lookup by the secret's hash: the same work for
+    /// every wrong key.
+    pub fn authenticate(&self, headers: &HeaderMap) -> Result<Rc<Key>, ApiError> {
         let secret = presented(headers).ok_or(ApiError::Unauthorized)?;
-        self.keyring.read().find(secret).cloned().ok_or(ApiError::Unauthorized)
+        let hash = keys::sha256(secret.as_bytes());
+        let generation = self.generation.load(Ordering::Acquire);
+        LOCAL_KEYS.with_borrow_mut(|local| {
+            let current =
+                local.as_ref().is_some_and(|l| l.auth == self.id && l.generation == generation);
+            if !current {
+                let keyring = Arc::clone(&self.keyring.read());
+                let by_hash = keyring
+                    .by_hash()
+                    .map(|(hash, key)| (*hash, Rc::new(Key::clone(key))))
+                    .collect();
+                *local = Some(LocalKeys { auth: self.id, generation, by_hash });
+            }
+            let keys = local.as_ref().map(|local| &local.by_hash);
+            keys.and_then(|keys| keys.get(&hash)).cloned().ok_or(ApiError::Unauthorized)
+        })
     }
 }
 
 /// The key an answer was made for, in the answer's extensions (the access log's `key`).
-pub struct Caller(pub Arc<Key>);
+pub struct Caller(pub Rc<Key>);
 
 /// What a key may do with the counters it creates: its cap on new names.
 pub struct KeyCounters<'a> {

@@ -52,6 +52,15 @@ impl Observer {
 
     /// After a request to route number `route` (`routes.len() - 1`: none) was answered:
     /// echoes its id, counts it, and writes its access-log line when asked to.
+    /// Whether the access log writes a line for an answer of `status`.
+    pub fn logs(&self, status: u16) -> bool {
+        match self.access_log {
+            AccessLog::All => true,
+            AccessLog::Errors => status >= 400,
+            AccessLog::Off => false,
+        }
+    }
+
     pub fn finished(
         &self,
         route: usize,
@@ -62,12 +71,7 @@ impl Observer {
         let elapsed = started.elapsed();
         let status = response.status().as_u16();
         self.metrics.request(route, status, elapsed.as_secs_f64());
-        let log = match self.access_log {
-            AccessLog::All => true,
-            AccessLog::Errors => status >= 400,
-            AccessLog::Off => false,
-        };
-        if log {
+        if self.logs(status) {
             let request = response.request();
             let peer = request.peer_addr().map_or(IpAddr::from([0, 0, 0, 0]), |peer| peer.ip());
             let client = self.clients.client_of(peer, request.headers());

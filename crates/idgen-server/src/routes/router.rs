@@ -10,15 +10,16 @@
 //! Paths are matched as actix's router sees them (`match_info`): percent-decoded where that is
 //! safe (`/generate_random_string/%32` is length 2; `%2F` stays encoded).
 //!
-//! Rate limiting: [`Router`] sends the requests of limited routes (any method, so a wrong
-//! method on a limited route is limited like the route) through the limiter, which wraps
-//! [`Handlers`]; probes, the document and unknown paths bypass it. Either way the router
-//! observes the answer, 429s included.
+//! Rate limiting applies to the requests of limited routes (any method, so a wrong method on a
+//! limited route is limited like the route); probes, the document and unknown paths bypass it.
+//! This node's own limiter is asked by [`RouterService::call`] itself (`RateLimit::check`),
+//! and the answer gets the client's `RateLimit-*` on the way out; the limit shared through the
+//! back end is a middleware wrapping [`Handlers`]. Either way the router observes the answer,
+//! 429s included.
 
 use std::future::{Future, Ready, ready};
 use std::pin::Pin;
 use std::rc::Rc;
-use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 use std::time::Instant;
 
@@ -35,6 +36,7 @@ use crate::auth::{Caller, Key};
 use crate::cors::Cors;
 use crate::error::ApiError;
 use crate::observe::request_id;
+use crate::rate_limit::{RateLimit, pacing_headers};
 use crate::routes::{docs, status};
 use crate::state::AppState;
 
@@ -49,11 +51,16 @@ fn handle(
     surface: Surface,
     request: ServiceRequest,
     found: Found<'static>,
+    refused: Option<ApiError>,
 ) -> Either<
     Ready<Result<ServiceResponse, Error>>,
     impl Future<Output = Result<ServiceResponse, Error>>,
 > {
     let (request, payload) = request.into_parts();
+    // The local limiter's 429.
+    if let Some(error) = refused {
+        return Either::Left(ready(Ok(ServiceResponse::from_err(error, request))));
+    }
     let found = match found {
         Found::Route(entry) | Found::MethodNotAllowed { entry, .. }
             if !surface.serves(entry.handler) =>
@@ -91,7 +98,7 @@ async fn serve(
     request: HttpRequest,
     mut payload: actix_web::dev::Payload,
     found: Found<'static>,
-    caller: Option<Arc<Key>>,
+    caller: Option<Rc<Key>>,
 ) -> Result<ServiceResponse, Error> {
     let result = match found {
         Found::Route(entry) if entry.method == Method::POST => {
@@ -111,7 +118,10 @@ async fn serve(
             ServiceResponse::from_err(error, request)
         }
     };
-    if let Some(caller) = caller {
+    // Only for an answer the access log will write: the insertion allocates.
+    if let Some(caller) = caller
+        && state.observer().logs(response.status().as_u16())
+    {
         response.response_mut().extensions_mut().insert(Caller(caller));
     }
     Ok(response)
@@ -124,7 +134,7 @@ fn authorize(
     surface: Surface,
     entry: &Entry,
     headers: &actix_web::http::header::HeaderMap,
-) -> Result<Option<Arc<Key>>, ApiError> {
+) -> Result<Option<Rc<Key>>, ApiError> {
     let Some(auth) = state.auth() else { return Ok(None) };
     match (entry.handler.access(), surface) {
         (Access::Open, _) | (_, Surface::Admin) => Ok(None),
@@ -232,7 +242,7 @@ impl Service<ServiceRequest> for HandlersService {
 
     fn call(&self, request: ServiceRequest) -> Self::Future {
         let found = super::find(&TABLE, request.method(), request.match_info().as_str());
-        Box::pin(handle(Rc::clone(&self.state), self.surface, request, found))
+        Box::pin(handle(Rc::clone(&self.state), self.surface, request, found, None))
     }
 }
 
@@ -242,19 +252,26 @@ impl Service<ServiceRequest> for HandlersService {
 pub struct Router<L = Handlers> {
     handlers: Handlers,
     limited: Option<L>,
+    /// This node's own limiter, which the router asks itself for the limited routes.
+    local: Option<RateLimit>,
 }
 
 impl Router {
     /// No rate limiting.
     pub fn new(handlers: Handlers) -> Self {
-        Self { handlers, limited: None }
+        Self { handlers, limited: None, local: None }
+    }
+
+    /// The limited routes are checked against this node's limiter (`RateLimit::check`).
+    pub fn locally_limited(handlers: Handlers, local: RateLimit) -> Self {
+        Self { handlers, limited: None, local: Some(local) }
     }
 }
 
 impl<L> Router<L> {
     /// The limited routes go through `limited`.
     pub fn limited(handlers: Handlers, limited: L) -> Self {
-        Self { handlers, limited: Some(limited) }
+        Self { handlers, limited: Some(limited), local: None }
     }
 }
 
@@ -279,12 +296,13 @@ where
         let state = Rc::new(self.handlers.state.clone());
         let surface = self.handlers.surface;
         let limited = self.limited.as_ref().map(|limited| limited.new_service(()));
+        let local = self.local.clone();
         Box::pin(async move {
             let limited = match limited {
                 Some(future) => Some(future.await?),
                 None => None,
             };
-            Ok(RouterService { state, surface, limited })
+            Ok(RouterService { state, surface, limited, local })
         })
     }
 }
@@ -294,6 +312,7 @@ pub struct RouterService<S> {
     state: Rc<web::Data<AppState>>,
     surface: Surface,
     limited: Option<S>,
+    local: Option<RateLimit>,
 }
 
 impl<S> Service<ServiceRequest> for RouterService<S>
@@ -313,9 +332,18 @@ where
         let request_id = state.observer().ids.of(request.headers().get(&request_id::HEADER));
         let found = super::find(&TABLE, request.method(), request.match_info().as_str());
         let route = found.route_index() as u32;
+        let (mut remaining, mut refused) = (None, None);
+        if let Some(local) = &self.local
+            && found.limited()
+        {
+            match local.check(&request) {
+                Ok(left) => remaining = Some(left),
+                Err(error) => refused = Some(error),
+            }
+        }
         let inner = match &self.limited {
             Some(limited) if found.limited() => Either::Left(limited.call(request)),
-            _ => Either::Right(handle(Rc::clone(&state), self.surface, request, found)),
+            _ => Either::Right(handle(Rc::clone(&state), self.surface, request, found, refused)),
         };
         // A hand-written future rather than an `async` block: a block would hold `inner` twice
         // (once captured, once in the scope it is awaited in), doubling what every request
@@ -323,7 +351,7 @@ where
         Box::pin(ObservedRequest {
             inner: request_id::CURRENT.scope(request_id, inner),
             state,
-            route,
+            route: Slots::new(route, remaining),
             started,
         })
     }
@@ -335,8 +363,28 @@ pin_project_lite::pin_project! {
         #[pin]
         inner: TaskLocalFuture<actix_web::http::header::HeaderValue, F>,
         state: Rc<web::Data<AppState>>,
-        route: u32,
+        route: Slots,
         started: Instant,
+    }
+}
+
+/// The route's index and, for an answer the local limiter let through, what is left in the
+/// client's bucket, in one word: every byte of the request's future is copied per request.
+#[derive(Clone, Copy)]
+struct Slots(u64);
+
+impl Slots {
+    fn new(route: u32, remaining: Option<u32>) -> Self {
+        let remaining = remaining.map_or(0, |left| u64::from(left) + 1);
+        Slots(u64::from(route) | remaining << 32)
+    }
+
+    fn route(self) -> usize {
+        (self.0 & u64::from(u32::MAX)) as usize
+    }
+
+    fn remaining(self) -> Option<u32> {
+        (self.0 >> 32).checked_sub(1).map(|left| left as u32)
     }
 }
 
@@ -347,7 +395,12 @@ impl<F: Future<Output = Result<ServiceResponse, Error>>> Future for ObservedRequ
         let mut response = ready!(self.as_mut().project().inner.poll(context))?;
         let this = self.project();
         if let Some(request_id) = this.inner.take_value() {
-            let (route, started) = (*this.route as usize, *this.started);
+            let (route, started) = (this.route.route(), *this.started);
+            if let Some(remaining) = this.route.remaining() {
+                let limits = this.state.limits();
+                let (burst, per_second) = (limits.rate_burst, limits.rate_per_second);
+                pacing_headers(response.headers_mut(), burst, remaining, per_second);
+            }
             if let Some(cors) = this.state.cors() {
                 cors.decorate(&mut response);
             }
