@@ -3,19 +3,23 @@
 use std::fmt::Display;
 use std::path::PathBuf;
 use std::str::FromStr;
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use idgen_core::random::{Alphabet, Length};
 use idgen_core::wire::{
     DecodeResponse, HealthResponse, IdRequest, IdResponse, IdsResponse, KindsResponse,
 };
-use idgen_core::{Kind, Param, Ulid, Uuid};
+use idgen_core::{Kind, Ulid, Uuid};
 use reqwest::Url;
 use reqwest::header::{ACCEPT, AUTHORIZATION, HeaderMap, RETRY_AFTER};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
+use crate::batch::Batches;
+use crate::endpoint::{DEFAULT_COOL_DOWN, Endpoints, ids_url, origin, parse_base_url, route_url};
 use crate::error::{Error, api_error, parse_retry_after, transport_reason};
+use crate::retry::{self, RetryPolicy};
 use crate::security::{self, ApiKey, CaSource};
 
 /// How long one request may take, from connecting to the last byte, unless
@@ -75,7 +79,9 @@ impl RandomOptions {
 #[derive(Debug, Clone)]
 #[must_use = "a builder does nothing until `build` is called"]
 pub struct ClientBuilder {
-    base_url: String,
+    base_urls: Vec<String>,
+    retry_policy: RetryPolicy,
+    cool_down: Duration,
     timeout: Duration,
     connect_timeout: Duration,
     user_agent: String,
@@ -84,6 +90,52 @@ pub struct ClientBuilder {
 }
 
 impl ClientBuilder {
+    /// Several servers of one deployment, in order of preference; replaces the URL given to
+    /// [`Client::builder`]. Each request goes to the first endpoint that is in use, and moves
+    /// on to the next at once when one cannot serve it (no connection, no answer in time,
+    /// 503). An endpoint that failed is avoided for a while
+    /// ([`endpoint_cool_down`](Self::endpoint_cool_down)), after which one request tries it
+    /// again: if that succeeds, requests go back to it. The moves count as attempts of the
+    /// [`RetryPolicy`] (so [`RetryPolicy::none`] makes none).
+    ///
+    /// List only servers that never issue the same ID as each other: each with its own
+    /// snowflake worker id (`IDGEN_WORKER_ID`) and, for counters and timestamps, all sharing one
+    /// Redis (`IDGEN_REDIS_URL`). Embedded-mode servers each count on their own, so moving
+    /// between them would repeat counter values and timestamp IDs. Order holds per server
+    /// only: after a move, time-ordered IDs from the next server may sort before earlier ones.
+    ///
+    /// ```
+    /// let client = idgen_client::Client::builder("http://ids-a:8080")
+    ///     .endpoints(["http://ids-a:8080", "http://ids-b:8080", "http://ids-c:8080"])
+    ///     .build()?;
+    /// assert_eq!(client.endpoints().count(), 3);
+    /// assert_eq!(client.base_url(), "http://ids-a:8080/", "the first is preferred");
+    /// # Ok::<(), idgen_client::Error>(())
+    /// ```
+    pub fn endpoints<I>(mut self, base_urls: I) -> Self
+    where
+        I: IntoIterator,
+        I::Item: Into<String>,
+    {
+        self.base_urls = base_urls.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// When and how failed requests are sent again; [`RetryPolicy::default`] unless set, and
+    /// [`RetryPolicy::none`] for one attempt per call.
+    pub fn retry_policy(mut self, policy: RetryPolicy) -> Self {
+        self.retry_policy = policy;
+        self
+    }
+
+    /// How long an endpoint that failed is avoided before one request tries it again
+    /// ([`DEFAULT_COOL_DOWN`](crate::DEFAULT_COOL_DOWN), 1 s, unless set). Each failed try
+    /// doubles it, up to 32 times this.
+    pub fn endpoint_cool_down(mut self, cool_down: Duration) -> Self {
+        self.cool_down = cool_down;
+        self
+    }
+
     /// Limit on a whole request, from connecting to the last byte of the body.
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
@@ -135,7 +187,8 @@ impl ClientBuilder {
     /// Checks the settings and builds the client. No request is sent.
     ///
     /// # Errors
-    /// [`Error::InvalidUrl`] when the base URL is not an absolute `http` or `https` URL;
+    /// [`Error::InvalidUrl`] when a base URL is not an absolute `http` or `https` URL, or
+    /// [`endpoints`](Self::endpoints) was given none;
     /// [`Error::InvalidApiKey`] for an empty key or one with characters other than visible
     /// ASCII; [`Error::InvalidCertificate`] when a CA file cannot be read or holds no valid
     /// PEM certificate.
@@ -147,7 +200,12 @@ impl ClientBuilder {
     /// assert!(matches!(result, Err(Error::InvalidCertificate { .. })));
     /// ```
     pub fn build(self) -> Result<Client, Error> {
-        let base = parse_base_url(&self.base_url)?;
+        if self.base_urls.is_empty() {
+            let reason = "no server URL given".to_owned();
+            return Err(Error::InvalidUrl { url: String::new(), reason });
+        }
+        let bases =
+            self.base_urls.iter().map(|url| parse_base_url(url)).collect::<Result<Vec<_>, _>>()?;
         let mut headers = HeaderMap::new();
         if let Some(api_key) = &self.api_key {
             headers.insert(AUTHORIZATION, api_key.authorization()?);
@@ -168,18 +226,23 @@ impl ClientBuilder {
             http = http.tls_certs_only(certificates);
         }
         let http = http.build().map_err(|source| Error::Transport {
-            url: origin(&base),
+            url: origin(&bases[0]),
             reason: format!("cannot set up the HTTP client: {source}"),
             source,
         })?;
-        Ok(Client { http, base, timeout: self.timeout })
+        let endpoints = Arc::new(Endpoints::new(bases, self.cool_down));
+        Ok(Client { http, endpoints, timeout: self.timeout, retry_policy: self.retry_policy })
     }
 }
 
-/// An async client of one idgen server.
+/// An async client of an idgen server, or of several ([`ClientBuilder::endpoints`]).
 ///
-/// Cheap to clone (the connection pool is shared); build one and reuse it. Its `Debug` shows
-/// no API key.
+/// Cheap to clone (the connection pool and what it knows of each endpoint are shared); build
+/// one and reuse it. Its `Debug` shows no API key.
+///
+/// Failed requests are sent again under its [`RetryPolicy`] (429, 503, no connection, no
+/// answer in time; never another 4xx), which is safe for ID requests: a lost answer leaves a
+/// gap, never a duplicate.
 ///
 /// ```no_run
 /// use idgen_client::{Client, RandomOptions, Alphabet, Length};
@@ -199,9 +262,9 @@ impl ClientBuilder {
 #[derive(Debug, Clone)]
 pub struct Client {
     http: reqwest::Client,
-    /// Absolute http(s) URL, without query or fragment; routes are appended to its path.
-    base: Url,
+    endpoints: Arc<Endpoints>,
     timeout: Duration,
+    retry_policy: RetryPolicy,
 }
 
 impl Client {
@@ -223,10 +286,13 @@ impl Client {
         Self::builder(base_url).build()
     }
 
-    /// A [`ClientBuilder`] to set the timeout, user agent, API key or CA certificates.
+    /// A [`ClientBuilder`] to set the timeout, user agent, API key, CA certificates, retry
+    /// policy or further servers.
     pub fn builder(base_url: impl Into<String>) -> ClientBuilder {
         ClientBuilder {
-            base_url: base_url.into(),
+            base_urls: vec![base_url.into()],
+            retry_policy: RetryPolicy::default(),
+            cool_down: DEFAULT_COOL_DOWN,
             timeout: DEFAULT_TIMEOUT,
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             user_agent: concat!("idgen-client/", env!("CARGO_PKG_VERSION")).to_owned(),
@@ -235,9 +301,19 @@ impl Client {
         }
     }
 
-    /// The server's base URL.
+    /// The server's base URL; with several endpoints, the first (preferred) one's.
     pub fn base_url(&self) -> &str {
-        self.base.as_str()
+        self.endpoints().next().expect("a client has at least one endpoint")
+    }
+
+    /// Every endpoint's base URL, in order of preference.
+    pub fn endpoints(&self) -> impl ExactSizeIterator<Item = &str> {
+        self.endpoints.urls().map(Url::as_str)
+    }
+
+    /// The policy failed requests are retried under.
+    pub fn retry_policy(&self) -> RetryPolicy {
+        self.retry_policy
     }
 
     /// One random (version 4) UUID.
@@ -315,8 +391,18 @@ impl Client {
     /// `count`. Parameters are passed through unchecked, so the server's validation (and its
     /// error codes) apply.
     pub async fn ids(&self, kind: Kind, request: &IdRequest) -> Result<Vec<String>, Error> {
-        let url = self.ids_url(kind, request);
-        let ids = match self.get::<IdOrIds>(url).await? {
+        Ok(self.ids_sent_at(kind, request).await?.0)
+    }
+
+    /// [`Client::ids`], and when the attempt that got them was sent: a retry's, if there was
+    /// one, so that their age does not include the waits before it.
+    pub(crate) async fn ids_sent_at(
+        &self,
+        kind: Kind,
+        request: &IdRequest,
+    ) -> Result<(Vec<String>, Instant), Error> {
+        let (answer, sent) = self.get_timed(|base| ids_url(base, kind, request)).await?;
+        let ids = match answer {
             IdOrIds::Many(IdsResponse { ids }) => ids,
             IdOrIds::One(IdResponse { id }) => vec![id],
         };
@@ -326,36 +412,39 @@ impl Client {
                 message: format!("asked for {expected} {kind} ids, got {}", ids.len()),
             });
         }
-        Ok(ids)
+        Ok((ids, sent))
     }
 
     /// `total` IDs of `kind` fetched in requests of at most `chunk_size` (which should not
     /// exceed the server's `IDGEN_MAX_BATCH`), for streaming large amounts: call
     /// [`Batches::next_batch`] until it returns `None`. `request.count` is ignored.
     pub fn batches(&self, kind: Kind, request: IdRequest, total: u64, chunk_size: u32) -> Batches {
-        Batches { client: self.clone(), kind, request, plan: ChunkPlan::new(total, chunk_size) }
+        Batches::new(self.clone(), kind, request, total, chunk_size)
     }
 
     /// Takes an ID apart: time for the sortable kinds, worker and sequence for snowflakes,
     /// version and variant for UUIDs.
     pub async fn decode(&self, kind: Kind, id: &str) -> Result<DecodeResponse, Error> {
-        self.get(self.endpoint(&["v1", "decode", kind.name(), id])).await
+        self.get(|base| route_url(base, &["v1", "decode", kind.name(), id])).await
     }
 
     /// The kinds the server issues.
     pub async fn kinds(&self) -> Result<KindsResponse, Error> {
-        self.get(self.endpoint(&["v1", "kinds"])).await
+        self.get(|base| route_url(base, &["v1", "kinds"])).await
     }
 
-    /// `GET /healthz`: the process is up.
+    /// `GET /healthz`: the process is up. One attempt, never retried, on the endpoint the next
+    /// request would go to.
     pub async fn health(&self) -> Result<HealthResponse, Error> {
-        self.get(self.endpoint(&["healthz"])).await
+        self.check(&["healthz"]).await
     }
 
     /// `GET /readyz`: the server can issue every kind. A server that cannot answers 503, which
     /// comes back as [`Error::Api`] with code `unavailable` and the reasons as the message.
+    /// One attempt, never retried (a check must report the state, not wait it out), on the
+    /// endpoint the next request would go to.
     pub async fn ready(&self) -> Result<HealthResponse, Error> {
-        self.get(self.endpoint(&["readyz"])).await
+        self.check(&["readyz"]).await
     }
 
     async fn one<T>(&self, kind: Kind, request: IdRequest) -> Result<T, Error>
@@ -376,68 +465,64 @@ impl Client {
         ids.iter().map(|id| parse_id(kind, id)).collect()
     }
 
-    /// The base URL with `segments` appended to its path, each percent-encoded.
-    fn endpoint(&self, segments: &[&str]) -> Url {
-        let mut url = self.base.clone();
-        url.path_segments_mut()
-            .expect("parse_base_url refused cannot-be-a-base URLs")
-            .pop_if_empty()
-            .extend(segments);
-        url
+    /// `GET` of the route `url` puts on an endpoint's base, under the client's retry policy.
+    async fn get<T: DeserializeOwned>(&self, url: impl Fn(&Url) -> Url) -> Result<T, Error> {
+        Ok(self.get_timed(url).await?.0)
     }
 
-    fn ids_url(&self, kind: Kind, request: &IdRequest) -> Url {
-        let mut url = self.endpoint(&["v1", "ids", kind.name()]);
-        let IdRequest { count, name, length, alphabet } = request;
-        let count = count.map(|count| count.to_string());
-        let length = length.map(|length| length.to_string());
-        let pairs = [
-            ("count", count.as_deref()),
-            (Param::Name.key(), name.as_deref()),
-            (Param::Length.key(), length.as_deref()),
-            (Param::Alphabet.key(), alphabet.as_deref()),
-        ];
-        // Only touch the query when there is one: an empty query would leave a bare `?`.
-        if pairs.iter().any(|(_, value)| value.is_some()) {
-            let mut query = url.query_pairs_mut();
-            for (key, value) in pairs {
-                if let Some(value) = value {
-                    query.append_pair(key, value);
-                }
-            }
-        }
-        url
+    /// [`get`](Self::get), and when the attempt that succeeded was sent.
+    async fn get_timed<T>(&self, url: impl Fn(&Url) -> Url) -> Result<(T, Instant), Error>
+    where
+        T: DeserializeOwned,
+    {
+        retry::send(&self.retry_policy, &self.endpoints, |base, limit| {
+            let sent = Instant::now();
+            let attempt = self.get_once(url(&base), limit);
+            async move { Ok((attempt.await?, sent)) }
+        })
+        .await
     }
 
-    async fn get<T: DeserializeOwned>(&self, url: Url) -> Result<T, Error> {
+    /// A health route, one attempt.
+    async fn check(&self, segments: &[&str]) -> Result<HealthResponse, Error> {
+        let once = RetryPolicy::none();
+        let url = |base: &Url| route_url(base, segments);
+        retry::send(&once, &self.endpoints, |base, limit| self.get_once(url(&base), limit)).await
+    }
+
+    /// One attempt, its timeout cut to `limit` if that is shorter than the client's.
+    async fn get_once<T: DeserializeOwned>(
+        &self,
+        url: Url,
+        limit: Option<Duration>,
+    ) -> Result<T, Error> {
+        let timeout = limit.map_or(self.timeout, |limit| limit.min(self.timeout));
+        let transport = |source| Error::Transport {
+            url: origin(&url),
+            reason: transport_reason(&source, Some(timeout)),
+            source,
+        };
         let response = self
             .http
             .get(url.clone())
+            .timeout(timeout)
             .header(ACCEPT, "application/json")
             .send()
             .await
-            .map_err(|source| self.transport(source))?;
+            .map_err(transport)?;
         let status = response.status();
         let retry_after = response
             .headers()
             .get(RETRY_AFTER)
             .and_then(|value| value.to_str().ok())
             .and_then(parse_retry_after);
-        let body = response.bytes().await.map_err(|source| self.transport(source))?;
+        let body = response.bytes().await.map_err(transport)?;
         if !status.is_success() {
             return Err(api_error(status.as_u16(), retry_after, &body));
         }
         serde_json::from_slice(&body).map_err(|error| Error::InvalidResponse {
             message: format!("GET {} answered unexpected JSON: {error}", url.path()),
         })
-    }
-
-    fn transport(&self, source: reqwest::Error) -> Error {
-        Error::Transport {
-            url: origin(&self.base),
-            reason: transport_reason(&source, Some(self.timeout)),
-            source,
-        }
     }
 }
 
@@ -468,93 +553,16 @@ enum IdOrIds {
     One(IdResponse),
 }
 
-/// Checks a base URL: absolute, http or https, with a host; drops query and fragment.
-fn parse_base_url(input: &str) -> Result<Url, Error> {
-    let invalid =
-        |reason: &str| Error::InvalidUrl { url: input.to_owned(), reason: reason.to_owned() };
-    // `localhost:8080` parses as scheme `localhost`: ask for the scheme instead.
-    if !input.contains("://") {
-        return Err(invalid("give a full URL such as http://127.0.0.1:8080"));
-    }
-    let mut url = Url::parse(input.trim()).map_err(|error| invalid(&error.to_string()))?;
-    if !matches!(url.scheme(), "http" | "https") {
-        return Err(invalid("the URL must start with http:// or https://"));
-    }
-    if url.cannot_be_a_base() || url.host().is_none() {
-        return Err(invalid("the URL has no host"));
-    }
-    url.set_query(None);
-    url.set_fragment(None);
-    Ok(url)
-}
-
-/// `scheme://host:port` of a URL, for messages.
-fn origin(url: &Url) -> String {
-    url.origin().ascii_serialization()
-}
-
-/// Sizes of the requests that fetch `total` IDs at most `chunk_size` at a time.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct ChunkPlan {
-    remaining: u64,
-    chunk_size: u32,
-}
-
-impl ChunkPlan {
-    fn new(total: u64, chunk_size: u32) -> Self {
-        // A chunk size of 0 would never finish; treat it as 1.
-        Self { remaining: total, chunk_size: chunk_size.max(1) }
-    }
-}
-
-impl Iterator for ChunkPlan {
-    type Item = u32;
-
-    fn next(&mut self) -> Option<u32> {
-        if self.remaining == 0 {
-            return None;
-        }
-        let size =
-            u32::try_from(self.remaining).map_or(self.chunk_size, |rest| rest.min(self.chunk_size));
-        self.remaining -= u64::from(size);
-        Some(size)
-    }
-}
-
-/// A large number of IDs, fetched one request at a time; see [`Client::batches`].
-#[derive(Debug, Clone)]
-pub struct Batches {
-    client: Client,
-    kind: Kind,
-    request: IdRequest,
-    plan: ChunkPlan,
-}
-
-impl Batches {
-    /// The next chunk of IDs, or `None` when all have been fetched. After an error, the chunk
-    /// that failed is not retried and the next call moves on to the following chunk.
-    pub async fn next_batch(&mut self) -> Option<Result<Vec<String>, Error>> {
-        let size = self.plan.next()?;
-        let request = IdRequest { count: Some(size), ..self.request.clone() };
-        Some(self.client.ids(self.kind, &request).await)
-    }
-
-    /// How many IDs are still to be fetched.
-    pub fn remaining(&self) -> u64 {
-        self.plan.remaining
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn client(base: &str) -> Client {
-        Client::new(base).expect("valid test URL")
+    fn base(url: &str) -> Url {
+        parse_base_url(url).expect("valid test URL")
     }
 
-    fn check_ids_url(base: &str, kind: Kind, request: IdRequest, expected: &str) {
-        assert_eq!(client(base).ids_url(kind, &request).as_str(), expected);
+    fn check_ids_url(url: &str, kind: Kind, request: IdRequest, expected: &str) {
+        assert_eq!(ids_url(&base(url), kind, &request).as_str(), expected);
     }
 
     #[test]
@@ -602,13 +610,41 @@ mod tests {
 
     #[test]
     fn builds_other_urls_with_encoded_segments() {
-        let client = client("http://h:1/base");
+        let base = base("http://h:1/base");
         assert_eq!(
-            client.endpoint(&["v1", "decode", "uuid", "a/b?c"]).as_str(),
+            route_url(&base, &["v1", "decode", "uuid", "a/b?c"]).as_str(),
             "http://h:1/base/v1/decode/uuid/a%2Fb%3Fc"
         );
-        assert_eq!(client.endpoint(&["v1", "kinds"]).as_str(), "http://h:1/base/v1/kinds");
-        assert_eq!(client.endpoint(&["healthz"]).as_str(), "http://h:1/base/healthz");
+        assert_eq!(route_url(&base, &["v1", "kinds"]).as_str(), "http://h:1/base/v1/kinds");
+        assert_eq!(route_url(&base, &["healthz"]).as_str(), "http://h:1/base/healthz");
+    }
+
+    #[test]
+    fn takes_a_list_of_endpoints_and_checks_each() {
+        let client = Client::builder("http://unused:1")
+            .endpoints(["http://a:1", "https://b:2/prefix"])
+            .build()
+            .expect("valid URLs");
+        assert_eq!(client.endpoints().collect::<Vec<_>>(), ["http://a:1/", "https://b:2/prefix"]);
+        assert_eq!(client.base_url(), "http://a:1/");
+        assert_eq!(client.retry_policy(), RetryPolicy::default());
+        let single = Client::new("http://a:1").expect("valid URL");
+        assert_eq!(single.endpoints().len(), 1);
+
+        let error = Client::builder("http://a:1").endpoints(["http://a:1", "b:2"]).build();
+        match error {
+            Err(Error::InvalidUrl { url, .. }) => assert_eq!(url, "b:2"),
+            other => panic!("expected InvalidUrl for b:2, got {other:?}"),
+        }
+        let error = Client::builder("http://a:1").endpoints(Vec::<String>::new()).build();
+        match error {
+            Err(error @ Error::InvalidUrl { .. }) => {
+                assert_eq!(error.to_string(), "invalid server url ``: no server URL given");
+            }
+            other => panic!("expected InvalidUrl, got {other:?}"),
+        }
+        let none = Client::builder("http://a:1").retry_policy(RetryPolicy::none()).build();
+        assert_eq!(none.expect("valid").retry_policy().max_attempts(), 1);
     }
 
     #[test]
@@ -629,24 +665,6 @@ mod tests {
         }
         let message = Client::new("localhost:8080").expect_err("no scheme").to_string();
         assert!(message.starts_with("invalid server url `localhost:8080`"), "{message}");
-    }
-
-    #[test]
-    fn plans_chunks() {
-        fn check(total: u64, chunk_size: u32, expected: &[u32]) {
-            let sizes: Vec<u32> = ChunkPlan::new(total, chunk_size).collect();
-            assert_eq!(sizes, expected, "total {total}, chunk size {chunk_size}");
-        }
-        check(0, 10_000, &[]);
-        check(1, 10_000, &[1]);
-        check(10_000, 10_000, &[10_000]);
-        check(10_001, 10_000, &[10_000, 1]);
-        check(25_000, 10_000, &[10_000, 10_000, 5_000]);
-        check(7, 3, &[3, 3, 1]);
-        check(3, 0, &[1, 1, 1]);
-        let huge = u64::from(u32::MAX) * 2 + 5;
-        let sizes: Vec<u32> = ChunkPlan::new(huge, u32::MAX).collect();
-        assert_eq!(sizes, [u32::MAX, u32::MAX, 5]);
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! The SDK's error type, and the one place that turns an HTTP error response into it.
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use idgen_core::wire::{ErrorBody, ErrorCode, HealthResponse};
 use thiserror::Error;
@@ -25,10 +25,12 @@ pub enum Error {
         code: ErrorCode,
         /// A sentence meant for the user.
         message: String,
-        /// The `Retry-After` header (429 and 503 answers), in whole seconds.
+        /// The `Retry-After` header (429 and 503 answers): how long the server asked to
+        /// wait, from its delay in seconds or from its date.
         retry_after: Option<Duration>,
     },
     /// No answer: connection refused, DNS failure, timeout, connection lost mid-response.
+    /// With several endpoints, the error of the last one tried.
     #[error("cannot reach {url}: {reason}")]
     Transport {
         /// The server's origin, e.g. `http://127.0.0.1:8080`.
@@ -107,13 +109,17 @@ impl Error {
     }
 }
 
-/// Renders `; retry after N s` when the server sent `Retry-After`.
+/// Renders `; retry after N s` when the server sent `Retry-After`, rounded up: a date gives
+/// a fraction of a second, and "0 s" would say to retry now.
 struct RetryHint(Option<Duration>);
 
 impl std::fmt::Display for RetryHint {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self.0 {
-            Some(delay) => write!(f, "; retry after {} s", delay.as_secs()),
+            Some(delay) => {
+                let seconds = delay.as_secs() + u64::from(delay.subsec_nanos() > 0);
+                write!(f, "; retry after {seconds} s")
+            }
             None => Ok(()),
         }
     }
@@ -171,10 +177,20 @@ fn message_from_text(status: u16, body: &[u8]) -> String {
     }
 }
 
-/// Parses `Retry-After` given in seconds. The HTTP-date form is not used by idgen and yields
-/// `None`.
+/// Parses `Retry-After` (RFC 9110 §10.2.3): delay-seconds, or an HTTP-date, which becomes the
+/// time from now until then (zero once it has passed). idgen sends seconds; a proxy or load
+/// balancer in front of it may send a date.
 pub(crate) fn parse_retry_after(value: &str) -> Option<Duration> {
-    value.trim().parse::<u64>().ok().map(Duration::from_secs)
+    parse_retry_after_at(value, SystemTime::now())
+}
+
+fn parse_retry_after_at(value: &str, now: SystemTime) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let date = httpdate::parse_http_date(value).ok()?;
+    Some(date.duration_since(now).unwrap_or(Duration::ZERO))
 }
 
 /// The root cause of a transport failure in a few words (`connection refused`, `timed out`),
@@ -337,11 +353,42 @@ mod tests {
     }
 
     #[test]
-    fn parses_retry_after_seconds_only() {
+    fn parses_retry_after_seconds_and_http_dates() {
         assert_eq!(parse_retry_after("3"), Some(Duration::from_secs(3)));
         assert_eq!(parse_retry_after(" 0 "), Some(Duration::ZERO));
-        assert_eq!(parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"), None);
         assert_eq!(parse_retry_after("-1"), None);
+        assert_eq!(parse_retry_after("1.5"), None);
+        assert_eq!(parse_retry_after("soon"), None);
+        assert_eq!(parse_retry_after(""), None);
+
+        // 2015-10-21T07:28:00Z, and half a second before it.
+        let date = SystemTime::UNIX_EPOCH + Duration::from_secs(1_445_412_480);
+        let now = date - Duration::from_millis(120_500);
+        let check = |value: &str, expected: Option<Duration>| {
+            assert_eq!(parse_retry_after_at(value, now), expected, "{value:?}");
+        };
+        let ahead = Some(Duration::from_millis(120_500));
+        check("Wed, 21 Oct 2015 07:28:00 GMT", ahead);
+        check(" Wed, 21 Oct 2015 07:28:00 GMT ", ahead);
+        // The two obsolete forms a recipient must still accept.
+        check("Wednesday, 21-Oct-15 07:28:00 GMT", ahead);
+        check("Wed Oct 21 07:28:00 2015", ahead);
+        // A date already past: retry now.
+        check("Wed, 21 Oct 2015 07:20:00 GMT", Some(Duration::ZERO));
+        check("Wed, 32 Oct 2015 07:28:00 GMT", None);
+        check("Wed, 21 Oct 2015 07:28:00 CET", None);
+        // Seconds do not depend on the clock.
+        check("120", Some(Duration::from_secs(120)));
+    }
+
+    #[test]
+    fn the_retry_hint_rounds_up() {
+        let hint = |delay: Option<Duration>| RetryHint(delay).to_string();
+        assert_eq!(hint(None), "");
+        assert_eq!(hint(Some(Duration::from_secs(2))), "; retry after 2 s");
+        assert_eq!(hint(Some(Duration::from_millis(2001))), "; retry after 3 s");
+        assert_eq!(hint(Some(Duration::from_millis(300))), "; retry after 1 s");
+        assert_eq!(hint(Some(Duration::ZERO)), "; retry after 0 s");
     }
 
     #[test]

@@ -12,6 +12,15 @@
 //! [`ErrorCode::Forbidden`]. An `https://` server with a certificate from a private CA needs
 //! that CA: [`ClientBuilder::ca_file`] or [`ClientBuilder::ca_pem`].
 //!
+//! Failed requests are sent again under a [`RetryPolicy`] ([`ClientBuilder::retry_policy`]):
+//! after 429, 503, a refused or reset connection or a timeout, with exponential backoff, full
+//! jitter and the server's `Retry-After` as a floor, within 5 attempts and 10 s by default;
+//! never after another 4xx. That is safe for ID requests: an answer lost on the way leaves IDs
+//! nobody receives (a gap), never one handed out twice. [`ClientBuilder::endpoints`] takes
+//! several servers of one deployment: requests go to the first that is in use and move on
+//! when one cannot serve, and one that failed is left alone for a cool-down before a single
+//! request tries it again.
+//!
 //! The JSON types are idgen-core's [`wire`] module, shared with the server, re-exported here.
 //! This crate never depends on the server (which is GPL-3.0-or-later; this crate is MIT OR
 //! Apache-2.0).
@@ -32,19 +41,25 @@
 //! # }
 //! ```
 
+mod batch;
 mod buffer;
 mod client;
+mod endpoint;
 mod error;
+mod retry;
 mod security;
 
+pub use batch::Batches;
 pub use buffer::{BufferConfig, BufferedClient};
 pub use client::{
-    Batches, Client, ClientBuilder, DEFAULT_CHUNK_SIZE, DEFAULT_CONNECT_TIMEOUT, DEFAULT_TIMEOUT,
+    Client, ClientBuilder, DEFAULT_CHUNK_SIZE, DEFAULT_CONNECT_TIMEOUT, DEFAULT_TIMEOUT,
     RandomOptions,
 };
+pub use endpoint::DEFAULT_COOL_DOWN;
 pub use error::Error;
 pub use idgen_core::random::{Alphabet, Length};
 pub use idgen_core::wire::{
     self, DecodeResponse, ErrorCode, HealthResponse, IdRequest, KindDescription, KindsResponse,
 };
 pub use idgen_core::{Kind, ParamError, Ulid, Uuid};
+pub use retry::RetryPolicy;

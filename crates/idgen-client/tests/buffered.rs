@@ -1,5 +1,6 @@
 //! `BufferedClient` against a real `idgen-server` process: uniqueness under many tasks, order
-//! per task, `max_age`, error propagation, and one pool per counter name and random options.
+//! per task, `max_age`, error propagation, refills that wait out a rate limit, and one pool per
+//! counter name and random options.
 
 mod common;
 
@@ -276,4 +277,40 @@ async fn counters_and_random_options_have_pools_of_their_own() {
         tokens.extend([short, long, default]);
     }
     assert_eq!(tokens.len(), 450, "duplicates");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn callers_wait_out_a_rate_limit_instead_of_failing() {
+    let server =
+        TestServer::start_with_flags(&["--rate-limit-per-second", "2", "--rate-limit-burst", "2"]);
+    // One ID per refill: each call is one request to the limited route.
+    let ids = buffered(&server, BufferConfig::default().with_batch_size(1));
+    let started = Instant::now();
+    let handles: Vec<_> = (0..3)
+        .map(|_| {
+            let ids = ids.clone();
+            tokio::spawn(async move {
+                let mut taken = Vec::new();
+                for _ in 0..4 {
+                    taken.push(ids.snowflake().await.expect("no error: refills wait out 429s"));
+                }
+                taken
+            })
+        })
+        .collect();
+    let mut all = HashSet::new();
+    for handle in handles {
+        let taken = tokio::time::timeout(CALL_DEADLINE, handle)
+            .await
+            .expect("answered before the deadline")
+            .expect("task did not panic");
+        assert_strictly_increasing(&taken, "one task's snowflakes");
+        all.extend(taken);
+    }
+    assert_eq!(all.len(), 12, "duplicates");
+    // 2 at once, then 2 a second: 10 more take 5 s. A batch that waited out a 429 is not
+    // older than `max_age` (1 s): dropping it would halve the rate.
+    let elapsed = started.elapsed();
+    assert!(elapsed >= Duration::from_millis(4500), "too fast for the limit: {elapsed:?}");
+    assert!(elapsed < Duration::from_secs(9), "waited too long: {elapsed:?}");
 }

@@ -1,11 +1,13 @@
-//! The real `idgen` binary against a real `idgen-server` process.
+//! The real `idgen` binary against a real `idgen-server` process, or several.
 
 mod common;
 
 use std::collections::HashSet;
 use std::ffi::OsStr;
-use std::process::Output;
-use std::time::Duration;
+use std::io::{BufRead, BufReader, Read};
+use std::process::{Output, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
 
 use common::{TestServer, dead_url, is_recent};
 use idgen_core::Kind;
@@ -335,6 +337,97 @@ fn idgen_url_is_the_default_server_and_the_flag_wins() {
     command.env("IDGEN_URL", &dead).arg("uuid");
     let run = run_command(command);
     assert_eq!(run.failure(1), format!("idgen: cannot reach {dead}: connection refused"));
+}
+
+#[test]
+fn a_server_list_goes_past_a_server_that_is_down() {
+    let server = TestServer::start();
+    let mut command = idgen_command();
+    command.env("IDGEN_URL", format!("{}, {}", dead_url(), server.url)).args(["uuid7", "-n", "3"]);
+    let run = run_command(command);
+    run.success();
+    run.lines().iter().for_each(|id| check_id(Kind::Uuid7, id));
+
+    let (first, second) = (dead_url(), dead_url());
+    let run = idgen(&format!("{first},{second}"), &["uuid"]);
+    let line = run.failure(1);
+    assert!(line.starts_with("idgen: cannot reach http://127.0.0.1:"), "{line}");
+    assert!(line.ends_with(": connection refused"), "{line}");
+}
+
+/// Runs `idgen args` and calls `meanwhile` once it has printed its first line. The rest of its
+/// output is not read until `meanwhile` returns, so idgen, once the pipe is full, is stopped in
+/// the middle of its run meanwhile. Waits at most `deadline` for it to end.
+fn run_pausing(args: &[&str], meanwhile: impl FnOnce(), deadline: Duration) -> Run {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_idgen"));
+    for (key, _) in std::env::vars_os() {
+        if key.to_string_lossy().starts_with("IDGEN_") {
+            command.env_remove(key);
+        }
+    }
+    command.args(args).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = command.spawn().expect("start idgen");
+    let stdout = child.stdout.take().expect("piped");
+    let mut stderr = child.stderr.take().expect("piped");
+    let (first_line, first_line_seen) = mpsc::channel();
+    let (resume, resumed) = mpsc::channel::<()>();
+    let out = std::thread::spawn(move || {
+        let mut reader = BufReader::new(stdout);
+        let mut text = String::new();
+        reader.read_line(&mut text).expect("stdout is UTF-8");
+        let _ = first_line.send(());
+        let _ = resumed.recv();
+        reader.read_to_string(&mut text).expect("stdout is UTF-8");
+        text
+    });
+    let err = std::thread::spawn(move || {
+        let mut text = String::new();
+        stderr.read_to_string(&mut text).expect("stderr is UTF-8");
+        text
+    });
+    // Without a first line (idgen failed), the run's own result says why.
+    let _ = first_line_seen.recv_timeout(deadline);
+    meanwhile();
+    drop(resume);
+    let until = Instant::now() + deadline;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for idgen") {
+            break status;
+        }
+        if Instant::now() > until {
+            let _ = child.kill();
+            panic!("idgen took more than {deadline:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    Run {
+        status: status.code(),
+        stdout: out.join().expect("stdout reader"),
+        stderr: err.join().expect("stderr reader"),
+    }
+}
+
+#[test]
+fn a_server_killed_mid_run_costs_no_id_and_no_error() {
+    let mut servers =
+        [1, 2, 3].map(|worker| TestServer::start_with_flags(&["--worker-id", &worker.to_string()]));
+    let list = servers.iter().map(|server| server.url.as_str()).collect::<Vec<_>>().join(",");
+    let args = ["--server", &list, "snowflake", "-n", "20000", "--chunk-size", "1000"];
+    // The first server serves the start of the run, then dies with idgen still running.
+    let run = run_pausing(&args, || servers[0].kill(), Duration::from_secs(20));
+    run.success();
+    let ids = run.lines();
+    assert_eq!(ids.len(), 20_000);
+    assert_unique(&ids);
+    let mut per_worker = [0usize; 4];
+    for id in &ids {
+        let parts = idgen_core::snowflake::decode(id, idgen_core::snowflake::DEFAULT_EPOCH_MS)
+            .expect("a snowflake");
+        per_worker[usize::from(parts.worker_id)] += 1;
+    }
+    // A full pipe holds a few chunks: the first server cannot have served them all.
+    assert!(per_worker[1] >= 1000 && per_worker[1] < 10_000, "{per_worker:?}");
+    assert_eq!(per_worker[1] + per_worker[2], 20_000, "the second took over: {per_worker:?}");
 }
 
 #[test]

@@ -1,18 +1,23 @@
-//! The SDK against a real `idgen-server` process, and against canned HTTP answers for the
-//! shapes a real server should never send.
+//! The SDK against a real `idgen-server` process (rate limited, refusing, killed mid-stream,
+//! one of several), and against canned HTTP answers for the shapes a real server should never
+//! send.
 
 mod common;
 
 use std::collections::HashSet;
 use std::io::{Read, Write};
 use std::net::TcpListener;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use common::{TestServer, dead_url, is_recent};
 use idgen_client::{
     Alphabet, Client, Error, ErrorCode, IdRequest, Kind, KindsResponse, Length, RandomOptions,
+    RetryPolicy,
 };
+use idgen_core::snowflake;
 
 fn client(server: &TestServer) -> Client {
     Client::builder(&server.url).timeout(Duration::from_secs(30)).build().expect("valid URL")
@@ -221,7 +226,11 @@ async fn transport_errors_name_the_server_and_the_cause() {
     // Accepted by the kernel's backlog, never answered.
     let silent = TcpListener::bind("127.0.0.1:0").expect("bind");
     let url = format!("http://{}", silent.local_addr().expect("bound"));
-    let client = Client::builder(&url).timeout(Duration::from_millis(300)).build().expect("valid");
+    let client = Client::builder(&url)
+        .timeout(Duration::from_millis(300))
+        .retry_policy(RetryPolicy::none())
+        .build()
+        .expect("valid");
     match client.snowflake().await {
         Err(error @ Error::Transport { .. }) => {
             assert_eq!(error.to_string(), format!("cannot reach {url}: timed out after 300 ms"));
@@ -402,7 +411,9 @@ async fn answers_of_the_wrong_shape_become_typed_errors() {
     let (url, _request) = canned_server(
         "HTTP/1.1 429 Too Many Requests\r\nretry-after: 3\r\ncontent-type: application/json\r\ncontent-length: 63\r\nconnection: close\r\n\r\n{\"error\":{\"code\":\"rate_limited\",\"message\":\"too many requests\"}}",
     );
-    match Client::new(url).expect("valid").uuid7().await {
+    // The canned server answers once: a retry would find nobody there.
+    let once = Client::builder(url).retry_policy(RetryPolicy::none()).build().expect("valid");
+    match once.uuid7().await {
         Err(Error::Api { status: 429, code: ErrorCode::RateLimited, retry_after, .. }) => {
             assert_eq!(retry_after, Some(Duration::from_secs(3)));
         }
@@ -432,4 +443,162 @@ async fn https_with_a_private_ca_and_a_key() {
     let untrusting = Client::builder(&server.url).api_key(SECRET).build().expect("valid");
     let error = untrusting.uuid7().await.expect_err("the test CA is not trusted by default");
     assert!(matches!(error, idgen_client::Error::Transport { .. }), "{error:?}");
+}
+
+/// The server's count of answers with `status` on `/v1/ids/{kind}`, once it has reached
+/// `at_least`: a server counts an answer as it leaves, so just after the client has it the
+/// count may lag.
+async fn id_answers(server: &TestServer, status: u16, at_least: u64) -> u64 {
+    // reqwest is built without a default crypto provider; a `Client` installs it, do it here.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let series =
+        format!("idgen_http_requests_total{{route=\"/v1/ids/{{kind}}\",status=\"{status}\"}} ");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let metrics = reqwest::get(format!("{}/metrics", server.url))
+            .await
+            .expect("GET /metrics")
+            .text()
+            .await
+            .expect("the metrics text");
+        let count = metrics
+            .lines()
+            .find_map(|line| line.strip_prefix(&series))
+            .map_or(0, |value| value.trim().parse().expect("a count"));
+        if count >= at_least || Instant::now() > deadline {
+            return count;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+const RATE_LIMITED: [&str; 4] = ["--rate-limit-per-second", "2", "--rate-limit-burst", "2"];
+
+#[tokio::test]
+async fn a_rate_limited_server_makes_callers_wait_instead_of_failing() {
+    let server = TestServer::start_with_flags(&RATE_LIMITED);
+    let client = client(&server);
+    let started = Instant::now();
+    let mut ids = Vec::new();
+    for _ in 0..20 {
+        ids.push(client.uuid7().await.expect("no error: each 429 is waited out"));
+    }
+    let elapsed = started.elapsed();
+    assert_unique(&ids);
+    // 2 at once, then 2 a second: no client can have 20 in under 9 s, and one that waits
+    // exactly as long as `Retry-After` says needs little more.
+    assert!(elapsed >= Duration::from_millis(8500), "too fast for the limit: {elapsed:?}");
+    assert!(elapsed < Duration::from_secs(15), "waited too long: {elapsed:?}");
+    assert_eq!(id_answers(&server, 200, 20).await, 20);
+    // Waiting for `Retry-After` costs one 429 per wait; backoff alone (50 ms, 100 ms, ...)
+    // would have hit the limit several times per call.
+    let limited = id_answers(&server, 429, 1).await;
+    assert!((1..=12).contains(&limited), "{limited} answers were 429");
+}
+
+#[tokio::test]
+async fn without_retries_the_first_429_comes_back_at_once() {
+    let server = TestServer::start_with_flags(&RATE_LIMITED);
+    let client =
+        Client::builder(&server.url).retry_policy(RetryPolicy::none()).build().expect("valid");
+    let mut served = 0;
+    let (error, elapsed) = loop {
+        let started = Instant::now();
+        match client.uuid7().await {
+            Ok(_) => served += 1,
+            Err(error) => break (error, started.elapsed()),
+        }
+        assert!(served <= 10, "a burst of 2 never refused anything");
+    };
+    assert_api_error(Err::<(), _>(error), 429, ErrorCode::RateLimited);
+    assert!(elapsed < Duration::from_millis(900), "it waited: {elapsed:?}");
+    assert_eq!(id_answers(&server, 429, 1).await, 1, "sent once");
+}
+
+#[tokio::test]
+async fn a_refused_request_is_sent_once() {
+    let server = TestServer::start();
+    let client = client(&server);
+    let started = Instant::now();
+    assert_api_error(client.uuids(0).await, 400, ErrorCode::InvalidCount);
+    let too_long = IdRequest { length: Some(5000), ..IdRequest::default() };
+    assert_api_error(client.ids(Kind::Random, &too_long).await, 400, ErrorCode::InvalidLength);
+    assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
+    assert_eq!(id_answers(&server, 400, 2).await, 2, "one request each");
+}
+
+fn worker_of(id: u64) -> u16 {
+    snowflake::decode(&id.to_string(), snowflake::DEFAULT_EPOCH_MS).expect("a snowflake").worker_id
+}
+
+fn worker(id: u16) -> TestServer {
+    TestServer::start_with_flags(&["--worker-id", &id.to_string()])
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_move_to_the_next_server_when_one_is_killed_mid_stream() {
+    const REQUESTS: usize = 300;
+    const KILL_AFTER: usize = 100;
+    let mut servers = [worker(1), worker(2), worker(3)];
+    let client = Client::builder(&servers[0].url)
+        .endpoints(servers.iter().map(|server| server.url.clone()))
+        .build()
+        .expect("valid URLs");
+    let started = Arc::new(AtomicUsize::new(0));
+    let kill_now = Arc::new(tokio::sync::Notify::new());
+    let tasks: Vec<_> = (0..4)
+        .map(|_| {
+            let (client, started, kill_now) = (client.clone(), started.clone(), kill_now.clone());
+            tokio::spawn(async move {
+                let mut ids = Vec::new();
+                loop {
+                    let number = started.fetch_add(1, Ordering::Relaxed);
+                    if number >= REQUESTS {
+                        return ids;
+                    }
+                    if number == KILL_AFTER {
+                        kill_now.notify_one();
+                    }
+                    ids.extend(client.snowflakes(20).await.expect("no error reaches the caller"));
+                }
+            })
+        })
+        .collect();
+    tokio::time::timeout(Duration::from_secs(15), kill_now.notified())
+        .await
+        .expect("a hundred requests were sent");
+    // With requests in flight on it: the first server, the one in use.
+    servers[0].kill();
+    let mut ids = Vec::new();
+    for task in tasks {
+        let batch = tokio::time::timeout(Duration::from_secs(15), task).await;
+        ids.extend(batch.expect("the requests finish").expect("task did not panic"));
+    }
+    assert_eq!(ids.len(), REQUESTS * 20);
+    assert_unique(&ids);
+    let workers: HashSet<u16> = ids.iter().map(|&id| worker_of(id)).collect();
+    assert!(workers.contains(&1) && workers.contains(&2), "{workers:?}");
+}
+
+#[tokio::test]
+async fn a_server_back_on_its_address_gets_the_requests_again_after_a_cool_down() {
+    let address = dead_url();
+    let second = worker(2);
+    let client = Client::builder(&address)
+        .endpoints([address.clone(), second.url.clone()])
+        .endpoint_cool_down(Duration::from_millis(200))
+        .build()
+        .expect("valid URLs");
+    assert_eq!(worker_of(client.snowflake().await.expect("from the second")), 2);
+    let bind = address.strip_prefix("http://").expect("an http URL");
+    let _first = TestServer::start_with_flags(&["--bind", bind, "--worker-id", "1"]);
+    // A probe before the server was up only doubles the cool-down; within 10 s it is back.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while worker_of(client.snowflake().await.expect("from either")) != 1 {
+        assert!(Instant::now() < deadline, "the first server never got requests again");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    for _ in 0..5 {
+        assert_eq!(worker_of(client.snowflake().await.expect("from the first")), 1);
+    }
 }

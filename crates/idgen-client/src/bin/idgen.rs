@@ -36,13 +36,15 @@ Exit status:
 #[derive(Debug, Parser)]
 #[command(name = "idgen", version, after_help = EXIT_STATUS_HELP)]
 struct Cli {
-    /// Base URL of the idgen server.
+    /// Base URL of the idgen server, or several, comma-separated: requests go to the first that
+    /// works and move on to the next when one is down or answers 503. Failed requests are
+    /// retried (429, 503, lost connections; never another 4xx), which never duplicates an ID.
     #[arg(
         long,
         global = true,
         env = "IDGEN_URL",
         default_value = "http://127.0.0.1:8080",
-        value_name = "URL"
+        value_name = "URL[,URL...]"
     )]
     server: String,
 
@@ -50,7 +52,7 @@ struct Cli {
     #[arg(long, global = true, value_enum, default_value_t = Format::Plain)]
     format: Format,
 
-    /// Give up on a request after this many seconds.
+    /// Give up on one attempt of a request after this many seconds.
     #[arg(long, global = true, default_value_t = 30, value_name = "SECONDS",
           value_parser = clap::value_parser!(u64).range(1..))]
     timeout: u64,
@@ -313,8 +315,16 @@ fn fail(message: &str, status: u8) -> ExitCode {
     ExitCode::from(status)
 }
 
+/// The URLs of `--server` / IDGEN_URL: comma-separated, blanks around them and empty entries
+/// ignored (`a,b,` is two).
+fn server_list(server: &str) -> Vec<&str> {
+    server.split(',').map(str::trim).filter(|url| !url.is_empty()).collect()
+}
+
 async fn run(cli: Cli, api_key: Option<Secret>) -> Result<(), Failure> {
-    let mut builder = Client::builder(cli.server).timeout(Duration::from_secs(cli.timeout));
+    let mut builder = Client::builder(&cli.server)
+        .endpoints(server_list(&cli.server))
+        .timeout(Duration::from_secs(cli.timeout));
     if let Some(Secret(secret)) = api_key {
         builder = builder.api_key(secret);
     }
@@ -494,6 +504,19 @@ mod tests {
         let missing = dir.path().join("missing");
         let error = read_key_file(&missing).expect_err("missing");
         assert!(error.starts_with("cannot read the API key file `"), "{error}");
+    }
+
+    #[test]
+    fn the_server_is_a_comma_separated_list() {
+        assert_eq!(server_list("http://a:1"), ["http://a:1"]);
+        assert_eq!(
+            server_list("http://a:1, http://b:2,http://c:3"),
+            ["http://a:1", "http://b:2", "http://c:3"]
+        );
+        assert_eq!(server_list(" http://a:1,, ,http://b:2, "), ["http://a:1", "http://b:2"]);
+        assert!(server_list(" , ").is_empty());
+        let cli = parse(&["--server", "http://a:1,http://b:2", "uuid"]).expect("valid");
+        assert_eq!(server_list(&cli.server), ["http://a:1", "http://b:2"]);
     }
 
     #[test]

@@ -117,13 +117,16 @@ impl Default for BufferConfig {
 /// - **Uniqueness, always.** Each ID the server issued is served at most once. IDs can be
 ///   lost, never repeated:
 ///   - those still buffered when the last clone is dropped;
-///   - time-based ones dropped for exceeding `max_age`.
+///   - time-based ones dropped for exceeding `max_age`;
+///   - those of a refill whose answer was lost on the way: the retry asks for new ones.
 ///
 ///   So counters have gaps.
 /// - **Order within a pool.** IDs are served in the order the server generated them within a
 ///   pool. A single task that calls `snowflake()` (or `counter("orders")`, `uuid7()`, `ulid()`,
 ///   `timestamp()`) repeatedly therefore sees strictly increasing values. Tasks sharing one
-///   client each see an increasing sequence, but their values interleave.
+///   client each see an increasing sequence, but their values interleave. With several
+///   endpoints ([`ClientBuilder::endpoints`](crate::ClientBuilder::endpoints)) this holds
+///   between moves: after one, the next server's IDs may sort below the previous server's.
 /// - **No order across clients, processes or servers.** Each `BufferedClient` holds its own
 ///   batches. A later call on one client can return a smaller ID than an earlier call on
 ///   another one, and the same goes between the pools of different kinds or counter names.

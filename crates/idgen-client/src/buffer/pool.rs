@@ -27,14 +27,19 @@
 //! the client's timeout. Each caller gets its own error, or an ID if the server is back. No
 //! refill starts until those requests are done, so the order guarantee of
 //! [`BufferedClient`](super::BufferedClient) still holds.
-//! Nothing is retried in the background. The next call after a failure starts a new refill.
+//! A refill's request (and each of those fallback requests) is retried by the client's
+//! [`RetryPolicy`](crate::RetryPolicy) like any other, so a 429 or a lost connection makes
+//! callers wait, not fail; what is described here happens once the policy gives up. Nothing
+//! is retried beyond that. The next call after a failure starts a new refill.
 //!
 //! # Age
 //!
 //! `max_age` applies to the kinds the catalogue marks time-based ([`Kind::time_based`]: uuid7,
 //! ulid, snowflake, timestamp). A batch's age
 //! counts from when its request was *sent*, which is no later than when the server generated
-//! it. So the bound is conservative. Batches older than `max_age` are dropped whole, and those
+//! it. So the bound is conservative. After a retry (a 429 waited out, a lost connection) it is
+//! the retry's sending that counts: the IDs came from that attempt, and counting the waits
+//! before it would drop every batch a rate-limited server hands out. Batches older than `max_age` are dropped whole, and those
 //! IDs are never served. A batch that is already too old when it arrives is dropped too, and
 //! fetched again. After three such batches in a row the waiting callers get
 //! [`Error::InvalidResponse`] saying so: `max_age` is then below the server's response time.
@@ -249,28 +254,30 @@ impl<T: PoolId> Pool<T> {
         }
     }
 
-    async fn fetch(&self, count: Option<u32>) -> Result<Vec<T>, Error> {
+    /// `count` IDs (one without), and when the request that brought them was sent: the
+    /// client's last attempt, after any retries and their waits.
+    async fn fetch(&self, count: Option<u32>) -> Result<(Vec<T>, Instant), Error> {
         let kind = self.source.kind();
-        let ids = self.client.ids(kind, &self.source.request(count)).await?;
-        ids.iter().map(|id| T::parse(kind, id)).collect()
+        let (ids, sent) = self.client.ids_sent_at(kind, &self.source.request(count)).await?;
+        let ids = ids.iter().map(|id| T::parse(kind, id)).collect::<Result<_, _>>()?;
+        Ok((ids, sent))
     }
 
     /// One unbuffered request, for a caller whose refill failed.
     async fn fetch_one(&self) -> Result<T, Error> {
-        let mut ids = self.fetch(None).await?;
+        let (mut ids, _) = self.fetch(None).await?;
         Ok(ids.pop().expect("Client::ids checked that exactly one id came back"))
     }
 
     /// Applies a refill's result; returns whether to fetch another batch right away.
     fn finish_refill(
         self: &Arc<Self>,
-        result: Result<Vec<T>, Error>,
-        requested_at: Instant,
+        result: Result<(Vec<T>, Instant), Error>,
         stale_in_a_row: &mut u32,
     ) -> bool {
         let mut state = self.lock();
         match result {
-            Ok(_) if self.is_expired(requested_at, Instant::now()) => {
+            Ok((_, requested_at)) if self.is_expired(requested_at, Instant::now()) => {
                 *stale_in_a_row += 1;
                 if *stale_in_a_row < MAX_STALE_REFILLS {
                     return true;
@@ -287,7 +294,7 @@ impl<T: PoolId> Pool<T> {
                 };
                 self.fail(&mut state, error);
             }
-            Ok(ids) => {
+            Ok((ids, requested_at)) => {
                 *stale_in_a_row = 0;
                 state.deliver(ids, requested_at);
                 // More callers waited than one batch could serve.
@@ -374,9 +381,8 @@ impl<T: PoolId> Refill<T> {
     async fn run(mut self) {
         let mut stale_in_a_row = 0;
         loop {
-            let requested_at = Instant::now();
             let result = self.pool.fetch(Some(self.pool.batch_size)).await;
-            if !self.pool.finish_refill(result, requested_at, &mut stale_in_a_row) {
+            if !self.pool.finish_refill(result, &mut stale_in_a_row) {
                 self.finished = true;
                 return;
             }

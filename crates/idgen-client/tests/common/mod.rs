@@ -66,6 +66,22 @@ impl TestServer {
 
     /// [`TestServer::start_with_keys`] with extra `IDGEN_*` settings (e.g. TLS).
     pub fn start_with(keys: &[(&str, &[&str])], env: &[(&str, &std::path::Path)]) -> TestServer {
+        Self::spawn(keys, env, &[])
+    }
+
+    /// An open server with extra flags, e.g. `--worker-id 2`, or `--bind 127.0.0.1:PORT` (the
+    /// last `--bind` wins over the harness's own).
+    // Each test binary compiles this module on its own; not every one starts such a server.
+    #[allow(dead_code)]
+    pub fn start_with_flags(flags: &[&str]) -> TestServer {
+        Self::spawn(&[], &[], flags)
+    }
+
+    fn spawn(
+        keys: &[(&str, &[&str])],
+        env: &[(&str, &std::path::Path)],
+        flags: &[&str],
+    ) -> TestServer {
         let data_dir = tempfile::tempdir().expect("create a temp data dir");
         let mut command = Command::new(server_binary());
         command
@@ -73,6 +89,7 @@ impl TestServer {
             .arg("127.0.0.1:0")
             .arg("--data-dir")
             .arg(data_dir.path())
+            .args(flags)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
@@ -138,6 +155,14 @@ impl TestServer {
             }
         };
         TestServer { url, child, _data_dir: data_dir, _keys_dir: keys_dir }
+    }
+
+    /// SIGKILL, as a crash would: no shutdown, connections dropped mid-request. Waits for the
+    /// process to be gone.
+    #[allow(dead_code)]
+    pub fn kill(&mut self) {
+        self.child.kill().expect("kill idgen-server");
+        let _ = self.child.wait();
     }
 }
 
