@@ -668,3 +668,103 @@ fn the_cli_reaches_an_https_server_through_its_ca_file() {
     assert_ne!(run.status, Some(0), "without the CA the server is not trusted");
     assert!(run.stdout.is_empty(), "{}", run.stdout);
 }
+
+/// `idgen <args>` started now; `meanwhile` runs after `after`, then the run is awaited.
+fn run_then(args: &[&str], after: Duration, meanwhile: impl FnOnce()) -> Run {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_idgen"));
+    for (key, _) in std::env::vars_os() {
+        if key.to_string_lossy().starts_with("IDGEN_") {
+            command.env_remove(key);
+        }
+    }
+    command.args(args).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    let child = command.spawn().expect("start idgen");
+    std::thread::sleep(after);
+    meanwhile();
+    let Output { status, stdout, stderr } = child.wait_with_output().expect("wait for idgen");
+    Run {
+        status: status.code(),
+        stdout: String::from_utf8(stdout).expect("UTF-8"),
+        stderr: String::from_utf8(stderr).expect("UTF-8"),
+    }
+}
+
+#[test]
+fn json_output_is_a_whole_document_or_nothing() {
+    let mut server = TestServer::start();
+    let url = server.url.clone();
+    let args = ["--server", &url, "--format", "json", "uuid7", "-n", "2000000"];
+    let args = [&args[..], &["--chunk-size", "1000"]].concat();
+    // The server dies while the run is still fetching: nothing reaches stdout.
+    let started = Instant::now();
+    let run = run_then(&args, Duration::from_millis(300), || server.kill());
+    assert!(started.elapsed() < RUN_DEADLINE, "the run took {:?}", started.elapsed());
+    assert_eq!(run.status, Some(1), "{}", run.stderr);
+    assert_eq!(run.stdout, "", "a failed JSON run prints nothing on stdout");
+    let lines: Vec<&str> = run.stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "{:?}", run.stderr);
+    let error: serde_json::Value = serde_json::from_str(lines[0]).expect("a JSON error");
+    assert_eq!(error["error"]["code"], "unreachable", "{error}");
+    assert!(error["error"]["message"].as_str().is_some_and(|m| m.contains("cannot reach")));
+
+    // And a run that succeeds prints one complete document.
+    let server = TestServer::start();
+    let run =
+        idgen(&server.url, &["--format", "json", "ulid", "-n", "2500", "--chunk-size", "1000"]);
+    let document: IdsResponse = serde_json::from_str(run.success()).expect("one JSON document");
+    assert_eq!(document.ids.len(), 2500);
+}
+
+#[test]
+fn plain_output_says_how_many_ids_were_printed_when_the_server_dies() {
+    let mut server = TestServer::start();
+    let url = server.url.clone();
+    let args = ["--server", &url, "uuid7", "-n", "2000000", "--chunk-size", "1000"];
+    let run = run_pausing(&args, || server.kill(), Duration::from_secs(20));
+    assert_eq!(run.status, Some(1), "{}", run.stderr);
+    let printed = run.lines().len();
+    assert!(printed >= 1000, "the first chunk was printed before the kill: {printed}");
+    run.lines().iter().for_each(|id| check_id(Kind::Uuid7, id));
+    let lines: Vec<&str> = run.stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "{:?}", run.stderr);
+    assert!(lines[0].starts_with("idgen: cannot reach"), "{}", lines[0]);
+    assert!(
+        lines[0].ends_with(&format!(" ({printed} IDs were printed before it)")),
+        "{}",
+        lines[0]
+    );
+}
+
+/// A keys file with one key allowed `daily_quota` IDs a day.
+fn quota_keys(dir: &std::path::Path, secret: &str, daily_quota: u64) -> std::path::PathBuf {
+    let digest = ring::digest::digest(&ring::digest::SHA256, secret.as_bytes());
+    let sha256: String = digest.as_ref().iter().map(|byte| format!("{byte:02x}")).collect();
+    let path = dir.join("keys.toml");
+    let entry =
+        format!("[[key]]\nname = \"q\"\nsha256 = \"{sha256}\"\ndaily_quota = {daily_quota}\n");
+    std::fs::write(&path, entry).expect("write the keys file");
+    path
+}
+
+#[test]
+fn still_refused_after_the_retries_exits_75() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let keys = quota_keys(dir.path(), SECRET, 2);
+    let server = TestServer::start_with(&[], &[("IDGEN_API_KEYS_FILE", &keys)]);
+    let secret = OsStr::new(SECRET);
+    let run = idgen_with_env(&server.url, &[("IDGEN_API_KEY", secret)], &["uuid7", "-n", "2"]);
+    assert_eq!(run.success().lines().count(), 2);
+    // The quota is spent until midnight UTC: its Retry-After lies past the retry deadline, so
+    // the run gives up at once instead of waiting.
+    let started = Instant::now();
+    let run = idgen_with_env(&server.url, &[("IDGEN_API_KEY", secret)], &["uuid7"]);
+    assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
+    let line = run.failure(75);
+    assert!(line.contains("daily quota of 2"), "{line}");
+    let run =
+        idgen_with_env(&server.url, &[("IDGEN_API_KEY", secret)], &["--format", "json", "uuid7"]);
+    assert_eq!(run.status, Some(75), "{}", run.stderr);
+    assert_eq!(run.stdout, "");
+    let error: serde_json::Value = serde_json::from_str(run.stderr.trim()).expect("a JSON error");
+    assert_eq!(error["error"]["code"], "rate_limited", "{error}");
+}

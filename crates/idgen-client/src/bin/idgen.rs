@@ -203,7 +203,33 @@ fn kind_parser() -> impl TypedValueParser<Value = Kind> {
 /// Why a run failed.
 enum Failure {
     Client(idgen_client::Error),
+    /// The server failed after `printed` IDs were written (plain output streams).
+    MidWay(idgen_client::Error, u64),
     Stdout(io::Error),
+}
+
+/// Exit statuses: 0 ok, 1 the server or the network failed, 2 bad usage or a 4xx answer,
+/// [`TEMPFAIL`] still rate limited or unavailable (429, 503) after the retries.
+const TEMPFAIL: u8 = 75;
+
+/// The status for a failed request.
+fn status_of(error: &idgen_client::Error) -> u8 {
+    match error.status() {
+        Some(429 | 503) => TEMPFAIL,
+        _ if error.is_client_error() => 2,
+        _ => 1,
+    }
+}
+
+/// The `code` of an error as `--format json` writes it on stderr: the server's, or what
+/// failed on this side.
+fn code_of(error: &idgen_client::Error) -> &'static str {
+    match error {
+        idgen_client::Error::Api { code, .. } => code.as_str(),
+        idgen_client::Error::Transport { .. } => "unreachable",
+        idgen_client::Error::InvalidResponse { .. } => "invalid_response",
+        _ => "invalid_setting",
+    }
 }
 
 impl From<idgen_client::Error> for Failure {
@@ -222,35 +248,42 @@ fn main() -> ExitCode {
     let matches = Cli::command().get_matches();
     let cli = Cli::from_arg_matches(&matches)
         .unwrap_or_else(|error| error.format(&mut Cli::command()).exit());
+    let json = cli.format == Format::Json;
     let api_key = match api_key(&cli, &matches) {
         Ok(api_key) => api_key,
         Err(KeyProblem::Usage(message)) => {
             Cli::command().error(ErrorKind::ArgumentConflict, message).exit()
         }
-        Err(KeyProblem::File(message)) => return fail(&message, 2),
+        Err(KeyProblem::File(message)) => return fail(json, "invalid_setting", &message, 2),
     };
     let keyless = api_key.is_none();
     let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(runtime) => runtime,
-        Err(error) => return fail(&format!("cannot start the async runtime: {error}"), 1),
+        Err(error) => {
+            return fail(json, "internal", &format!("cannot start the async runtime: {error}"), 1);
+        }
     };
-    match runtime.block_on(run(cli, api_key)) {
-        Ok(()) => ExitCode::SUCCESS,
+    let (error, printed) = match runtime.block_on(run(cli, api_key)) {
+        Ok(()) => return ExitCode::SUCCESS,
         // The reader went away (`| head`): what it wanted, it got.
         Err(Failure::Stdout(error)) if error.kind() == io::ErrorKind::BrokenPipe => {
-            ExitCode::SUCCESS
+            return ExitCode::SUCCESS;
         }
-        Err(Failure::Stdout(error)) => fail(&format!("cannot write to stdout: {error}"), 1),
-        Err(Failure::Client(error)) => {
-            let status = if error.is_client_error() { 2 } else { 1 };
-            let mut message = error.to_string();
-            // The server's sentence names HTTP headers; say how this tool sends a key.
-            if keyless && error.code() == Some(ErrorCode::Unauthorized) {
-                message.push_str(" (give one with IDGEN_API_KEY or --api-key-file)");
-            }
-            fail(&message, status)
+        Err(Failure::Stdout(error)) => {
+            return fail(json, "stdout", &format!("cannot write to stdout: {error}"), 1);
         }
+        Err(Failure::Client(error)) => (error, None),
+        Err(Failure::MidWay(error, printed)) => (error, Some(printed)),
+    };
+    let mut message = error.to_string();
+    // The server's sentence names HTTP headers; say how this tool sends a key.
+    if keyless && error.code() == Some(ErrorCode::Unauthorized) {
+        message.push_str(" (give one with IDGEN_API_KEY or --api-key-file)");
     }
+    if let Some(printed) = printed {
+        message.push_str(&format!(" ({printed} IDs were printed before it)"));
+    }
+    fail(json, code_of(&error), &message, status_of(&error))
 }
 
 /// Why no API key could be had.
@@ -307,11 +340,17 @@ fn read_key_file(path: &Path) -> Result<Secret, String> {
     Ok(Secret(secret.to_owned()))
 }
 
-/// Prints `idgen: <message>` as exactly one line on stderr.
-fn fail(message: &str, status: u8) -> ExitCode {
+/// Prints `idgen: <message>` as exactly one line on stderr, or with `json` the API's error
+/// shape, `{"error":{"code":...,"message":...}}`.
+fn fail(json: bool, code: &str, message: &str, status: u8) -> ExitCode {
     let message = message.replace(['\r', '\n'], " ");
+    let line = if json {
+        serde_json::json!({ "error": { "code": code, "message": message } }).to_string()
+    } else {
+        format!("idgen: {message}")
+    };
     // Nothing sensible is left to do if stderr is gone too.
-    let _ = writeln!(io::stderr().lock(), "idgen: {message}");
+    let _ = writeln!(io::stderr().lock(), "{line}");
     ExitCode::from(status)
 }
 
@@ -351,8 +390,10 @@ async fn run(cli: Cli, api_key: Option<Secret>) -> Result<(), Failure> {
     print_ids(&client, &mut out, cli.format, kind, request, batch).await
 }
 
-/// Fetches `batch.count` IDs in chunks, writing each chunk as soon as it arrives. JSON output
-/// has the server's shape: `{"id": ...}` for one ID, `{"ids": [...]}` for more.
+/// Fetches `batch.count` IDs in chunks. Plain output streams: each chunk is written as soon as
+/// it arrives, and a failure half-way says how many IDs were printed. JSON output has the
+/// server's shape (`{"id": ...}` for one ID, `{"ids": [...]}` for more) and is written whole
+/// at the end, so stdout holds a complete document or nothing.
 async fn print_ids(
     client: &Client,
     out: &mut impl Write,
@@ -362,25 +403,37 @@ async fn print_ids(
     batch: Batch,
 ) -> Result<(), Failure> {
     let mut batches = client.batches(kind, request, batch.count, batch.chunk_size);
-    let mut first = true;
+    let mut document = Vec::new();
+    let mut printed = 0u64;
     while let Some(ids) = batches.next_batch().await {
-        let ids = ids?;
+        let ids = match ids {
+            Ok(ids) => ids,
+            Err(error) if format == Format::Plain && printed > 0 => {
+                return Err(Failure::MidWay(error, printed));
+            }
+            Err(error) => return Err(error.into()),
+        };
         for id in &ids {
             match format {
                 Format::Plain => writeln!(out, "{id}")?,
-                Format::Json if batch.count == 1 => write!(out, "{{\"id\":{}", json_string(id))?,
+                Format::Json if batch.count == 1 => {
+                    write!(document, "{{\"id\":{}", json_string(id))?
+                }
                 Format::Json => {
-                    let separator = if first { "{\"ids\":[" } else { "," };
-                    write!(out, "{separator}{}", json_string(id))?;
+                    let separator = if printed == 0 { "{\"ids\":[" } else { "," };
+                    write!(document, "{separator}{}", json_string(id))?;
                 }
             }
-            first = false;
+            printed += 1;
         }
-        out.flush()?;
+        if format == Format::Plain {
+            out.flush()?;
+        }
     }
     if format == Format::Json {
         let end = if batch.count == 1 { "}" } else { "]}" };
-        writeln!(out, "{end}")?;
+        writeln!(document, "{end}")?;
+        out.write_all(&document)?;
     }
     out.flush()?;
     Ok(())
