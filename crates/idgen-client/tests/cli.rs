@@ -643,12 +643,7 @@ fn path(path: &std::path::Path) -> &str {
 #[test]
 fn the_cli_reaches_an_https_server_through_its_ca_file() {
     let dir = tempfile::tempdir().expect("temp dir");
-    common::make_test_ca(dir.path());
-    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
-    let server = TestServer::start_with(
-        &[(SECRET, &["uuid7"])],
-        &[("IDGEN_TLS_CERT", &cert), ("IDGEN_TLS_KEY", &key)],
-    );
+    let server = TestServer::start_tls(&[(SECRET, &["uuid7"])], dir.path());
     let ca = dir.path().join("ca.pem");
     let secret = OsStr::new(SECRET);
     let run = idgen_with_env(
@@ -737,8 +732,7 @@ fn plain_output_says_how_many_ids_were_printed_when_the_server_dies() {
 
 /// A keys file with one key allowed `daily_quota` IDs a day.
 fn quota_keys(dir: &std::path::Path, secret: &str, daily_quota: u64) -> std::path::PathBuf {
-    let digest = ring::digest::digest(&ring::digest::SHA256, secret.as_bytes());
-    let sha256: String = digest.as_ref().iter().map(|byte| format!("{byte:02x}")).collect();
+    let sha256 = common::sha256_hex(secret);
     let path = dir.join("keys.toml");
     let entry =
         format!("[[key]]\nname = \"q\"\nsha256 = \"{sha256}\"\ndaily_quota = {daily_quota}\n");

@@ -426,12 +426,7 @@ async fn answers_of_the_wrong_shape_become_typed_errors() {
 #[tokio::test]
 async fn https_with_a_private_ca_and_a_key() {
     let dir = tempfile::tempdir().expect("temp dir");
-    common::make_test_ca(dir.path());
-    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
-    let server = TestServer::start_with(
-        &[(SECRET, &["uuid7"])],
-        &[("IDGEN_TLS_CERT", &cert), ("IDGEN_TLS_KEY", &key)],
-    );
+    let server = TestServer::start_tls(&[(SECRET, &["uuid7"])], dir.path());
     assert!(server.url.starts_with("https://127.0.0.1:"), "{}", server.url);
     let client = Client::builder(&server.url)
         .ca_file(dir.path().join("ca.pem"))

@@ -396,6 +396,15 @@ fn mime_json() -> HeaderValue {
     HeaderValue::from_static("application/json")
 }
 
+impl ApiError {
+    /// Over a rate limit whose bucket holds `limit` and has a token again after `wait`: both
+    /// times in whole seconds, rounded up (a 1/s limit must not say "retry after 0").
+    pub fn rate_limited(wait: std::time::Duration, limit: u32) -> ApiError {
+        let retry_after_secs = crate::rate_limit::ceil_secs(wait).max(1);
+        ApiError::RateLimited { retry_after_secs, limit, reset_secs: retry_after_secs }
+    }
+}
+
 /// `/readyz` when the server cannot issue every kind: 503 with the reasons and `Retry-After`.
 pub fn not_ready(reasons: Vec<String>, retry_after_secs: u64) -> HttpResponse {
     let mut response = HttpResponseBuilder::new(StatusCode::SERVICE_UNAVAILABLE);

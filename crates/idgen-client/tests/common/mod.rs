@@ -36,13 +36,18 @@ fn server_binary() -> PathBuf {
     path
 }
 
+/// The SHA-256 of `secret` in lowercase hex, as a keys file holds it.
+pub fn sha256_hex(secret: &str) -> String {
+    let digest = ring::digest::digest(&ring::digest::SHA256, secret.as_bytes());
+    digest.as_ref().iter().map(|byte| format!("{byte:02x}")).collect()
+}
+
 /// The `[[key]]` entries of an API keys file: one per `(secret, scopes)`, named `key-N`.
 fn keys_file(keys: &[(&str, &[&str])]) -> String {
     keys.iter()
         .enumerate()
         .map(|(index, (secret, scopes))| {
-            let digest = ring::digest::digest(&ring::digest::SHA256, secret.as_bytes());
-            let sha256: String = digest.as_ref().iter().map(|byte| format!("{byte:02x}")).collect();
+            let sha256 = sha256_hex(secret);
             let scopes: Vec<String> = scopes.iter().map(|scope| format!("{scope:?}")).collect();
             format!(
                 "[[key]]\nname = \"key-{index}\"\nsha256 = \"{sha256}\"\nscopes = [{}]\n",
@@ -196,9 +201,7 @@ pub fn is_recent(ms: u64) -> bool {
 
 /// In `dir`: `ca.pem`, a test CA, and `cert.pem` + `key.pem`, a server certificate for
 /// 127.0.0.1 it signed, all made by the `openssl` CLI (the tests need it).
-// Each test binary compiles this module on its own; the buffered tests need no TLS.
-#[allow(dead_code)]
-pub fn make_test_ca(dir: &std::path::Path) {
+fn make_test_ca(dir: &std::path::Path) {
     std::fs::write(
         dir.join("server.ext"),
         "basicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\n\
@@ -260,5 +263,17 @@ pub fn make_test_ca(dir: &std::path::Path) {
             .status()
             .expect("the openssl CLI is needed for the TLS tests (apt-get install openssl)");
         assert!(status.success(), "openssl {args:?} failed");
+    }
+}
+
+impl TestServer {
+    /// A server with these keys serving HTTPS, its certificate from a test CA made in `dir`
+    /// (its `ca.pem` is what a client must trust).
+    // Each test binary compiles this module on its own; the buffered tests need no TLS.
+    #[allow(dead_code)]
+    pub fn start_tls(keys: &[(&str, &[&str])], dir: &std::path::Path) -> TestServer {
+        make_test_ca(dir);
+        let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+        Self::start_with(keys, &[("IDGEN_TLS_CERT", &cert), ("IDGEN_TLS_KEY", &key)])
     }
 }

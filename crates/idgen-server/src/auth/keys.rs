@@ -29,7 +29,8 @@ use super::scope::Scopes;
 /// What one key may do, and how much.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Key {
-    pub name: String,
+    /// Shared, so a request can name the key's bucket without copying the name.
+    pub name: Arc<str>,
     pub scopes: Scopes,
     /// IDs per second (with `burst`), when limited.
     pub rate_per_second: Option<u32>,
@@ -38,6 +39,31 @@ pub struct Key {
     pub daily_quota: Option<u64>,
     /// Counter names this key may create (since the server started).
     pub max_new_counters: Option<u32>,
+}
+
+impl Key {
+    /// The most IDs at once: `burst`, or the rate without one (a key with no rate has none).
+    pub fn burst(&self) -> Option<u32> {
+        self.burst.or(self.rate_per_second)
+    }
+
+    /// A key called `k` with every kind and these limits (the limiters' tests).
+    #[cfg(test)]
+    pub(crate) fn limited(
+        rate_per_second: Option<u32>,
+        burst: Option<u32>,
+        daily_quota: Option<u64>,
+        max_new_counters: Option<u32>,
+    ) -> Key {
+        Key {
+            name: "k".into(),
+            scopes: Scopes::every_kind(),
+            rate_per_second,
+            burst,
+            daily_quota,
+            max_new_counters,
+        }
+    }
 }
 
 /// Every key, by the SHA-256 of its secret.
@@ -58,11 +84,6 @@ impl Keyring {
 
     pub fn is_empty(&self) -> bool {
         self.by_hash.is_empty()
-    }
-
-    /// The keys, by name (for the per-key limits).
-    pub fn keys(&self) -> impl Iterator<Item = &Arc<Key>> {
-        self.by_hash.values()
     }
 
     /// Every key with the SHA-256 of its secret.
@@ -119,7 +140,7 @@ impl Keyring {
                 return Err(at(format!("key {name:?}: burst needs rate_per_second")));
             }
             let key = Key {
-                name,
+                name: name.into(),
                 scopes,
                 rate_per_second: entry.rate_per_second,
                 burst: entry.burst,
@@ -231,7 +252,7 @@ mod tests {
         assert!(secret[4..].bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
         let ring = Keyring::parse(&entry).unwrap();
         let key = ring.find(&secret).expect("the new key");
-        assert_eq!(key.name, "svc-orders");
+        assert_eq!(&*key.name, "svc-orders");
         assert!(ring.find("idg_wrong").is_none());
         assert!(!entry.contains(&secret), "the entry never holds the secret");
         let (other, _) = new_key("x", &[]).unwrap();

@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::num::NonZeroU32;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use actix_governor::governor::clock::{Clock as _, DefaultClock};
 use actix_governor::governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
@@ -16,9 +16,14 @@ use parking_lot::{Mutex, RwLock};
 use super::keys::Key;
 use crate::error::ApiError;
 use crate::issue::SharedClock;
-use crate::rate_limit::ceil_secs;
 
-const DAY_MS: u64 = 86_400_000;
+pub(super) const DAY_MS: u64 = 86_400_000;
+
+/// A spent daily quota of `limit` IDs at `now_ms`: 429 until the next 00:00 UTC.
+pub(super) fn quota_exhausted(limit: u64, now_ms: u64) -> ApiError {
+    let next_day_ms = (now_ms / DAY_MS + 1) * DAY_MS;
+    ApiError::QuotaExhausted { limit, reset_secs: (next_day_ms - now_ms).div_ceil(1000).max(1) }
+}
 
 /// One key's counters.
 struct KeyState {
@@ -34,14 +39,12 @@ struct KeyState {
 /// The state of every key seen so far.
 pub struct KeyLimits {
     clock: SharedClock,
-    states: RwLock<HashMap<String, Arc<KeyState>>>,
-    /// IDs spent under quotas, for the metrics.
-    pub spent: AtomicU64,
+    states: RwLock<HashMap<Arc<str>, Arc<KeyState>>>,
 }
 
 impl KeyLimits {
     pub fn new(clock: SharedClock) -> Self {
-        Self { clock, states: RwLock::new(HashMap::new()), spent: AtomicU64::new(0) }
+        Self { clock, states: RwLock::new(HashMap::new()) }
     }
 
     fn state(&self, key: &Key) -> Arc<KeyState> {
@@ -57,7 +60,7 @@ impl KeyLimits {
         {
             return Arc::clone(state);
         }
-        let burst = key.burst.or(key.rate_per_second).unwrap_or(0);
+        let burst = key.burst().unwrap_or(0);
         let rate = key.rate_per_second.and_then(|per_second| {
             let quota = Quota::per_second(NonZeroU32::new(per_second)?)
                 .allow_burst(NonZeroU32::new(burst.max(1))?);
@@ -89,8 +92,7 @@ impl KeyLimits {
                 *spent = (day, 0);
             }
             if spent.1.saturating_add(count) > quota {
-                let reset_secs = ((day + 1) * DAY_MS - now_ms).div_ceil(1000).max(1);
-                return Err(ApiError::QuotaExhausted { limit: quota, reset_secs });
+                return Err(quota_exhausted(quota, now_ms));
             }
             spent.1 += count;
         }
@@ -106,12 +108,7 @@ impl KeyLimits {
                 Ok(Err(not_until)) => {
                     refund(&state);
                     let wait = not_until.wait_time_from(DefaultClock::default().now());
-                    let retry_after_secs = ceil_secs(wait).max(1);
-                    return Err(ApiError::RateLimited {
-                        retry_after_secs,
-                        limit: state.burst,
-                        reset_secs: retry_after_secs,
-                    });
+                    return Err(ApiError::rate_limited(wait, state.burst));
                 }
                 Err(_) => {
                     // More than the key's burst at once: never allowed, whatever the wait.
@@ -120,7 +117,6 @@ impl KeyLimits {
                 }
             }
         }
-        self.spent.fetch_add(count, Ordering::Relaxed);
         Ok(())
     }
 
@@ -150,18 +146,10 @@ impl KeyLimits {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::auth::scope::Scopes;
     use idgen_core::ManualClock;
 
     fn key(rate: Option<u32>, burst: Option<u32>, daily: Option<u64>) -> Key {
-        Key {
-            name: "k".into(),
-            scopes: Scopes::every_kind(),
-            rate_per_second: rate,
-            burst,
-            daily_quota: daily,
-            max_new_counters: Some(2),
-        }
+        Key::limited(rate, burst, daily, Some(2))
     }
 
     #[test]

@@ -77,11 +77,6 @@ impl Auth {
         Ok(Auth { id, path, keyring, generation, limits, shared })
     }
 
-    /// Whether the rates and quotas are shared by every node.
-    pub fn shared_limits(&self) -> bool {
-        self.shared.is_some()
-    }
-
     /// How many keys are in use.
     pub fn len(&self) -> usize {
         self.keyring.read().len()

@@ -21,14 +21,12 @@ use idgen_core::{Clock, ParamError};
 use parking_lot::Mutex;
 
 use super::keys::Key;
+use super::limits::{DAY_MS, quota_exhausted};
 use crate::backend::{Backend, BackendError, RateBucket, RateDecision};
 use crate::config::RateLimitFail;
 use crate::error::{ApiError, Refusal};
 use crate::issue::SharedClock;
-use crate::rate_limit::ceil_secs;
 use crate::rate_limit::shared::{SLICE_TTL, slice_size};
-
-const DAY_MS: u64 = 86_400_000;
 
 /// What a node holds of one key's rate and quota.
 #[derive(Default)]
@@ -56,22 +54,22 @@ impl SharedKeyLimits {
 
     /// Spends `count` IDs of `key`'s quota and rate, or says when to come back.
     pub async fn spend(&self, key: &Key, count: u64) -> Result<(), ApiError> {
-        let burst = key.burst.or(key.rate_per_second).map(u64::from);
+        let burst = key.burst().map(u64::from);
         if let Some(burst) = burst
             && count > burst
         {
             // More than the key's burst at once: never allowed, whatever the wait.
             return Err(ParamError::Count { max: burst as u32 }.into());
         }
-        let name: Arc<str> = Arc::from(key.name.as_str());
+        let name = &key.name;
         if let Some(quota) = key.daily_quota {
-            self.spend_quota(&name, count, quota).await?;
+            self.spend_quota(name, count, quota).await?;
         }
         if let (Some(per_second), Some(burst)) = (key.rate_per_second, burst)
-            && let Err(error) = self.spend_rate(&name, count, per_second, burst as u32).await
+            && let Err(error) = self.spend_rate(name, count, per_second, burst as u32).await
         {
             if key.daily_quota.is_some() {
-                self.keep_for_later(&name, count);
+                self.keep_for_later(name, count);
             }
             return Err(error);
         }
@@ -81,10 +79,7 @@ impl SharedKeyLimits {
     async fn spend_quota(&self, name: &Arc<str>, count: u64, quota: u64) -> Result<(), ApiError> {
         let now_ms = self.clock.now_ms();
         let day = now_ms / DAY_MS;
-        let exhausted = || {
-            let reset_secs = ((day + 1) * DAY_MS - now_ms).div_ceil(1000).max(1);
-            ApiError::QuotaExhausted { limit: quota, reset_secs }
-        };
+        let exhausted = || quota_exhausted(quota, now_ms);
         if count > quota {
             return Err(exhausted());
         }
@@ -179,7 +174,7 @@ impl SharedKeyLimits {
             Ok(RateDecision::Allowed { granted, .. }) => u64::from(granted),
             Ok(RateDecision::Limited { wait }) => {
                 self.keep_tokens(name, held, asked_at);
-                return Err(rate_limited(wait, burst));
+                return Err(ApiError::rate_limited(wait, burst));
             }
             Err(error) => {
                 self.keep_tokens(name, held, asked_at);
@@ -194,7 +189,7 @@ impl SharedKeyLimits {
         self.keep_tokens(name, held + granted, asked_at);
         let missing = count - held - granted;
         let wait = Duration::from_secs_f64(missing as f64 / f64::from(per_second.max(1)));
-        Err(rate_limited(wait, burst))
+        Err(ApiError::rate_limited(wait, burst))
     }
 
     /// Keeps `tokens` granted at `asked_at` for this key's next requests, within the TTL.
@@ -225,28 +220,15 @@ impl SharedKeyLimits {
     }
 }
 
-fn rate_limited(wait: Duration, burst: u32) -> ApiError {
-    let retry_after_secs = ceil_secs(wait).max(1);
-    ApiError::RateLimited { retry_after_secs, limit: burst, reset_secs: retry_after_secs }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::auth::scope::Scopes;
     use crate::backend::memory::MemoryBackend;
     use crate::config::Config;
     use idgen_core::ManualClock;
 
     fn key(rate: Option<u32>, burst: Option<u32>, daily: Option<u64>) -> Key {
-        Key {
-            name: "k".into(),
-            scopes: Scopes::every_kind(),
-            rate_per_second: rate,
-            burst,
-            daily_quota: daily,
-            max_new_counters: None,
-        }
+        Key::limited(rate, burst, daily, None)
     }
 
     /// Two nodes on one shared store (as two Redis-mode nodes on one Redis).

@@ -1,12 +1,13 @@
-//! Per-client rate limiting of the ID routes: actix-governor keyed on the client IP on one
-//! node, or (when the back end can share buckets, as Redis can) one bucket per client for every
-//! node, in [`shared`].
+//! Per-client rate limiting of the ID routes: actix-governor's keyed limiter on the client IP
+//! on one node, asked by the router itself ([`RateLimit::check`]), or (when the back end can
+//! share buckets, as Redis can) one bucket per client for every node, in [`shared`].
 //!
 //! Three traps of actix-governor are handled here:
 //! - the key: [`ClientIp`] keys on the peer address, and believes `X-Forwarded-For` only when
 //!   the peer is a configured trusted proxy, walking the header from the right (the leftmost
 //!   entry is whatever the client typed);
-//! - the 429: built by us, with `Retry-After` rounded *up* and the `RateLimit-*` headers;
+//! - the 429: ours (`ApiError::rate_limited`), with `Retry-After` rounded *up* and the
+//!   `RateLimit-*` headers;
 //! - memory: the keyed state grows with every client ever seen, so a task prunes it.
 //!
 //! The [`GovernorConfig`] is built once, outside `HttpServer::new`, so every worker shares one
@@ -18,13 +19,11 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix_governor::governor::NotUntil;
-use actix_governor::governor::clock::{Clock, DefaultClock, QuantaInstant};
+use actix_governor::governor::clock::{Clock, DefaultClock};
 use actix_governor::governor::middleware::StateInformationMiddleware;
 use actix_governor::{GovernorConfig, GovernorConfigBuilder, KeyExtractor};
 use actix_web::dev::ServiceRequest;
 use actix_web::http::header::{HeaderMap, HeaderName, HeaderValue};
-use actix_web::{HttpResponse, HttpResponseBuilder, ResponseError};
 
 use crate::backend::Backend;
 use crate::config::Config;
@@ -99,9 +98,7 @@ impl RateLimit {
             Ok(snapshot) => Ok(snapshot.remaining_burst_capacity()),
             Err(negative) => {
                 let wait = negative.wait_time_from(DefaultClock::default().now());
-                let retry_after_secs = ceil_secs(wait).max(1);
-                let limit = self.extractor.burst;
-                Err(ApiError::RateLimited { retry_after_secs, limit, reset_secs: retry_after_secs })
+                Err(ApiError::rate_limited(wait, self.extractor.burst))
             }
         }
     }
@@ -224,18 +221,6 @@ impl KeyExtractor for ClientIp {
         let peer =
             request.peer_addr().map(|socket| socket.ip()).unwrap_or(IpAddr::from([0, 0, 0, 0]));
         Ok(bucket(self.client_of(peer, request.headers())))
-    }
-
-    fn exceed_rate_limit_response(
-        &self,
-        negative: &NotUntil<QuantaInstant>,
-        _response: HttpResponseBuilder,
-    ) -> HttpResponse {
-        // actix-governor rounds down (a 1/s limit would say "retry after 0"); round up.
-        let wait = negative.wait_time_from(DefaultClock::default().now());
-        let retry_after_secs = ceil_secs(wait).max(1);
-        ApiError::RateLimited { retry_after_secs, limit: self.burst, reset_secs: retry_after_secs }
-            .error_response()
     }
 }
 

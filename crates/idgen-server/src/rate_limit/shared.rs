@@ -35,7 +35,7 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
 use parking_lot::Mutex;
 
-use super::{ClientIp, ceil_secs, every, pacing_headers};
+use super::{ClientIp, every, pacing_headers};
 use crate::backend::{Backend, BackendError, RateBucket, RateDecision};
 use crate::config::{Config, RateLimitFail};
 use crate::error::{ApiError, Refusal};
@@ -191,14 +191,7 @@ impl SharedLimit {
     ) -> Result<Option<u32>, ApiError> {
         match decision {
             Ok(RateDecision::Allowed { remaining, .. }) => Ok(Some(remaining)),
-            Ok(RateDecision::Limited { wait }) => {
-                let retry_after_secs = ceil_secs(wait).max(1);
-                Err(ApiError::RateLimited {
-                    retry_after_secs,
-                    limit: self.burst,
-                    reset_secs: retry_after_secs,
-                })
-            }
+            Ok(RateDecision::Limited { wait }) => Err(ApiError::rate_limited(wait, self.burst)),
             Err(error) => {
                 let failures = self.failures.fetch_add(1, Ordering::Relaxed) + 1;
                 // The observed back end logs the incident once; this is every occurrence.

@@ -11,7 +11,7 @@ use reqwest::StatusCode;
 use crate::helpers::{Options, TestApp, assert_error, header, run_to_exit, spawn_app};
 
 /// A new key from `idgen-server keys new`: (secret, file entry).
-fn new_key(name: &str, scopes: &[&str]) -> (String, String) {
+pub fn new_key(name: &str, scopes: &[&str]) -> (String, String) {
     let mut command = Command::new(env!("CARGO_BIN_EXE_idgen-server"));
     command.args(["keys", "new", "--name", name]);
     for scope in scopes {

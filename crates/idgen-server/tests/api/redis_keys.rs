@@ -6,22 +6,18 @@ use std::time::Instant;
 use idgen_core::wire::ErrorCode;
 use reqwest::StatusCode;
 
+use crate::auth::new_key;
 use crate::helpers::{Options, TestApp, assert_error, header};
 use crate::redis_harness::RedisServer;
 use crate::redis_mode::node;
 
-/// A keys file with one key, `svc`, with `limits` (TOML lines): (its dir, the secret).
+/// A keys file with one key, `svc`, with `limits` (TOML lines): (its dir, its path, the secret).
 fn keys_file(limits: &str) -> (tempfile::TempDir, std::path::PathBuf, String) {
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_idgen-server"))
-        .args(["keys", "new", "--name", "svc"])
-        .output()
-        .expect("run keys new");
-    let text = String::from_utf8(output.stdout).unwrap();
-    let (secret, entry) = text.split_once('\n').expect("a secret, then the entry");
+    let (secret, entry) = new_key("svc", &[]);
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("keys.toml");
-    std::fs::write(&file, format!("{}\n{limits}\n", entry.trim())).unwrap();
-    (dir, file, secret.to_owned())
+    std::fs::write(&file, format!("{entry}\n{limits}\n")).unwrap();
+    (dir, file, secret)
 }
 
 fn three_keyed_nodes(redis: &RedisServer, file: &std::path::Path) -> [TestApp; 3] {
