@@ -1,6 +1,8 @@
 //! Runs the load generators against a [`Fleet`]: one wrk or redis-benchmark run per sample,
 //! numbered in the order of the run, the warm-up, and the interleaved rounds.
 
+use std::collections::HashMap;
+
 use anyhow::Context;
 
 use crate::fleet::Fleet;
@@ -18,8 +20,8 @@ pub struct Driver {
     /// Holds `bench.lua`; wrk runs in it.
     scratch: TempDir,
     /// redis-benchmark runs a request count, not a duration: aim at `profile.seconds` from
-    /// the last measured rate.
-    redis_requests: u64,
+    /// the last measured rate, per number of connections (1 and 50 differ tenfold).
+    redis_requests: HashMap<u32, u64>,
     /// The next [`Sample::sequence`]: counts every measurement of the run, failed ones too.
     sequence: u64,
 }
@@ -29,12 +31,7 @@ impl Driver {
         let scratch = TempDir::new("wrk")?;
         std::fs::write(scratch.path().join(SCRIPT), wrk::LUA_SCRIPT)
             .context("write the wrk script")?;
-        Ok(Driver {
-            profile,
-            scratch,
-            redis_requests: 80_000 * u64::from(profile.seconds),
-            sequence: 0,
-        })
+        Ok(Driver { profile, scratch, redis_requests: HashMap::new(), sequence: 0 })
     }
 
     /// The command line as the report shows it (servers as their variables).
@@ -85,11 +82,16 @@ impl Driver {
             }
             Load::RedisIncr { connections } => {
                 let redis = fleet.redis_baseline.as_ref().expect("planned only with Redis");
+                let seconds = u64::from(self.profile.seconds);
+                let requests = *self
+                    .redis_requests
+                    .entry(*connections)
+                    .or_insert((u64::from(*connections) * 2_000).clamp(20_000, 80_000) * seconds);
                 let arguments =
-                    wrk::redis_benchmark_arguments(redis.port(), *connections, self.redis_requests);
-                let sample = wrk::run_redis_benchmark(&arguments, self.redis_requests)?;
-                let aim = sample.requests_per_second() * f64::from(self.profile.seconds);
-                self.redis_requests = (aim as u64).max(10_000);
+                    wrk::redis_benchmark_arguments(redis.port(), *connections, requests);
+                let sample = wrk::run_redis_benchmark(&arguments, requests)?;
+                let aim = sample.requests_per_second() * seconds as f64;
+                self.redis_requests.insert(*connections, (aim as u64).max(10_000));
                 Ok(sample)
             }
         }

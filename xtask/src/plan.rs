@@ -58,8 +58,19 @@ fn single_id_units(quick: bool) -> Vec<Vec<Case>> {
     units
 }
 
-fn redis_units() -> [Vec<Case>; 3] {
+fn redis_units() -> [Vec<Case>; 4] {
     use ServerKey::*;
+    let strict_alone = Case {
+        id: "redis/counter-block-1-c1".to_owned(),
+        group: Group::Redis,
+        load: Load::Http {
+            server: RedisBlock1,
+            path: "/v1/ids/counter".to_owned(),
+            accept: None,
+            connections: 1,
+            ids: 1,
+        },
+    };
     [
         vec![Case::http(
             "redis/counter-block-1000",
@@ -77,6 +88,16 @@ fn redis_units() -> [Vec<Case>; 3] {
                 load: Load::RedisIncr { connections: CONNECTIONS },
             },
             Case::http("redis/uuid-rate-limited", Group::Redis, RedisRateLimited, "/v1/ids/uuid"),
+        ],
+        // One connection: nothing to coalesce, so a strict counter pays one round trip per
+        // request; the reference is redis-benchmark on one connection.
+        vec![
+            strict_alone,
+            Case {
+                id: "redis-benchmark/incr-c1".to_owned(),
+                group: Group::Redis,
+                load: Load::RedisIncr { connections: 1 },
+            },
         ],
     ]
 }
@@ -138,7 +159,7 @@ mod tests {
         let quick: Vec<Case> = plan(true, false).into_iter().flatten().collect();
         assert!(quick.len() < 10);
         let full: Vec<Case> = plan(false, true).into_iter().flatten().collect();
-        assert_eq!(full.len(), 31, "the ceiling aside");
+        assert_eq!(full.len(), 33, "the ceiling aside");
         let ids = ["v1/random", "tutorial/generate_uuid", "batch/text/10000", "rate-limit/on"];
         for id in ids.into_iter().chain(["keyed/uuid7", "keyed/counter"]) {
             assert!(full.iter().any(|case| case.id == id), "{id} missing");
@@ -167,6 +188,7 @@ mod tests {
             ("v1/uuid7".to_owned(), "rate-limit/on".to_owned()),
             ("redis-benchmark/incr".to_owned(), "redis/counter-block-1".to_owned()),
             ("redis-benchmark/incr".to_owned(), "redis/uuid-rate-limited".to_owned()),
+            ("redis-benchmark/incr-c1".to_owned(), "redis/counter-block-1-c1".to_owned()),
         ];
         pairs.extend(
             BATCH_SIZES.map(|size| (format!("batch/json/{size}"), format!("batch/text/{size}"))),

@@ -93,13 +93,21 @@ fn single_id_targets(results: &Results) -> Vec<Target> {
     targets
 }
 
-/// The Redis-mode servers: the block-1000 counter against the ceiling, the rows that make one
-/// Redis round trip per request against `redis-benchmark`'s INCR.
+/// The strict counter on one connection (nothing to coalesce) against `redis-benchmark -c 1`
+/// before group commit: the median of 8 paired rounds of this bench at the last commit
+/// without it. Group commit must keep at least 0.95 of it.
+pub const STRICT_ALONE_BEFORE: f64 = 0.57;
+
+/// The Redis-mode servers: the block-1000 and strict counters against the ceiling, the rows
+/// that make one Redis round trip per request against `redis-benchmark`'s INCR, and the
+/// strict counter on one connection against what it was before group commit.
 fn redis_targets(results: &Results) -> Vec<Target> {
+    use Metric::{P99, RequestsPerSecond};
     let redis_rows = [
         ("Redis counter, block 1000, vs ceiling", "redis/counter-block-1000", "ceiling", 0.85),
+        ("Strict Redis counter (block 1) vs ceiling", "redis/counter-block-1", "ceiling", 0.85),
         (
-            "Redis counter, block 1, vs `redis-benchmark -t incr -c 50`",
+            "Strict Redis counter vs `redis-benchmark -t incr -c 50`",
             "redis/counter-block-1",
             "redis-benchmark/incr",
             0.80,
@@ -111,23 +119,36 @@ fn redis_targets(results: &Results) -> Vec<Target> {
             0.80,
         ),
     ];
-    redis_rows
+    let mut targets: Vec<Target> = redis_rows
         .into_iter()
         .map(|(name, id, reference, bound)| {
-            let mut target = ratio_target(
-                results,
-                name,
-                id,
-                reference,
-                Bound::AtLeast(bound),
-                Metric::RequestsPerSecond,
-            );
-            if let Some(reason) = &results.redis_skipped {
-                target.note = format!("Redis rows skipped: {reason}");
-            }
-            target
+            ratio_target(results, name, id, reference, Bound::AtLeast(bound), RequestsPerSecond)
         })
-        .collect()
+        .collect();
+    targets.push(ratio_target(
+        results,
+        "Strict Redis counter p99 vs ceiling",
+        "redis/counter-block-1",
+        "ceiling",
+        Bound::AtMost(1.5),
+        P99,
+    ));
+    targets.push(ratio_target(
+        results,
+        &format!(
+            "Strict Redis counter, 1 connection, vs `redis-benchmark -t incr -c 1` (before group commit: {STRICT_ALONE_BEFORE:.2})"
+        ),
+        "redis/counter-block-1-c1",
+        "redis-benchmark/incr-c1",
+        Bound::AtLeast(0.95 * STRICT_ALONE_BEFORE),
+        RequestsPerSecond,
+    ));
+    if let Some(reason) = &results.redis_skipped {
+        for target in &mut targets {
+            target.note = format!("Redis rows skipped: {reason}");
+        }
+    }
+    targets
 }
 
 /// 10 M IDs/s in batches of 1,000 as JSON, and text/plain at least as fast as JSON at every

@@ -272,7 +272,7 @@ settings! {
         parse: number,
         valid: |block| (1..=COUNTER_BLOCK_MAX).contains(block),
         expect: format!("must be an integer from 1 to {COUNTER_BLOCK_MAX}"),
-        doc: "Counter values a node takes from Redis at once. `1`: every request (or batch: one `INCRBY n`) goes to Redis, so counter values are **strictly increasing across all nodes**, and a request fails (503) while Redis is down. `> 1`: *segment mode*, see below. 1 to 1000000.",
+        doc: "Counter values a node takes from Redis at once. `1` (*strict*): every request's values come from an `INCRBY` sent after it arrived (requests that arrive together share one, see below), so counter values are **strictly increasing across all nodes**, and a request fails (503) while Redis is down. `> 1`: *segment mode*, see below. 1 to 1000000.",
     }
     LeaseTtlMs => lease_ttl_ms: u64 {
         env: "IDGEN_LEASE_TTL_MS", group: Redis, value: "MS",

@@ -23,6 +23,7 @@ mod openapi;
 mod operability;
 mod rate_limit;
 mod redis_cluster;
+mod redis_group;
 mod redis_harness;
 mod redis_keys;
 mod redis_mode;

@@ -40,7 +40,7 @@ pub const OP_TIMEOUT: Duration = Duration::from_millis(1_000);
 const POOL_SIZE: usize = 4;
 
 /// Why Redis could not do what was asked. Messages never contain the URL or its password.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum RedisError {
     #[error("Redis did not answer within {} ms", OP_TIMEOUT.as_millis())]
     Timeout,
@@ -50,6 +50,10 @@ pub enum RedisError {
     Reply(String),
     #[error("Redis failed a moment ago; not asked again yet")]
     Backoff,
+    /// The task sending a grouped round trip stopped before Redis answered (the node is
+    /// shutting down).
+    #[error("the node stopped before Redis answered")]
+    Abandoned,
     #[error(
         "the write reached {acked} of the {wanted} replicas IDGEN_REDIS_WAIT_REPLICAS asks for"
     )]

@@ -5,7 +5,8 @@
 //! Map: [`connection`] (pools, the shared and per-thread connections, timeouts), [`scripts`]
 //! (the Lua check-and-sets), [`store`] (every command, the key layout), [`lease`] (this node's
 //! worker-id lease and its validity), [`segment`] (counter ranges buffered per node when
-//! `IDGEN_COUNTER_BLOCK` > 1), [`identity`] (noticing a store that went back in time),
+//! `IDGEN_COUNTER_BLOCK` > 1), [`group`] (strict counters: concurrent requests share one
+//! `INCRBY`), [`identity`] (noticing a store that went back in time),
 //! [`node`] (what this node remembers in its data dir), [`open`] (start-up), [`worker`] (the
 //! maintenance tick), [`recover`] (`idgen-server recover`). This file implements [`Backend`].
 //!
@@ -16,6 +17,7 @@
 
 mod buckets;
 mod connection;
+mod group;
 mod identity;
 pub mod lease;
 mod node;
@@ -37,6 +39,7 @@ use idgen_core::counter::CounterName;
 use parking_lot::{Mutex, RwLock};
 
 pub use connection::{OP_TIMEOUT, RedisError};
+use group::Group;
 use identity::Regression;
 use lease::Lease;
 use node::NodeFile;
@@ -62,6 +65,8 @@ pub struct RedisBackend {
     counter_block: u64,
     max_counters: usize,
     segments: RwLock<HashMap<CounterName, Arc<Segments>>>,
+    /// Strict mode: the requests waiting for each counter's next `INCRBY`.
+    groups: RwLock<HashMap<CounterName, Arc<Group>>>,
     regression: Regression,
     /// `IDGEN_DATA_DIR`: where [`NodeFile`] lives.
     node_dir: PathBuf,
@@ -70,6 +75,8 @@ pub struct RedisBackend {
     worker_marks: Mutex<HashMap<u16, u64>>,
     /// The last shared timestamp id handed to this node.
     last_timestamp: AtomicU64,
+    /// The requests waiting for the next timestamp round trip.
+    timestamps: Arc<Group>,
     last_saved: Mutex<Instant>,
     /// How Redis keeps what it acknowledges (read at start).
     persistence: String,
@@ -122,12 +129,16 @@ impl RedisBackend {
         if self.regression.is_set() { Err(self.regressed()) } else { Ok(()) }
     }
 
-    /// The segments of counter `name`, created on first use within `IDGEN_MAX_COUNTERS`.
-    fn segments(&self, name: &CounterName) -> Result<Arc<Segments>, BackendError> {
-        if let Some(segments) = self.segments.read().get(name) {
-            return Ok(Arc::clone(segments));
+    /// What `map` keeps for counter `name`, created on first use within `IDGEN_MAX_COUNTERS`.
+    fn per_counter<T: Default>(
+        &self,
+        map: &RwLock<HashMap<CounterName, Arc<T>>>,
+        name: &CounterName,
+    ) -> Result<Arc<T>, BackendError> {
+        if let Some(found) = map.read().get(name) {
+            return Ok(Arc::clone(found));
         }
-        let mut all = self.segments.write();
+        let mut all = map.write();
         if !all.contains_key(name) && all.len() >= self.max_counters {
             return Err(BackendError::TooManyCounters { max: self.max_counters });
         }
@@ -303,9 +314,10 @@ impl Backend for RedisBackend {
 }
 
 impl SharedCounters for RedisBackend {
-    /// Strict mode (`IDGEN_COUNTER_BLOCK=1`): one `INCRBY` per request, so values are globally
-    /// ordered. Segment mode: from this node's buffered ranges (a batch may span two of them:
-    /// increasing, not contiguous).
+    /// Strict mode (`IDGEN_COUNTER_BLOCK=1`): each request's values come from an `INCRBY`
+    /// sent after it arrived (shared with the requests that arrived with it, see [`group`]),
+    /// so values are globally ordered. Segment mode: from this node's buffered ranges (a batch
+    /// may span two of them: increasing, not contiguous).
     fn take<'a>(
         &'a self,
         name: &'a CounterName,
@@ -314,13 +326,20 @@ impl SharedCounters for RedisBackend {
         Box::pin(async move {
             self.check()?;
             if self.counter_block <= 1 {
-                let range =
-                    self.store.incr_counter(name, count).await.map_err(|e| self.failed(e))?;
+                let fetch = || {
+                    let (store, name) = (Arc::clone(&self.store), name.clone());
+                    move |count, _| -> group::Fetched {
+                        let (store, name) = (Arc::clone(&store), name.clone());
+                        Box::pin(async move { store.incr_counter(&name, count).await })
+                    }
+                };
+                let group = self.per_counter(&self.groups, name)?;
+                let range = group.take(count, 0, fetch).await.map_err(|e| self.failed(e))?;
                 self.handed_out()?;
                 return Ok(vec![range]);
             }
             let ranges = self
-                .segments(name)?
+                .per_counter(&self.segments, name)?
                 .take(&self.store, name, count, self.counter_block)
                 .await
                 .map_err(|error| self.failed(error))?;
@@ -331,15 +350,30 @@ impl SharedCounters for RedisBackend {
 }
 
 impl SharedTimestamps for RedisBackend {
-    /// One round trip per request: ids unique across every node sharing the store, and, per
-    /// node, above everything it was handed before.
+    /// From a round trip sent after the request arrived (shared with the requests that
+    /// arrived with it, see [`group`]): ids unique across every node sharing the store, and,
+    /// per node, above everything it was handed before.
     fn take(&self, count: u64, now_ms: u64) -> BackendFuture<'_, Result<Range<u64>, BackendError>> {
         Box::pin(async move {
             self.check()?;
             // Read before asking (replies to concurrent requests arrive in any order).
             let floor = self.last_timestamp.load(Ordering::Relaxed);
-            let first =
-                self.store.next_timestamps(count, now_ms).await.map_err(|e| self.failed(e))?;
+            let fetch = || {
+                let store = Arc::clone(&self.store);
+                move |count, now_ms| -> group::Fetched {
+                    let store = Arc::clone(&store);
+                    Box::pin(async move {
+                        let first = store.next_timestamps(count, now_ms).await?;
+                        Ok(first..=first.saturating_add(count - 1))
+                    })
+                }
+            };
+            let first = *self
+                .timestamps
+                .take(count, now_ms, fetch)
+                .await
+                .map_err(|e| self.failed(e))?
+                .start();
             if first <= floor {
                 return Err(self.failed(RedisError::Regressed(format!(
                     "Redis handed out timestamp id {first} again, but this node already had {floor}"

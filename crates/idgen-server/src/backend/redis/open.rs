@@ -90,11 +90,13 @@ pub fn open(config: &Config, url: &RedisUrl) -> anyhow::Result<Opened> {
         counter_block: config.counter_block,
         max_counters: config.max_counters,
         segments: RwLock::new(HashMap::new()),
+        groups: RwLock::new(HashMap::new()),
         regression: Regression::default(),
         node_dir: config.data_dir.clone(),
         node_file: Mutex::new(node),
         worker_marks: Mutex::new(HashMap::from([(found.worker_id, found.mark_ms)])),
         last_timestamp: std::sync::atomic::AtomicU64::new(found.timestamp_ms),
+        timestamps: Arc::default(),
         last_saved: Mutex::new(Instant::now()),
         persistence: found.persistence,
     };
