@@ -14,6 +14,7 @@ pub mod codec_errors;
 pub mod config;
 pub mod cors;
 pub mod error;
+pub mod healthcheck;
 pub mod issue;
 pub mod observe;
 pub mod rate_limit;

@@ -1,5 +1,5 @@
 //! The `idgen-server` binary: parse settings, start the application, run until a signal (or
-//! run a subcommand: `recover`, `keys new`).
+//! run a subcommand: `recover`, `keys new`, `healthcheck`).
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -29,6 +29,18 @@ fn main() -> ExitCode {
         Ok(config) => config,
         Err(error) => return fail(&error.into()),
     };
+    if let Some(Command::Healthcheck(args)) = &command {
+        return match idgen_server::healthcheck::run(&config, &args.path) {
+            Ok(summary) => {
+                println!("{summary}");
+                ExitCode::SUCCESS
+            }
+            Err(reason) => {
+                eprintln!("idgen-server healthcheck: {reason}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     if let Some(Command::Recover(args)) = command {
         return match recover::run(&config, &args) {
             Ok(summary) => {

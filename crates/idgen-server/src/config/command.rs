@@ -12,6 +12,17 @@ pub enum Command {
     /// API keys for IDGEN_API_KEYS_FILE.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Ask the server on this host (IDGEN_BIND's port, on loopback) for /healthz: exit 0 on
+    /// 200, 1 otherwise. For container health checks without a shell or curl.
+    Healthcheck(HealthcheckArgs),
+}
+
+/// What `healthcheck` asks for.
+#[derive(Debug, Clone, PartialEq, Eq, clap::Args)]
+pub struct HealthcheckArgs {
+    /// The path to GET: /healthz (the process serves) or /readyz (it can issue every kind).
+    #[arg(long, value_name = "PATH", default_value = "/healthz")]
+    pub path: String,
 }
 
 /// `idgen-server keys ...`

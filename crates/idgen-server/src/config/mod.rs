@@ -16,7 +16,7 @@ mod values;
 
 use std::collections::HashMap;
 
-pub use command::{Command, KeysCommand, NewKeyArgs, RecoverArgs};
+pub use command::{Command, HealthcheckArgs, KeysCommand, NewKeyArgs, RecoverArgs};
 pub use settings::{Config, Flags, Group, Setting};
 pub use values::{AccessLog, LogFormat, RateLimitFail, RedisUrl};
 

@@ -1,11 +1,18 @@
-//! The shipped systemd unit stays hardened: `systemd-analyze security` scores its exposure at
-//! 2.0 or less (where systemd-analyze exists; elsewhere a notice says it was not checked).
+//! The shipped systemd units stay hardened: `systemd-analyze security` scores the exposure of
+//! each at 2.0 or less (where systemd-analyze exists; elsewhere a notice says it was not
+//! checked). `.ci/deploy` checks them too, with `systemd-analyze verify`.
 
 use std::process::Command;
 
 #[test]
-fn the_systemd_unit_scores_an_exposure_of_at_most_2() {
-    let unit = concat!(env!("CARGO_MANIFEST_DIR"), "/../../deploy/idgen-server.service");
+fn the_systemd_units_score_an_exposure_of_at_most_2() {
+    for unit in ["idgen-server.service", "idgen-server@.service"] {
+        let path = format!("{}/../../deploy/{unit}", env!("CARGO_MANIFEST_DIR"));
+        assert_exposure_at_most_2(&path);
+    }
+}
+
+fn assert_exposure_at_most_2(unit: &str) {
     let output = match Command::new("systemd-analyze")
         .args(["security", "--offline=true", "--no-pager", unit])
         .output()

@@ -15,6 +15,7 @@ mod deploy_unit;
 mod durability;
 mod errors;
 mod health;
+mod healthcheck;
 mod ids;
 mod kinds;
 mod lifecycle;

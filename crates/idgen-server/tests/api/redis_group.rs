@@ -100,7 +100,8 @@ async fn strict_counters_share_round_trips_and_keep_every_strict_promise_on_thre
     let values = check("counter", &clients);
     let requests = (nodes.len() * CLIENTS_PER_NODE * ROUNDS) as u64;
     // Nothing buffered, nothing skipped: Redis handed out exactly what the clients got.
-    let stored: u64 = redis.cli(&["GET", "idgen:counter:{orders}"]).trim().parse().expect("counter");
+    let stored: u64 =
+        redis.cli(&["GET", "idgen:counter:{orders}"]).trim().parse().expect("counter");
     eprintln!("strict counter: {requests} requests, {values} values, {calls} script calls");
     assert_eq!(stored, values, "values taken from Redis but not handed out");
     // Every counter round trip is one script call; the rest (lease renewals) are a handful.
