@@ -113,6 +113,18 @@ pub struct HealthResponse {
     pub reasons: Vec<String>,
 }
 
+/// `DELETE /v1/counters/{name}`: a counter retired on this node.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct RetiredCounter {
+    /// The counter's name.
+    pub name: String,
+    /// Embedded mode: the durable mark kept for the name (at or above every value issued); a
+    /// later use of the name continues above it. Redis mode: the last value this node was
+    /// handed (the counter itself lives on in Redis). `null`: nothing was issued.
+    pub mark: Option<u64>,
+}
+
 /// `GET /v1/status`: what an operator wants to know about a node at a glance.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]

@@ -38,6 +38,9 @@ pub enum ApiError {
     Decode(#[from] DecodeError),
     #[error("no such route")]
     NotFound,
+    /// The admin route named a counter this node does not keep.
+    #[error("no such counter")]
+    UnknownCounter,
     #[error("method not allowed (allowed: {allow})")]
     MethodNotAllowed { allow: &'static str },
     #[error("no acceptable media type")]
@@ -96,6 +99,8 @@ pub enum Refusal {
     StoreRegressed { store: &'static str },
     /// The kind's durable mark is at the end of what its IDs can hold.
     MarkAtRangeEnd { kind: &'static str },
+    /// The counter is being retired (an operator's `DELETE /v1/counters/{name}`).
+    CounterRetiring,
 }
 
 impl Refusal {
@@ -131,6 +136,9 @@ impl Refusal {
             Refusal::RateLimiterUnreachable { store } => {
                 format!("the rate limiter cannot reach its {store} right now; retry in a moment")
             }
+            Refusal::CounterRetiring => {
+                "this counter is being retired by the operator; retry in a moment".to_owned()
+            }
             Refusal::MarkAtRangeEnd { kind } => format!(
                 "the server's durable {kind} mark is at the end of what {kind} ids can hold, so it issues no more of them; the operator must act (docs/operations.md#runaway-marks); use another kind"
             ),
@@ -154,6 +162,7 @@ impl Refusal {
             Refusal::RateLimiterUnreachable { .. } => "rate_limiter_unreachable",
             Refusal::StoreRegressed { .. } => "store_regressed",
             Refusal::MarkAtRangeEnd { .. } => "mark_at_range_end",
+            Refusal::CounterRetiring => "counter_retiring",
         }
     }
 
@@ -178,6 +187,7 @@ impl Refusal {
             Refusal::Exhausted { .. }
             | Refusal::SequenceExhausted
             | Refusal::CeilingUnavailable
+            | Refusal::CounterRetiring
             | Refusal::NotDurable
             | Refusal::StoreUnreachable { .. }
             | Refusal::RateLimiterUnreachable { .. } => 1,
@@ -229,7 +239,7 @@ impl ApiError {
             ApiError::TooManyCounters { .. } => ErrorCode::TooManyCounters,
             ApiError::Decode(DecodeError::Malformed { .. }) => ErrorCode::InvalidId,
             ApiError::Decode(DecodeError::NotDecodable { .. }) => ErrorCode::NotDecodable,
-            ApiError::NotFound => ErrorCode::NotFound,
+            ApiError::NotFound | ApiError::UnknownCounter => ErrorCode::NotFound,
             ApiError::MethodNotAllowed { .. } => ErrorCode::MethodNotAllowed,
             ApiError::NotAcceptable => ErrorCode::NotAcceptable,
             ApiError::RateLimited { .. } | ApiError::QuotaExhausted { .. } => {
@@ -274,6 +284,9 @@ impl ApiError {
             ),
             ApiError::Decode(error) => error.to_string(),
             ApiError::NotFound => "no such route; GET /openapi.json lists every route".to_owned(),
+            ApiError::UnknownCounter => {
+                "this node keeps no counter of that name (GET /v1/status lists them)".to_owned()
+            }
             ApiError::MethodNotAllowed { allow } => {
                 format!("method not allowed on this route; use {allow}")
             }
@@ -330,7 +343,9 @@ impl ResponseError for ApiError {
             | ApiError::InvalidBody(_)
             | ApiError::TooManyCounters { .. }
             | ApiError::Decode(_) => StatusCode::BAD_REQUEST,
-            ApiError::UnknownKind | ApiError::NotFound => StatusCode::NOT_FOUND,
+            ApiError::UnknownKind | ApiError::NotFound | ApiError::UnknownCounter => {
+                StatusCode::NOT_FOUND
+            }
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::NotAcceptable => StatusCode::NOT_ACCEPTABLE,
             ApiError::RateLimited { .. } | ApiError::QuotaExhausted { .. } => {

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use idgen_core::counter::CounterName;
 use parking_lot::Mutex;
 
 use super::{
@@ -20,6 +21,8 @@ use crate::config::Config;
 struct Durable {
     snowflake_ms: HashMap<u16, u64>,
     marks: HashMap<Mark, u64>,
+    /// Retired counters' marks.
+    retired: HashMap<CounterName, u64>,
 }
 
 #[derive(Default)]
@@ -94,6 +97,12 @@ impl MemoryBackend {
                     Mark::Counter(name) => Some((name.clone(), *value)),
                     Mark::Timestamp | Mark::Uuid7 | Mark::Ulid => None,
                 })
+                .collect(),
+            retired_counters: durable
+                .retired
+                .iter()
+                .filter(|(name, _)| !durable.marks.contains_key(&Mark::Counter((*name).clone())))
+                .map(|(name, mark)| (name.clone(), *mark))
                 .collect(),
         };
         let instance = Instance { shared: Arc::clone(&self.shared), worker_id: config.worker_id };
@@ -181,6 +190,21 @@ impl Backend for Instance {
 
     fn rate_tokens(&self) -> Option<&dyn RateTokens> {
         self.shared.share_rate_limits.load(Ordering::Relaxed).then_some(self as &dyn RateTokens)
+    }
+
+    fn retire_counter<'a>(
+        &'a self,
+        name: &'a CounterName,
+    ) -> BackendFuture<'a, Result<Option<u64>, BackendError>> {
+        self.answer(move || {
+            let mut durable = self.shared.durable.lock();
+            let Some(mark) = durable.marks.remove(&Mark::Counter(name.clone())) else {
+                return Ok(None);
+            };
+            let kept = durable.retired.entry(name.clone()).or_default();
+            *kept = (*kept).max(mark);
+            Ok(Some(*kept))
+        })
     }
 
     fn readiness(&self) -> BackendFuture<'_, Readiness> {

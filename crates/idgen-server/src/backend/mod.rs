@@ -66,6 +66,9 @@ pub struct Snapshot {
     pub ulid_ms: u64,
     /// Node-issued counters and the value reserved (or, at shutdown, issued) through.
     pub counters: Vec<(CounterName, u64)>,
+    /// Retired node-issued counters (see [`Backend::retire_counter`]) and their marks; not
+    /// written by [`Backend::settle`].
+    pub retired_counters: Vec<(CounterName, u64)>,
 }
 
 /// Why a back end could not do what was asked. The `detail` strings are for the operator's
@@ -257,6 +260,17 @@ pub trait Backend: Send + Sync {
 
     /// What the store cannot do right now (empty when it can do everything).
     fn readiness(&self) -> BackendFuture<'_, Readiness>;
+
+    /// Retires counter `name`, which no request uses any more (the issuing layer made sure).
+    /// A node-issued counter (embedded) keeps its mark durably but is no longer loaded at
+    /// start, so its `IDGEN_MAX_COUNTERS` slot is free and a later use continues above the
+    /// mark; returns the mark (`None`: the store has none). A shared counter (Redis) lives on
+    /// in the store: the node forgets what it keeps for it (segments, waiting requests) and
+    /// returns the last value it was handed.
+    fn retire_counter<'a>(
+        &'a self,
+        name: &'a CounterName,
+    ) -> BackendFuture<'a, Result<Option<u64>, BackendError>>;
 
     /// At a clean shutdown, when nothing is issued any more: lowers the marks to what was
     /// really issued (never below it) and gives up the worker id.

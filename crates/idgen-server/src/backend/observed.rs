@@ -24,6 +24,7 @@ const TAKE_TOKENS: usize = 4;
 const READINESS: usize = 5;
 const MAINTAIN_WORKER: usize = 6;
 const SETTLE: usize = 7;
+const RETIRE_COUNTER: usize = 8;
 
 /// The outcome label of a result (see [`crate::observe::metrics::STORE_OUTCOMES`]).
 fn outcome<T>(result: &Result<T, BackendError>) -> usize {
@@ -127,6 +128,13 @@ impl Backend for Observed {
 
     fn shared_counters(&self) -> Option<&dyn SharedCounters> {
         self.inner.shared_counters().map(|_| self as &dyn SharedCounters)
+    }
+
+    fn retire_counter<'a>(
+        &'a self,
+        name: &'a CounterName,
+    ) -> BackendFuture<'a, Result<Option<u64>, BackendError>> {
+        self.timed(RETIRE_COUNTER, self.inner.retire_counter(name))
     }
 
     fn shared_timestamps(&self) -> Option<&dyn SharedTimestamps> {

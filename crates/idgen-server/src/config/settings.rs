@@ -112,7 +112,7 @@ settings! {
         parse: number,
         valid: |max| (1..=MAX_COUNTERS_LIMIT).contains(max),
         expect: format!("must be an integer from 1 to {MAX_COUNTERS_LIMIT}"),
-        doc: "Most distinct counter names; a request for a new name beyond it gets 400 `too_many_counters`. Bounds memory and the state file.",
+        doc: "Most distinct counter names; a request for a new name beyond it gets 400 `too_many_counters`. Bounds memory and the state file. `DELETE /v1/counters/{name}` (admin) frees a name's slot.",
     }
     RateLimitPerSecond => rate_limit_per_second: u32 {
         env: "IDGEN_RATE_LIMIT_PER_SECOND", group: Server, value: "N",

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::ops::RangeInclusive;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use idgen_core::IssueError;
 use idgen_core::counter::{Counter, CounterName};
@@ -15,6 +15,10 @@ use super::Issuer;
 use super::policy::{CEILING_DEADLINE, Reservation};
 use crate::backend::Mark;
 use crate::error::{ApiError, Refusal};
+
+/// How much longer than a request's own deadline a retirement waits for the requests using
+/// the counter.
+const RETIRE_GRACE: Duration = Duration::from_secs(1);
 
 /// Who may create counter names: an API key with a cap on new names, or anyone.
 pub trait NewCounters: Sync {
@@ -38,6 +42,8 @@ impl NewCounters for AnyNewCounter {
 struct CounterSlot {
     counter: Counter,
     reservation: Mutex<Reservation>,
+    /// What it started after (its ceiling until its first reservation).
+    start: u64,
 }
 
 impl CounterSlot {
@@ -45,27 +51,37 @@ impl CounterSlot {
         Self {
             counter: Counter::starting_after(last_issued),
             reservation: Mutex::new(Reservation::default()),
+            start: last_issued,
         }
     }
 }
 
-/// Every node-issued counter. Read-mostly: a name is inserted once, then only looked up.
+/// Every node-issued counter. Read-mostly: a name is inserted once, then only looked up
+/// (until an operator retires it).
 pub(super) struct LocalCounters {
     slots: RwLock<HashMap<CounterName, Arc<CounterSlot>>>,
     max: usize,
+    /// Names taken out of `slots` by [`Issuer::retire_counter`]: the mark a new use starts
+    /// above, or `None` while the retirement is under way (requests then get 503).
+    retired: Mutex<HashMap<CounterName, Option<u64>>>,
 }
 
 impl LocalCounters {
     /// The counters durable at start; each ceiling is what was reserved, so the first use
     /// reserves a fresh block.
-    pub(super) fn new(durable: Vec<(CounterName, u64)>, max: usize) -> Self {
+    pub(super) fn new(
+        durable: Vec<(CounterName, u64)>,
+        retired: Vec<(CounterName, u64)>,
+        max: usize,
+    ) -> Self {
+        let retired = retired.into_iter().map(|(name, mark)| (name, Some(mark))).collect();
         let slots = durable
             .into_iter()
             .map(|(name, reserved_through)| {
                 (name, Arc::new(CounterSlot::starting_after(reserved_through)))
             })
             .collect();
-        Self { slots: RwLock::new(slots), max }
+        Self { slots: RwLock::new(slots), max, retired: Mutex::new(retired) }
     }
 
     /// Every counter and the last value issued, for the final settle.
@@ -107,26 +123,38 @@ impl LocalCounters {
         if let Some(slot) = slots.get(name) {
             return Ok((Arc::clone(slot), false));
         }
+        let mut retired = self.retired.lock();
+        let above = match retired.get(name) {
+            Some(None) => return Err(Refusal::CounterRetiring.into()),
+            Some(Some(mark)) => *mark,
+            None => 0,
+        };
         if slots.len() >= self.max {
             return Err(ApiError::TooManyCounters { max: self.max });
         }
         new_names.allow()?;
-        // A name the store has never seen: nothing was issued, start after 0. Its ceiling is 0,
-        // so the first `take` reserves a block durably before issuing.
-        let slot = Arc::new(CounterSlot::starting_after(0));
+        // A name the store has never seen (or retired at `above`): nothing was issued above
+        // `above`. The slot's ceiling is `above`, so the first `take` reserves a block
+        // durably before issuing.
+        let slot = Arc::new(CounterSlot::starting_after(above));
         slots.insert(name.clone(), Arc::clone(&slot));
+        retired.remove(name);
         Ok((slot, true))
     }
 
     /// Forgets `name` again if it never got a durable mark (its creation failed): a name whose
-    /// first reservation failed takes no slot.
+    /// first reservation failed takes no slot. A retired name is retired again, at its mark.
     fn forget_if_unreserved(&self, name: &CounterName) -> bool {
         let mut slots = self.slots.write();
-        let unreserved = slots.get(name).is_some_and(|slot| slot.counter.ceiling() == 0);
-        if unreserved {
-            slots.remove(name);
+        let Some(slot) = slots.get(name) else { return false };
+        if slot.counter.ceiling() != slot.start {
+            return false;
         }
-        unreserved
+        if slot.start > 0 {
+            self.retired.lock().insert(name.clone(), Some(slot.start));
+        }
+        slots.remove(name);
+        true
     }
 }
 
@@ -194,6 +222,47 @@ impl Issuer {
             }
         }
         Err(Refusal::CeilingUnavailable.into())
+    }
+
+    /// Retires counter `name` (the admin route): it leaves this node's `IDGEN_MAX_COUNTERS`
+    /// slots, and a later use continues above everything it issued. `Ok(None)`: no such
+    /// counter here. Node-issued counters wait for the requests using the counter to finish
+    /// (new ones get 503 meanwhile), then keep the mark durably as retired; shared ones are
+    /// the back end's (see [`crate::backend::Backend::retire_counter`]).
+    pub async fn retire_counter(&self, name: &CounterName) -> Result<Option<u64>, ApiError> {
+        if self.backend.shared_counters().is_some() {
+            return Ok(self.backend.retire_counter(name).await?);
+        }
+        let slot = {
+            let mut slots = self.counters.slots.write();
+            let Some(slot) = slots.remove(name) else { return Ok(None) };
+            self.counters.retired.lock().insert(name.clone(), None);
+            slot
+        };
+        // A request that found the slot holds a clone until its reservation is done; after
+        // that, nothing can raise the mark any more, so the durable one covers every value.
+        let deadline = Instant::now() + CEILING_DEADLINE + RETIRE_GRACE;
+        while Arc::strong_count(&slot) > 1 && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let retired = if Arc::strong_count(&slot) > 1 {
+            Err(Refusal::CounterRetiring.into())
+        } else {
+            self.backend.retire_counter(name).await.map_err(ApiError::from)
+        };
+        match retired {
+            Ok(mark) => {
+                let mark = mark.unwrap_or(slot.counter.ceiling()).max(slot.counter.ceiling());
+                self.counters.retired.lock().insert(name.clone(), Some(mark));
+                Ok(Some(mark))
+            }
+            Err(error) => {
+                // Not retired: the counter goes on as it was.
+                self.counters.retired.lock().remove(name);
+                self.counters.slots.write().insert(name.clone(), slot);
+                Err(error)
+            }
+        }
     }
 
     /// Node-issued counters used in this run: once less than half a block is left.

@@ -112,7 +112,11 @@ impl Issuer {
             ulid: ulid_above(&clock, durable.ulid_ms),
             snowflake: SnowflakeSlot::new(&clock, snowflake_config, durable.snowflake_ms),
             timestamp: timestamp_above(&clock, durable.timestamp_ms),
-            counters: LocalCounters::new(durable.counters, config.max_counters),
+            counters: LocalCounters::new(
+                durable.counters,
+                durable.retired_counters,
+                config.max_counters,
+            ),
             clock,
             backend,
         })
@@ -278,6 +282,7 @@ impl Issuer {
             uuid7_ms: self.uuid7.generator.high_water_ms(),
             ulid_ms: self.ulid.generator.high_water_ms(),
             counters: self.counters.issued(),
+            retired_counters: Vec::new(),
         };
         generator.set_ceiling(0);
         self.backend.settle(&high_water).await

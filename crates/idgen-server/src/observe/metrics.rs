@@ -28,7 +28,7 @@ const DURATION_BUCKETS: [f64; 12] =
     [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1, 1.0, 5.0];
 
 /// The reasons a 503 is counted under (`Refusal::reason`).
-pub const REFUSAL_REASONS: [&str; 11] = [
+pub const REFUSAL_REASONS: [&str; 12] = [
     "clock_behind",
     "time_out_of_range",
     "exhausted",
@@ -40,10 +40,11 @@ pub const REFUSAL_REASONS: [&str; 11] = [
     "rate_limiter_unreachable",
     "store_regressed",
     "mark_at_range_end",
+    "counter_retiring",
 ];
 
 /// Back-end operations, as `op` labels.
-pub const STORE_OPS: [&str; 8] = [
+pub const STORE_OPS: [&str; 9] = [
     "raise_mark",
     "raise_worker_mark",
     "take_counter",
@@ -52,6 +53,7 @@ pub const STORE_OPS: [&str; 8] = [
     "readiness",
     "maintain_worker",
     "settle",
+    "retire_counter",
 ];
 
 /// How a back-end operation ended, as `outcome` labels.

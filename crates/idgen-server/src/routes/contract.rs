@@ -100,6 +100,10 @@ fn expand(path: &str, item: Value, max_batch: u32) -> Vec<(String, Value)> {
                     if parameter["name"] == "length" {
                         parameter["schema"] = length_schema();
                     }
+                    // `DELETE /v1/counters/{name}`: a name as the parser accepts it.
+                    if parameter["name"] == "name" && parameter["in"] == "path" {
+                        parameter["schema"] = counter_name_schema();
+                    }
                 }
             }
             vec![(path.to_owned(), item)]
@@ -141,11 +145,18 @@ fn length_schema() -> Value {
     json!({ "type": "integer", "minimum": 1, "maximum": Length::MAX, "default": 21 })
 }
 
+/// A counter name as `CounterName::parse` accepts it.
+fn counter_name_schema() -> Value {
+    json!({ "type": "string", "pattern": "^[A-Za-z0-9_.-]{1,64}$" })
+}
+
 /// The schema of one parameter of a kind.
 fn param_schema(param: Param) -> Value {
     match param {
         Param::Name => {
-            json!({ "type": "string", "pattern": "^[A-Za-z0-9_.-]{1,64}$", "default": "default" })
+            let mut name = counter_name_schema();
+            name["default"] = json!("default");
+            name
         }
         Param::Length => length_schema(),
         Param::Alphabet => {

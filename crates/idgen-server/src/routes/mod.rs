@@ -9,6 +9,7 @@
 
 pub mod compat;
 pub mod contract;
+pub mod counters;
 pub mod decode;
 pub mod docs;
 pub mod gzip;
@@ -18,6 +19,8 @@ pub mod kinds;
 #[cfg(test)]
 mod mark_tests;
 pub mod openapi;
+#[cfg(test)]
+mod retire_tests;
 pub mod router;
 pub mod status;
 #[cfg(test)]
@@ -51,6 +54,7 @@ pub enum Handler {
     Metrics,
     Status,
     StatusPage,
+    RetireCounter,
 }
 
 /// Who may call a route when API keys are configured.
@@ -73,7 +77,9 @@ impl Handler {
             | Handler::DocsRedirect
             | Handler::DocsIndex
             | Handler::DocsFile => Access::Open,
-            Handler::Metrics | Handler::Status | Handler::StatusPage => Access::Admin,
+            Handler::Metrics | Handler::Status | Handler::StatusPage | Handler::RetireCounter => {
+                Access::Admin
+            }
             Handler::IdsGet
             | Handler::IdsPost
             | Handler::GenerateUuid
@@ -154,6 +160,11 @@ pub static ROUTES: &[Route] = &[
     Route { handler: Handler::Metrics, limited: false, doc: &status::__path_metrics },
     Route { handler: Handler::Status, limited: false, doc: &status::__path_status_json },
     Route { handler: Handler::StatusPage, limited: false, doc: &status::__path_status_page },
+    Route {
+        handler: Handler::RetireCounter,
+        limited: false,
+        doc: &counters::__path_retire_counter,
+    },
     Route { handler: Handler::DocsRedirect, limited: false, doc: &docs::__path_docs_redirect },
     Route { handler: Handler::DocsIndex, limited: false, doc: &docs::__path_docs_index },
     Route { handler: Handler::DocsFile, limited: false, doc: &docs::__path_docs_file },
@@ -434,6 +445,7 @@ mod table_tests {
                 ("/metrics", "GET", "GET, HEAD", false),
                 ("/v1/status", "GET", "GET, HEAD", false),
                 ("/status", "GET", "GET, HEAD", false),
+                ("/v1/counters/{name}", "DELETE", "DELETE", false),
                 ("/docs", "GET", "GET, HEAD", false),
                 ("/docs/", "GET", "GET, HEAD", false),
                 ("/docs/{file}", "GET", "GET, HEAD", false),
@@ -488,6 +500,6 @@ mod table_tests {
         }
         let patterns: std::collections::BTreeSet<&str> =
             TABLE.iter().map(|entry| entry.pattern.as_str()).collect();
-        assert_eq!(patterns.len(), 17);
+        assert_eq!(patterns.len(), 18);
     }
 }

@@ -37,7 +37,7 @@ use crate::cors::Cors;
 use crate::error::ApiError;
 use crate::observe::request_id;
 use crate::rate_limit::{RateLimit, pacing_headers};
-use crate::routes::{docs, status};
+use crate::routes::{counters, docs, status};
 use crate::state::AppState;
 
 type BoxedResponse = Pin<Box<dyn Future<Output = Result<ServiceResponse, Error>>>>;
@@ -194,6 +194,7 @@ async fn dispatch(
         Handler::Metrics => Ok(status::metrics(state).await),
         Handler::Status => Ok(status::status_json(state).await),
         Handler::StatusPage => Ok(status::status_page(state).await),
+        Handler::RetireCounter => counters::retire_counter(state, segment("name")).await,
     }
 }
 

@@ -101,6 +101,11 @@ async fn probes(app: &TestApp, template: &str, method: &Method) -> Vec<Probe> {
         let id = app.id(kind, &[]).await;
         probes.push(probe(Method::GET, &format!("/v1/decode/{kind}/{id}"), &[], 200));
         probes.push(probe(Method::GET, &format!("/v1/decode/{kind}/not-an-id"), &[], 400));
+    } else if template == "/v1/counters/{name}" {
+        app.id("counter", &[("name", "contract")]).await;
+        probes.push(probe(Method::DELETE, "/v1/counters/contract", &[], 200));
+        probes.push(probe(Method::DELETE, "/v1/counters/contract", &[], 404));
+        probes.push(probe(Method::DELETE, "/v1/counters/not%20a%20name", &[], 400));
     } else if template == "/generate_random_string/{length}" {
         probes.push(probe(Method::GET, "/generate_random_string/8", &[], 200));
         probes.push(probe(Method::GET, "/generate_random_string/0", &[], 400));
@@ -108,7 +113,8 @@ async fn probes(app: &TestApp, template: &str, method: &Method) -> Vec<Probe> {
         probes.push(probe(method.clone(), template, &[], 200));
     }
     // A method the path does not have.
-    let mut wrong = probe(Method::DELETE, &probes[0].path, &[], 405);
+    let other = if *method == Method::DELETE { Method::PUT } else { Method::DELETE };
+    let mut wrong = probe(other, &probes[0].path, &[], 405);
     wrong.query.clear();
     probes.push(wrong);
     probes

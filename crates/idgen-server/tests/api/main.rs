@@ -32,6 +32,7 @@ mod redis_rate_limit;
 mod redis_regression;
 mod redis_takeover;
 mod redis_tls;
+mod retire;
 mod settings;
 mod store_faults;
 mod tls;

@@ -15,6 +15,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use actix_web::web;
+use idgen_core::counter::CounterName;
 
 use super::{Backend, BackendError, BackendFuture, Mark, Opened, Readiness, Snapshot};
 use crate::config::{Config, ConfigError, Setting, Source};
@@ -157,6 +158,14 @@ impl Backend for EmbeddedBackend {
             }
             readiness
         })
+    }
+
+    fn retire_counter<'a>(
+        &'a self,
+        name: &'a CounterName,
+    ) -> BackendFuture<'a, Result<Option<u64>, BackendError>> {
+        let name = name.clone();
+        self.blocking(&self.writes, move |store| store.retire_counter(&name))
     }
 
     fn settle<'a>(

@@ -53,6 +53,9 @@ const META_FORMAT: &str = "format";
 const META_WORKER_ID: &str = "worker_id";
 const META_OPENS: &str = "opens";
 const COUNTER_PREFIX: &str = "counter:";
+/// `retired:<name>`: the mark of a counter an operator retired; it is not loaded as a counter
+/// at start, and a later use of the name continues above it.
+const RETIRED_PREFIX: &str = "retired:";
 
 /// One mark of the store: the snowflake mark of the configured worker id, or another mark.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -157,7 +160,37 @@ impl EmbeddedStore {
                 // for; it stays in the store untouched.
                 .filter_map(|(name, value)| Some((CounterName::parse(name).ok()?, value)))
                 .collect(),
+            retired_counters: inner
+                .marks
+                .range::<str, _>((Bound::Included(RETIRED_PREFIX), Bound::Unbounded))
+                .map_while(|(key, value)| Some((key.strip_prefix(RETIRED_PREFIX)?, *value)))
+                // Used again since it was retired: a counter like any other.
+                .filter(|(name, _)| !inner.marks.contains_key(&counter_key(name)))
+                .filter_map(|(name, value)| Some((CounterName::parse(name).ok()?, value)))
+                .collect(),
         }
+    }
+
+    /// Retires counter `name` in one commit: its `counter:` key goes, its value is kept as
+    /// `retired:<name>` (never lowered). `None` when it has no mark.
+    pub fn retire_counter(&self, name: &CounterName) -> Result<Option<u64>, StoreError> {
+        let live = counter_key(name.as_str());
+        let retired = format!("{RETIRED_PREFIX}{}", name.as_str());
+        let mark = self.write(|tx| {
+            let mut marks = tx.open_table(MARKS)?;
+            let Some(mark) = marks.remove(live.as_str())?.map(|value| value.value()) else {
+                return Ok((None, None));
+            };
+            let before = marks.get(retired.as_str())?.map_or(0, |value| value.value());
+            let kept = mark.max(before);
+            marks.insert(retired.as_str(), kept)?;
+            Ok((Some(kept), Some(vec![(retired.clone(), kept)])))
+        })?;
+        if mark.is_some() {
+            // Committed: the key is gone on disk, so it goes from the copy too.
+            self.inner.lock().marks.remove(&live);
+        }
+        Ok(mark)
     }
 
     /// Every counter as `name=value,name=value`, the form `IDGEN_SEED_COUNTERS` reads: what an
@@ -424,6 +457,34 @@ mod tests {
 
     const SNOWFLAKE: Key<'static> = Key::Snowflake;
     const TIMESTAMP: Key<'static> = Key::Mark(&Mark::Timestamp);
+
+    #[test]
+    fn a_retired_counter_keeps_its_mark_but_is_not_loaded_until_used_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let name = CounterName::parse("orders").unwrap();
+        let orders = counter("orders");
+        {
+            let store = EmbeddedStore::open(dir.path().to_owned()).unwrap();
+            store.reserve(Key::Mark(&orders), 10, 1000).unwrap();
+            store.reserve(Key::Mark(&counter("other")), 1, 5).unwrap();
+            assert_eq!(store.retire_counter(&name).unwrap(), Some(1000));
+            // Already retired: nothing left to retire.
+            assert_eq!(store.retire_counter(&name).unwrap(), None);
+            assert_eq!(store.mark(Key::Mark(&orders)), 0);
+        }
+        let store = EmbeddedStore::open(dir.path().to_owned()).unwrap();
+        let snapshot = store.snapshot();
+        assert_eq!(snapshot.counters, vec![(CounterName::parse("other").unwrap(), 5)]);
+        assert_eq!(snapshot.retired_counters, vec![(name.clone(), 1000)]);
+        // Used again (above its mark, as the issuing layer starts it): a counter like any
+        // other; retired again later, the kept mark never goes down.
+        store.reserve(Key::Mark(&orders), 1001, 2000).unwrap();
+        let snapshot = store.snapshot();
+        assert!(snapshot.retired_counters.is_empty());
+        assert_eq!(snapshot.counters.len(), 2);
+        assert_eq!(store.retire_counter(&name).unwrap(), Some(2000));
+        assert_eq!(store.snapshot().retired_counters, vec![(name, 2000)]);
+    }
 
     #[test]
     fn marks_survive_a_reopen() {

@@ -292,6 +292,20 @@ impl Backend for RedisBackend {
         })
     }
 
+    /// Forgets this node's segments or waiting queue of `name` (buffered values become a
+    /// gap); the counter itself lives on in Redis, so a later use continues above it.
+    fn retire_counter<'a>(
+        &'a self,
+        name: &'a CounterName,
+    ) -> BackendFuture<'a, Result<Option<u64>, BackendError>> {
+        Box::pin(async move {
+            let segments = self.segments.write().remove(name).is_some();
+            let group = self.groups.write().remove(name).is_some();
+            let seen = self.store.counters_seen().into_iter().find(|(seen, _)| seen == name);
+            Ok(if segments || group { Some(seen.map_or(0, |(_, last)| last)) } else { None })
+        })
+    }
+
     /// Stores the real snowflake high water as the worker's mark and releases the lease, so
     /// that the id is free at once; records what this node was handed in its data dir.
     fn settle<'a>(

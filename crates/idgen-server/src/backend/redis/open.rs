@@ -82,6 +82,7 @@ pub fn open(config: &Config, url: &RedisUrl) -> anyhow::Result<Opened> {
         uuid7_ms: found.uuid7_ms,
         ulid_ms: found.ulid_ms,
         counters: Vec::new(),
+        retired_counters: Vec::new(),
     };
     let backend = RedisBackend {
         store,
