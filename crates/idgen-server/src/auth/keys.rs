@@ -19,6 +19,7 @@ use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use rand::RngExt as _;
 use serde::Deserialize;
@@ -27,7 +28,7 @@ use toml::Spanned;
 use super::scope::Scopes;
 
 /// What one key may do, and how much.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Key {
     /// Shared, so a request can name the key's bucket without copying the name.
     pub name: Arc<str>,
@@ -39,6 +40,41 @@ pub struct Key {
     pub daily_quota: Option<u64>,
     /// Counter names this key may create (since the server started).
     pub max_new_counters: Option<u32>,
+    /// IDs issued with it (`idgen_key_ids_issued_total`); kept across reloads by name.
+    pub usage: Arc<KeyUsage>,
+}
+
+/// Slots of a [`KeyUsage`]: more than the workers of any machine this runs on would use at
+/// once; two threads sharing one only cost a contended add.
+const USAGE_SLOTS: usize = 16;
+
+static NEXT_USAGE_SLOT: AtomicUsize = AtomicUsize::new(0);
+
+thread_local! {
+    static USAGE_SLOT: usize = NEXT_USAGE_SLOT.fetch_add(1, Ordering::Relaxed) % USAGE_SLOTS;
+}
+
+/// IDs issued with one key since the server started, counted in a slot per worker thread: a
+/// keyed request on one core never writes the cache line another core's requests write (the
+/// keyed path was made free of such sharing; a single counter would undo that).
+#[derive(Debug, Default)]
+pub struct KeyUsage {
+    slots: [UsageSlot; USAGE_SLOTS],
+}
+
+#[derive(Debug, Default)]
+#[repr(align(128))]
+struct UsageSlot(AtomicU64);
+
+impl KeyUsage {
+    pub fn add(&self, ids: u64) {
+        let slot = USAGE_SLOT.with(|slot| *slot);
+        self.slots[slot].0.fetch_add(ids, Ordering::Relaxed);
+    }
+
+    pub fn total(&self) -> u64 {
+        self.slots.iter().map(|slot| slot.0.load(Ordering::Relaxed)).sum()
+    }
 }
 
 impl Key {
@@ -62,6 +98,7 @@ impl Key {
             burst,
             daily_quota,
             max_new_counters,
+            usage: Arc::default(),
         }
     }
 }
@@ -91,11 +128,30 @@ impl Keyring {
         self.by_hash.iter()
     }
 
+    /// Every key, by name.
+    pub fn keys(&self) -> impl Iterator<Item = &Arc<Key>> {
+        self.by_hash.values()
+    }
+
     /// Reads and checks `path`. The error names the file and the line.
     pub fn load(path: &Path) -> Result<Keyring, String> {
+        Self::reload(path, &Keyring::default())
+    }
+
+    /// [`Keyring::load`], where a key named as one of `previous` keeps counting its usage.
+    pub fn reload(path: &Path, previous: &Keyring) -> Result<Keyring, String> {
         let text = std::fs::read_to_string(path)
             .map_err(|error| format!("cannot read {}: {error}", path.display()))?;
-        Self::parse(&text).map_err(|error| format!("{}: {error}", path.display()))
+        let mut keyring =
+            Self::parse(&text).map_err(|error| format!("{}: {error}", path.display()))?;
+        let usage: HashMap<&str, &Arc<KeyUsage>> =
+            previous.keys().map(|key| (&*key.name, &key.usage)).collect();
+        for key in keyring.by_hash.values_mut() {
+            if let Some(kept) = usage.get(&*key.name) {
+                Arc::make_mut(key).usage = Arc::clone(kept);
+            }
+        }
+        Ok(keyring)
     }
 
     /// The keyring a file's text describes.
@@ -146,6 +202,7 @@ impl Keyring {
                 burst: entry.burst,
                 daily_quota: entry.daily_quota,
                 max_new_counters: entry.max_new_counters,
+                usage: Arc::default(),
             };
             if by_hash.insert(hash, Arc::new(key)).is_some() {
                 return Err(at("two keys have the same sha256 (the same secret)".to_owned()));

@@ -77,6 +77,15 @@ impl Auth {
         Ok(Auth { id, path, keyring, generation, limits, shared })
     }
 
+    /// Each key's name and the IDs issued with it, by name (for `/metrics`).
+    pub fn usage(&self) -> Vec<(Arc<str>, u64)> {
+        let keyring = Arc::clone(&self.keyring.read());
+        let mut usage: Vec<(Arc<str>, u64)> =
+            keyring.keys().map(|key| (Arc::clone(&key.name), key.usage.total())).collect();
+        usage.sort();
+        usage
+    }
+
     /// How many keys are in use.
     pub fn len(&self) -> usize {
         self.keyring.read().len()
@@ -88,7 +97,7 @@ impl Auth {
 
     /// Re-reads the file; on a problem the keys in use stay, and the problem is returned.
     pub fn reload(&self) -> Result<usize, String> {
-        let keyring = Keyring::load(&self.path)?;
+        let keyring = Keyring::reload(&self.path, &self.keyring.read())?;
         let count = keyring.len();
         *self.keyring.write() = Arc::new(keyring);
         self.generation.fetch_add(1, Ordering::Release);

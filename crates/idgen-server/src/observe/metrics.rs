@@ -302,14 +302,24 @@ impl Default for Metrics {
     }
 }
 
-/// Gauges in the exposition format, written when `/metrics` is read.
+/// Gauges (and counters kept outside the recorder) in the exposition format, written when
+/// `/metrics` is read.
 #[derive(Default)]
 pub struct Gauges(String);
 
 impl Gauges {
     /// One gauge with its help line; `labels` like `kind="uuid7"` (empty for none).
     pub fn gauge(&mut self, name: &str, help: &str, samples: &[(String, f64)]) {
-        let _ = writeln!(self.0, "# HELP {name} {help}\n# TYPE {name} gauge");
+        self.family(name, help, "gauge", samples);
+    }
+
+    /// One counter whose values are kept elsewhere (read at scrape time).
+    pub fn counter(&mut self, name: &str, help: &str, samples: &[(String, f64)]) {
+        self.family(name, help, "counter", samples);
+    }
+
+    fn family(&mut self, name: &str, help: &str, kind: &str, samples: &[(String, f64)]) {
+        let _ = writeln!(self.0, "# HELP {name} {help}\n# TYPE {name} {kind}");
         for (labels, value) in samples {
             if labels.is_empty() {
                 let _ = writeln!(self.0, "{name} {value}");

@@ -68,22 +68,32 @@ pub async fn generate_uuid(
     state: &AppState,
     caller: Option<&Key>,
 ) -> Result<HttpResponse, ApiError> {
-    permit(state, caller, Kind::Uuid).await?;
-    state.observer().metrics.issued(Kind::Uuid, 1);
-    // `encode_lower` rather than `Display`, which goes through `core::fmt` digit by digit.
-    let mut text = Uuid::encode_buffer();
-    let text = state.issuer().uuid(&mut rand::rng()).hyphenated().encode_lower(&mut text);
-    Ok(string_id(|body| body.extend_from_slice(text.as_bytes())))
+    for_caller(state, caller, Kind::Uuid, async {
+        state.observer().metrics.issued(Kind::Uuid, 1);
+        // `encode_lower` rather than `Display`, which goes through `core::fmt` digit by digit.
+        let mut text = Uuid::encode_buffer();
+        let text = state.issuer().uuid(&mut rand::rng()).hyphenated().encode_lower(&mut text);
+        Ok(string_id(|body| body.extend_from_slice(text.as_bytes())))
+    })
+    .await
 }
 
-/// With API keys: whether `caller` may have one ID of `kind` (the counter `default` for a
-/// counter), spent from its limits.
-/// Boxed: a keyed request's wait on the store stays out of every open request's future.
-async fn permit(state: &AppState, caller: Option<&Key>, kind: Kind) -> Result<(), ApiError> {
-    let Some(key) = caller else { return Ok(()) };
+/// `issue` (which issues one ID of `kind`) for `caller`: at once without API keys; with them,
+/// once `caller` may have one ID of `kind` (the counter `default` for a counter), spent from
+/// its limits, and counted in its usage once issued. Boxed: a keyed request's wait on the
+/// store, and the key it holds across `issue`, stay out of every open request's future.
+async fn for_caller(
+    state: &AppState,
+    caller: Option<&Key>,
+    kind: Kind,
+    issue: impl Future<Output = Result<HttpResponse, ApiError>>,
+) -> Result<HttpResponse, ApiError> {
+    let Some(key) = caller else { return issue.await };
     Box::pin(async move {
-        let name = CounterName::default();
-        auth::permit(state, key, kind, &name, 1).await.map(|_| ())
+        auth::permit(state, key, kind, &CounterName::default(), 1).await?;
+        let answer = issue.await?;
+        key.usage.add(1);
+        Ok(answer)
     })
     .await
 }
@@ -104,10 +114,12 @@ pub async fn generate_timestamp_id(
     state: &AppState,
     caller: Option<&Key>,
 ) -> Result<HttpResponse, ApiError> {
-    permit(state, caller, Kind::Timestamp).await?;
-    let value = state.issuer().timestamps(1).await?.start;
-    state.observer().metrics.issued(Kind::Timestamp, 1);
-    Ok(string_id(|body| push_decimal(body, value)))
+    for_caller(state, caller, Kind::Timestamp, async {
+        let value = state.issuer().timestamps(1).await?.start;
+        state.observer().metrics.issued(Kind::Timestamp, 1);
+        Ok(string_id(|body| push_decimal(body, value)))
+    })
+    .await
 }
 
 /// `GET /generate_counter_id`
@@ -126,10 +138,12 @@ pub async fn generate_counter_id(
     state: &AppState,
     caller: Option<&Key>,
 ) -> Result<HttpResponse, ApiError> {
-    permit(state, caller, Kind::Counter).await?;
-    let values = state.issuer().counter_values(&CounterName::default(), 1).await?;
-    state.observer().metrics.issued(Kind::Counter, 1);
-    Ok(integer_id(values.first().map_or(0, |range| *range.start())))
+    for_caller(state, caller, Kind::Counter, async {
+        let values = state.issuer().counter_values(&CounterName::default(), 1).await?;
+        state.observer().metrics.issued(Kind::Counter, 1);
+        Ok(integer_id(values.first().map_or(0, |range| *range.start())))
+    })
+    .await
 }
 
 /// `GET /generate_snowflake_id`
@@ -148,10 +162,12 @@ pub async fn generate_snowflake_id(
     state: &AppState,
     caller: Option<&Key>,
 ) -> Result<HttpResponse, ApiError> {
-    permit(state, caller, Kind::Snowflake).await?;
-    let id = state.issuer().snowflake().await?.get();
-    state.observer().metrics.issued(Kind::Snowflake, 1);
-    Ok(integer_id(id))
+    for_caller(state, caller, Kind::Snowflake, async {
+        let id = state.issuer().snowflake().await?.get();
+        state.observer().metrics.issued(Kind::Snowflake, 1);
+        Ok(integer_id(id))
+    })
+    .await
 }
 
 /// `GET /generate_random_string/{length}`
@@ -175,9 +191,11 @@ pub async fn generate_random_string(
 ) -> Result<HttpResponse, ApiError> {
     let length = length.parse::<usize>().map_err(|_| ParamError::Length { max: Length::MAX })?;
     let length = Length::new(length)?;
-    permit(state, caller, Kind::Random).await?;
-    state.observer().metrics.issued(Kind::Random, 1);
-    Ok(string_id(|body| {
-        random::generate_into(&mut rand::rng(), length, Alphabet::Alphanumeric, body);
-    }))
+    for_caller(state, caller, Kind::Random, async {
+        state.observer().metrics.issued(Kind::Random, 1);
+        Ok(string_id(|body| {
+            random::generate_into(&mut rand::rng(), length, Alphabet::Alphanumeric, body);
+        }))
+    })
+    .await
 }

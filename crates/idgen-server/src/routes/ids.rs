@@ -118,7 +118,9 @@ pub(super) async fn issue(
             Box::pin(async {
                 let keyed =
                     crate::auth::permit(state, key, kind, &params.name, count as u64).await?;
-                state.issuer().issue_for(kind, &params, count, &mut out, keyed).await
+                state.issuer().issue_for(kind, &params, count, &mut out, keyed).await?;
+                key.usage.add(count as u64);
+                Ok::<(), ApiError>(())
             })
             .await?
         }

@@ -152,6 +152,7 @@ pub async fn metrics(state: &AppState) -> HttpResponse {
             &samples,
         );
     }
+    key_usage(state, &mut gauges);
     process_gauges(&mut gauges);
     let body = state.observer().metrics.render(&gauges.into_text());
     HttpResponse::Ok()
@@ -160,6 +161,22 @@ pub async fn metrics(state: &AppState) -> HttpResponse {
             "text/plain; version=0.0.4; charset=utf-8",
         ))
         .body(body)
+}
+
+/// IDs issued with each API key, when keys are configured.
+fn key_usage(state: &AppState, gauges: &mut Gauges) {
+    let Some(auth) = state.auth() else { return };
+    // Key names come from the operator's keys file: a bounded set, never user input.
+    let samples: Vec<(String, f64)> = auth
+        .usage()
+        .into_iter()
+        .map(|(name, ids)| (format!("key=\"{name}\""), ids as f64))
+        .collect();
+    gauges.counter(
+        "idgen_key_ids_issued_total",
+        "IDs issued with each API key since the server started",
+        &samples,
+    );
 }
 
 /// Resident memory and open file descriptors, from `/proc` (Linux).

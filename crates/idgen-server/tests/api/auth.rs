@@ -413,3 +413,37 @@ async fn the_document_names_the_keys_where_they_are_needed() {
     assert!(document["components"].get("securitySchemes").is_none());
     assert!(document["paths"]["/v1/ids/uuid7"]["get"]["responses"].get("401").is_none());
 }
+
+/// `name`'s sample of `idgen_key_ids_issued_total` in `/metrics` (read with the admin key).
+async fn key_ids_issued(app: &TestApp, admin: &str, name: &str) -> Option<u64> {
+    let text = get_keyed(app, "/metrics", admin).await.text().await.unwrap();
+    let prefix = format!("idgen_key_ids_issued_total{{key=\"{name}\"}} ");
+    text.lines().find_map(|line| line.strip_prefix(&prefix)?.parse().ok())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn metrics_count_the_ids_issued_with_each_key_across_a_reload() {
+    let root = tempfile::tempdir().unwrap();
+    let (svc, svc_entry) = new_key("svc", &[]);
+    let (ops, ops_entry) = new_key("ops", &["admin"]);
+    let file = root.path().join("keys.toml");
+    write_keys(&file, &[&svc_entry, &ops_entry]);
+    let app = spawn_app(Options::new().env("IDGEN_API_KEYS_FILE", file.display()));
+    assert_eq!(key_ids_issued(&app, &ops, "svc").await, Some(0));
+    for path in ["/v1/ids/uuid7?count=250", "/v1/ids/counter?name=a&count=7", "/generate_uuid"] {
+        assert_eq!(get_keyed(&app, path, &svc).await.status(), StatusCode::OK, "{path}");
+    }
+    // A refused request issues nothing.
+    assert_eq!(
+        get_keyed(&app, "/v1/ids/uuid7?count=0", &svc).await.status(),
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(key_ids_issued(&app, &ops, "svc").await, Some(258));
+    assert_eq!(key_ids_issued(&app, &ops, "ops").await, Some(0));
+    // The same key after a reload keeps its count; a removed one leaves the metric.
+    write_keys(&file, &[&svc_entry, &ops_entry.replace("\"ops\"", "\"ops2\"")]);
+    app.signal("HUP");
+    eventually("the reload", async || key_ids_issued(&app, &ops, "ops2").await.is_some()).await;
+    assert_eq!(key_ids_issued(&app, &ops, "svc").await, Some(258));
+    assert_eq!(key_ids_issued(&app, &ops, "ops").await, None);
+}

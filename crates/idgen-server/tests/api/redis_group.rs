@@ -161,10 +161,11 @@ async fn a_strict_request_whose_client_went_away_leaves_a_gap_never_a_repeat() {
     tokio::time::sleep(Duration::from_millis(200)).await;
     redis.resume();
     // Their slices (2..=21) were taken and dropped with them: the next client starts above,
-    // and nothing was handed out twice.
+    // and nothing was handed out twice. (Above 22 only if the round trip in flight outlived
+    // the 1 s call timeout on a loaded machine: Redis then still ran it, one more gap.)
     let next: u64 = app.id("counter", &[("name", "gone")]).await.parse().expect("value");
-    assert_eq!(next, 22, "the abandoned requests' values are a gap");
-    assert_eq!(redis.cli(&["GET", "idgen:counter:{gone}"]).trim(), "22");
+    assert!(next >= 22, "{next}: an abandoned request's value was handed out again");
+    assert_eq!(redis.cli(&["GET", "idgen:counter:{gone}"]).trim(), next.to_string());
 }
 
 #[tokio::test(flavor = "multi_thread")]
