@@ -217,6 +217,7 @@ impl From<BackendError> for ApiError {
             }
             BackendError::Regressed { store, .. } => Refusal::StoreRegressed { store }.into(),
             BackendError::TooManyCounters { max } => ApiError::TooManyCounters { max },
+            BackendError::NewCounterRefused { what } => ApiError::Forbidden { what },
             BackendError::Internal { detail } => ApiError::Internal(anyhow::anyhow!(detail)),
         }
     }

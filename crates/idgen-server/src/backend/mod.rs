@@ -88,6 +88,9 @@ pub enum BackendError {
     /// A new counter name would pass `IDGEN_MAX_COUNTERS`.
     #[error("too many counters (limit {max})")]
     TooManyCounters { max: usize },
+    /// The caller may not create another counter name (`what`: a 403's sentence fragment).
+    #[error("may not {what}")]
+    NewCounterRefused { what: String },
     /// A bug or a broken environment (a blocking task that died).
     #[error("{detail}")]
     Internal { detail: String },
@@ -132,13 +135,24 @@ pub trait WorkerEvents: Sync {
     fn leased(&self, worker_id: u16, mark_ms: u64);
 }
 
+/// Who may create a counter name (an API key's `max_new_counters`): asked when a node first
+/// keeps something for a name, so that a key cannot fill `IDGEN_MAX_COUNTERS` on any node.
+pub trait NewCounterName: Sync {
+    /// `Err(what)`: it may not (the sentence fragment of a 403).
+    fn allow(&self) -> Result<(), String>;
+    /// A name whose creation failed gives its place back.
+    fn undo(&self);
+}
+
 /// Counter values handed out by the store itself, unique across every node sharing it.
 pub trait SharedCounters: Send + Sync {
-    /// `count` values of counter `name`, increasing, as one or more ranges.
+    /// `count` values of counter `name`, increasing, as one or more ranges. A name this node
+    /// keeps nothing for yet is created only if `new_name` allows it.
     fn take<'a>(
         &'a self,
         name: &'a CounterName,
         count: u64,
+        new_name: &'a dyn NewCounterName,
     ) -> BackendFuture<'a, Result<Vec<RangeInclusive<u64>>, BackendError>>;
 }
 

@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 use idgen_core::counter::CounterName;
 
 use super::{
-    Backend, BackendError, BackendFuture, CounterStatus, Mark, RateBucket, RateDecision,
-    RateTokens, Readiness, SharedCounters, SharedTimestamps, Snapshot, WorkerEvents,
+    Backend, BackendError, BackendFuture, CounterStatus, Mark, NewCounterName, RateBucket,
+    RateDecision, RateTokens, Readiness, SharedCounters, SharedTimestamps, Snapshot, WorkerEvents,
 };
 use crate::observe::incidents::Incidents;
 use crate::observe::metrics::{Metrics, STORE_OPS, STORE_OUTCOMES};
@@ -33,7 +33,7 @@ fn outcome<T>(result: &Result<T, BackendError>) -> usize {
         Err(BackendError::Unreachable { .. }) => 1,
         Err(BackendError::NotDurable { .. }) => 2,
         Err(BackendError::Regressed { .. }) => 3,
-        Err(BackendError::TooManyCounters { .. }) => 4,
+        Err(BackendError::TooManyCounters { .. } | BackendError::NewCounterRefused { .. }) => 4,
         Err(BackendError::Internal { .. }) => 5,
     }
 }
@@ -173,9 +173,10 @@ impl SharedCounters for Observed {
         &'a self,
         name: &'a CounterName,
         count: u64,
+        new_name: &'a dyn NewCounterName,
     ) -> BackendFuture<'a, Result<Vec<RangeInclusive<u64>>, BackendError>> {
         let shared = self.inner.shared_counters().expect("checked by shared_counters");
-        self.timed(TAKE_COUNTER, shared.take(name, count))
+        self.timed(TAKE_COUNTER, shared.take(name, count, new_name))
     }
 }
 

@@ -13,7 +13,7 @@ use parking_lot::{Mutex, RwLock};
 
 use super::Issuer;
 use super::policy::{CEILING_DEADLINE, Reservation};
-use crate::backend::Mark;
+use crate::backend::{Mark, NewCounterName};
 use crate::error::{ApiError, Refusal};
 
 /// How much longer than a request's own deadline a retirement waits for the requests using
@@ -26,6 +26,21 @@ pub trait NewCounters: Sync {
     fn allow(&self) -> Result<(), ApiError>;
     /// Gives back a name whose creation failed.
     fn undo(&self);
+}
+
+/// [`NewCounters`] as the back end asks it (shared counters are created there).
+struct AsNewCounterName<'a, T>(&'a T);
+
+impl<T: NewCounters> NewCounterName for AsNewCounterName<'_, T> {
+    fn allow(&self) -> Result<(), String> {
+        self.0.allow().map_err(|error| match error {
+            ApiError::Forbidden { what } => what,
+            other => other.message(),
+        })
+    }
+    fn undo(&self) {
+        self.0.undo();
+    }
 }
 
 /// No cap (no API keys, or a key without `max_new_counters`).
@@ -180,7 +195,7 @@ impl Issuer {
         new_names: impl NewCounters,
     ) -> Result<Vec<RangeInclusive<u64>>, ApiError> {
         if let Some(shared) = self.backend.shared_counters() {
-            return Ok(shared.take(name, count).await?);
+            return Ok(shared.take(name, count, &AsNewCounterName(&new_names)).await?);
         }
         // Fast path, most requests: the counter exists and has room. No `Arc` clone and no
         // clock read (the deadline only matters once a reservation is needed).

@@ -82,3 +82,40 @@ async fn a_keys_daily_quota_is_shared_by_three_nodes_and_never_exceeded() {
     }
     assert_eq!(passed, 1200, "the quota is shared: 1,200 IDs in all, on any node");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_keys_cap_on_new_counter_names_holds_in_redis_mode_and_a_failed_creation_takes_none() {
+    let Some(redis) = RedisServer::start(
+        "a_keys_cap_on_new_counter_names_holds_in_redis_mode_and_a_failed_creation_takes_none",
+    ) else {
+        return;
+    };
+    let (_dir, file, secret) = keys_file("max_new_counters = 2");
+    for block in [1, 100] {
+        let app = node(
+            &redis,
+            Options::new()
+                .env("IDGEN_API_KEYS_FILE", file.display())
+                .flag("--counter-block", block),
+        );
+        let counter = |name: &str| {
+            let url = app.ids_url("counter", &[("name", name)]);
+            app.client.get(url).bearer_auth(&secret).send()
+        };
+        // A creation that fails (Redis down) takes none of the two.
+        redis.pause();
+        let failed = counter("a").await.expect("send");
+        assert_error(failed, StatusCode::SERVICE_UNAVAILABLE, ErrorCode::Unavailable).await;
+        redis.resume();
+        for name in ["a", "b", "a", "b"] {
+            assert_eq!(
+                counter(name).await.unwrap().status(),
+                StatusCode::OK,
+                "block {block} {name}"
+            );
+        }
+        let refused = counter("c").await.expect("send");
+        let message = assert_error(refused, StatusCode::FORBIDDEN, ErrorCode::Forbidden).await;
+        assert!(message.contains("create more counter names"), "{message}");
+    }
+}

@@ -48,8 +48,8 @@ use segment::Segments;
 pub use store::{RedisStore, TimeMark};
 
 use super::{
-    Backend, BackendError, BackendFuture, CounterStatus, Mark, RateBucket, RateDecision,
-    RateTokens, Readiness, SharedCounters, SharedTimestamps, Snapshot, WorkerEvents,
+    Backend, BackendError, BackendFuture, CounterStatus, Mark, NewCounterName, RateBucket,
+    RateDecision, RateTokens, Readiness, SharedCounters, SharedTimestamps, Snapshot, WorkerEvents,
 };
 
 /// How refusals name this store.
@@ -129,20 +129,36 @@ impl RedisBackend {
         if self.regression.is_set() { Err(self.regressed()) } else { Ok(()) }
     }
 
-    /// What `map` keeps for counter `name`, created on first use within `IDGEN_MAX_COUNTERS`.
+    /// What `map` keeps for counter `name`, created on first use within `IDGEN_MAX_COUNTERS`
+    /// if `new_name` allows it; and whether this call created it.
     fn per_counter<T: Default>(
         &self,
         map: &RwLock<HashMap<CounterName, Arc<T>>>,
         name: &CounterName,
-    ) -> Result<Arc<T>, BackendError> {
+        new_name: &dyn NewCounterName,
+    ) -> Result<(Arc<T>, bool), BackendError> {
         if let Some(found) = map.read().get(name) {
-            return Ok(Arc::clone(found));
+            return Ok((Arc::clone(found), false));
         }
         let mut all = map.write();
-        if !all.contains_key(name) && all.len() >= self.max_counters {
+        if let Some(found) = all.get(name) {
+            return Ok((Arc::clone(found), false));
+        }
+        if all.len() >= self.max_counters {
             return Err(BackendError::TooManyCounters { max: self.max_counters });
         }
-        Ok(Arc::clone(all.entry(name.clone()).or_default()))
+        new_name.allow().map_err(|what| BackendError::NewCounterRefused { what })?;
+        Ok((Arc::clone(all.entry(name.clone()).or_default()), true))
+    }
+
+    /// After a failed first use: the name takes no slot, and `new_name` gets its place back.
+    fn forget_new<T>(
+        map: &RwLock<HashMap<CounterName, Arc<T>>>,
+        name: &CounterName,
+        new_name: &dyn NewCounterName,
+    ) {
+        map.write().remove(name);
+        new_name.undo();
     }
 }
 
@@ -336,6 +352,7 @@ impl SharedCounters for RedisBackend {
         &'a self,
         name: &'a CounterName,
         count: u64,
+        new_name: &'a dyn NewCounterName,
     ) -> BackendFuture<'a, Result<Vec<RangeInclusive<u64>>, BackendError>> {
         Box::pin(async move {
             self.check()?;
@@ -347,16 +364,24 @@ impl SharedCounters for RedisBackend {
                         Box::pin(async move { store.incr_counter(&name, count).await })
                     }
                 };
-                let group = self.per_counter(&self.groups, name)?;
-                let range = group.take(count, 0, fetch).await.map_err(|e| self.failed(e))?;
+                let (group, created) = self.per_counter(&self.groups, name, new_name)?;
+                let range = group.take(count, 0, fetch).await.map_err(|e| self.failed(e));
+                if created && range.is_err() {
+                    Self::forget_new(&self.groups, name, new_name);
+                }
+                let range = range?;
                 self.handed_out()?;
                 return Ok(vec![range]);
             }
-            let ranges = self
-                .per_counter(&self.segments, name)?
+            let (segments, created) = self.per_counter(&self.segments, name, new_name)?;
+            let ranges = segments
                 .take(&self.store, name, count, self.counter_block)
                 .await
-                .map_err(|error| self.failed(error))?;
+                .map_err(|error| self.failed(error));
+            if created && ranges.is_err() {
+                Self::forget_new(&self.segments, name, new_name);
+            }
+            let ranges = ranges?;
             self.handed_out()?;
             Ok(ranges)
         })
