@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use crate::kind::Param;
 use crate::{IssueError, KindInfo, ParamError};
 
+/// Catalogue entry of `counter`: takes `name`, has no decoder.
 pub const INFO: KindInfo = KindInfo {
     name: "counter",
     description: "named 64-bit sequence starting at 1, strictly increasing, never repeats",
@@ -23,12 +24,14 @@ pub const INFO: KindInfo = KindInfo {
 pub struct CounterName(Cow<'static, str>);
 
 impl CounterName {
+    /// Checks `name` against `[A-Za-z0-9_.-]{1,64}`; [`ParamError::CounterName`] otherwise.
     pub fn parse(name: &str) -> Result<Self, ParamError> {
         let valid = (1..=64).contains(&name.len())
             && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'));
         if valid { Ok(Self(Cow::Owned(name.to_owned()))) } else { Err(ParamError::CounterName) }
     }
 
+    /// The name as given, already known to be valid.
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -106,6 +109,7 @@ impl Counter {
         self.ceiling.fetch_max(ceiling, Ordering::Release);
     }
 
+    /// The highest value that may be issued now (the last one set with `set_ceiling`).
     pub fn ceiling(&self) -> u64 {
         self.ceiling.load(Ordering::Acquire)
     }

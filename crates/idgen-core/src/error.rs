@@ -8,31 +8,59 @@ use thiserror::Error;
 pub enum IssueError {
     /// The wall clock is behind the last issued timestamp by more than the allowance.
     #[error("clock moved backwards: last issued ms {last_ms}, clock reads {now_ms}")]
-    ClockMovedBackwards { last_ms: u64, now_ms: u64 },
+    ClockMovedBackwards {
+        /// Unix ms of the last ID issued.
+        last_ms: u64,
+        /// Unix ms the clock read, more than the allowance earlier than `last_ms`.
+        now_ms: u64,
+    },
     /// All sequence numbers up to the furthest timestamp we may borrow are used; try again
     /// after `retry_after_ms`.
     #[error("sequence exhausted, retry in {retry_after_ms} ms")]
-    Exhausted { retry_after_ms: u64 },
+    Exhausted {
+        /// Milliseconds until the clock has moved far enough for the next value to be allowed.
+        retry_after_ms: u64,
+    },
     /// The next value is above the durable ceiling the caller granted; the caller must persist
     /// a new high-water mark (at least `needed`) and raise the ceiling before retrying.
     #[error("value {needed} is above the durable ceiling {ceiling}")]
-    CeilingReached { needed: u64, ceiling: u64 },
+    CeilingReached {
+        /// The value the ceiling must reach first: Unix ms for the time-based kinds, the last
+        /// value of the range for a counter.
+        needed: u64,
+        /// The ceiling in force when the ID was refused.
+        ceiling: u64,
+    },
     /// The clock reads a time the ID layout cannot represent (before the epoch, or past its end).
     #[error("clock reads {now_ms} ms, outside what the id layout can represent")]
-    TimeOutOfRange { now_ms: u64 },
+    TimeOutOfRange {
+        /// Unix ms the clock read.
+        now_ms: u64,
+    },
 }
 
 /// A request parameter is invalid. Messages are written for the API's users.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum ParamError {
+    /// `count` is not an integer from 1 to the largest batch allowed.
     #[error("count must be an integer from 1 to {max}")]
-    Count { max: u32 },
+    Count {
+        /// The largest batch this request may ask for.
+        max: u32,
+    },
+    /// A random string's `length` is not an integer from 1 to `max`.
     #[error("length must be an integer from 1 to {max}")]
-    Length { max: usize },
+    Length {
+        /// The longest string allowed ([`Length::MAX`](crate::random::Length::MAX)).
+        max: usize,
+    },
+    /// `alphabet` names none of the [`Alphabet`](crate::random::Alphabet)s.
     #[error("unknown alphabet; use one of: alphanumeric, hex, base58, nanoid")]
     Alphabet,
+    /// A counter name is empty, longer than 64 characters or has one outside `[A-Za-z0-9_.-]`.
     #[error("counter name must be 1 to 64 characters from A-Z a-z 0-9 _ . -")]
     CounterName,
+    /// A worker id is above 1023; it comes from configuration, never from a request.
     #[error("worker id must be an integer from 0 to 1023")]
     WorkerId,
 }
@@ -40,8 +68,18 @@ pub enum ParamError {
 /// An ID given to a decoder is not a valid ID of that kind.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum DecodeError {
+    /// The text does not parse as an ID of `kind`.
     #[error("not a valid {kind} id: {reason}")]
-    Malformed { kind: &'static str, reason: &'static str },
+    Malformed {
+        /// The kind's catalogue name, e.g. `snowflake`.
+        kind: &'static str,
+        /// What is wrong with the text, as a phrase for the API's users.
+        reason: &'static str,
+    },
+    /// The kind's IDs carry nothing to decode (`counter`, `random`), whatever the text.
     #[error("ids of kind {kind} cannot be decoded")]
-    NotDecodable { kind: &'static str },
+    NotDecodable {
+        /// The kind's catalogue name.
+        kind: &'static str,
+    },
 }

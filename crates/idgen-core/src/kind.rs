@@ -1,6 +1,6 @@
 //! The catalogue of ID kinds: everything the server, the SDK, the CLI and the tests know about
 //! a kind comes from here. Each kind's file defines its [`KindInfo`] (`INFO`); the
-//! [`catalogue!`] line below lists it once, and the [`Kind`] enum, [`Kind::ALL`] and [`KINDS`]
+//! `catalogue!` line below lists it once, and the [`Kind`] enum, [`Kind::ALL`] and [`KINDS`]
 //! are generated from that list, so they cannot disagree.
 
 use crate::wire::DecodeResponse;

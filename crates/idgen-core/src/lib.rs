@@ -31,6 +31,8 @@
 //! # Ok::<(), IssueError>(())
 //! ```
 
+#![warn(missing_docs)]
+
 pub mod clock;
 pub mod counter;
 pub mod error;

@@ -5,6 +5,7 @@ use rand::Rng;
 use crate::kind::Param;
 use crate::{KindInfo, ParamError};
 
+/// Catalogue entry of `random`: takes `length` and `alphabet`, has no decoder.
 pub const INFO: KindInfo = KindInfo {
     name: "random",
     description: "random string from a CSPRNG; length 1..=1024 (default 21), alphabets alphanumeric, hex, base58, nanoid",
@@ -79,9 +80,12 @@ impl std::str::FromStr for Alphabet {
 pub struct Length(usize);
 
 impl Length {
+    /// The longest string a request may ask for.
     pub const MAX: usize = 1024;
+    /// 21 characters, NanoID's default: about 125 bits of entropy with the default alphabet.
     pub const DEFAULT: Length = Length(21);
 
+    /// Accepts 1..=[`Length::MAX`]; [`ParamError::Length`] otherwise.
     pub fn new(length: usize) -> Result<Self, ParamError> {
         if (1..=Self::MAX).contains(&length) {
             Ok(Self(length))
@@ -90,6 +94,7 @@ impl Length {
         }
     }
 
+    /// The number of characters.
     pub fn get(self) -> usize {
         self.0
     }

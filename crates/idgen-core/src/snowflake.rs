@@ -6,6 +6,7 @@ use crate::kind::DecodeContext;
 use crate::wire::DecodeResponse;
 use crate::{Clock, DecodeError, IssueError, KindInfo, ParamError, SystemClock};
 
+/// Catalogue entry of `snowflake`: no parameters; decodes time, worker id and sequence.
 pub const INFO: KindInfo = KindInfo {
     name: "snowflake",
     description: "64-bit snowflake: 41-bit ms since the epoch, 10-bit worker id, 12-bit sequence, sortable",
@@ -28,12 +29,15 @@ pub const DEFAULT_MAX_BACKWARD_MS: u64 = 1_000;
 pub struct WorkerId(u16);
 
 impl WorkerId {
+    /// The largest worker id the 10-bit field holds.
     pub const MAX: u16 = 1023;
 
+    /// Accepts 0..=[`WorkerId::MAX`]; [`ParamError::WorkerId`] otherwise.
     pub fn new(id: u16) -> Result<Self, ParamError> {
         if id <= Self::MAX { Ok(Self(id)) } else { Err(ParamError::WorkerId) }
     }
 
+    /// The id as a number.
     pub fn get(self) -> u16 {
         self.0
     }
@@ -44,6 +48,7 @@ impl WorkerId {
 pub struct SnowflakeId(u64);
 
 impl SnowflakeId {
+    /// The 64-bit value, bit 63 always clear; its decimal form is the ID's text.
     pub fn get(self) -> u64 {
         self.0
     }
@@ -60,12 +65,14 @@ impl std::fmt::Display for SnowflakeId {
 pub struct SnowflakeConfig {
     /// Unix ms that timestamp 0 stands for.
     pub epoch_ms: u64,
+    /// Written into every ID; no two generators running at once may share it.
     pub worker_id: WorkerId,
     /// See [`DEFAULT_MAX_BACKWARD_MS`].
     pub max_backward_ms: u64,
 }
 
 impl SnowflakeConfig {
+    /// `worker_id` with [`DEFAULT_EPOCH_MS`] and [`DEFAULT_MAX_BACKWARD_MS`].
     pub fn new(worker_id: WorkerId) -> Self {
         Self { epoch_ms: DEFAULT_EPOCH_MS, worker_id, max_backward_ms: DEFAULT_MAX_BACKWARD_MS }
     }
@@ -76,7 +83,9 @@ impl SnowflakeConfig {
 pub struct SnowflakeParts {
     /// Unix ms (epoch already added).
     pub timestamp_ms: u64,
+    /// The issuing worker, 0..=1023.
     pub worker_id: u16,
+    /// Position within its worker's millisecond, 0..=4095.
     pub sequence: u16,
 }
 
@@ -117,6 +126,7 @@ impl<C: Clock> SnowflakeGenerator<C> {
         Self { clock, config, state: AtomicU64::new(0), ceiling: AtomicU64::new(u64::MAX) }
     }
 
+    /// The settings the generator was built with.
     pub fn config(&self) -> SnowflakeConfig {
         self.config
     }

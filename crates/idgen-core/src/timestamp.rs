@@ -7,6 +7,7 @@ use crate::kind::DecodeContext;
 use crate::wire::DecodeResponse;
 use crate::{Clock, DecodeError, IssueError, KindInfo, SystemClock};
 
+/// Catalogue entry of `timestamp`: no parameters; decodes the ID as its own time.
 pub const INFO: KindInfo = KindInfo {
     name: "timestamp",
     description: "ms since the Unix epoch, strictly increasing: a later request in the same ms gets the next ms",
@@ -37,6 +38,7 @@ pub struct TimestampGenerator<C: Clock = SystemClock> {
 }
 
 impl<C: Clock> TimestampGenerator<C> {
+    /// A generator with no floor and an unlimited ceiling.
     pub fn new(clock: C) -> Self {
         Self { clock, last: AtomicU64::new(0), ceiling: AtomicU64::new(u64::MAX) }
     }

@@ -9,6 +9,7 @@ use crate::kind::DecodeContext;
 use crate::wire::DecodeResponse;
 use crate::{Clock, DecodeError, IssueError, KindInfo, SystemClock};
 
+/// Catalogue entry of `ulid`: no parameters; decodes the timestamp.
 pub const INFO: KindInfo = KindInfo {
     name: "ulid",
     description: "ULID: 48-bit ms timestamp and 80 random bits, 26 Crockford base32 chars, sortable",

@@ -6,6 +6,7 @@ use crate::kind::DecodeContext;
 use crate::wire::DecodeResponse;
 use crate::{DecodeError, KindInfo};
 
+/// Catalogue entry of `uuid`: no parameters; decodes version and variant.
 pub const INFO: KindInfo = KindInfo {
     name: "uuid",
     description: "RFC 9562 UUID version 4: 122 random bits, not sortable",
@@ -20,6 +21,7 @@ pub const INFO: KindInfo = KindInfo {
 /// What a UUID says about itself.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct UuidFields {
+    /// The version nibble, 0..=15 (4 for the UUIDs `uuid` issues, 7 for `uuid7`).
     pub version: u8,
     /// `rfc9562`, `ncs`, `microsoft` or `future`.
     pub variant: &'static str,

@@ -8,6 +8,7 @@ use crate::kind::DecodeContext;
 use crate::wire::DecodeResponse;
 use crate::{Clock, DecodeError, IssueError, KindInfo, SystemClock};
 
+/// Catalogue entry of `uuid7`: no parameters; decodes the timestamp.
 pub const INFO: KindInfo = KindInfo {
     name: "uuid7",
     description: "RFC 9562 UUID version 7: 48-bit ms timestamp, counter and random bits, sortable",

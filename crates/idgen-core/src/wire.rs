@@ -17,6 +17,7 @@ pub struct IdResponse {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
 pub struct IdsResponse {
+    /// `count` IDs, each a string as in [`IdResponse::id`].
     pub ids: Vec<String>,
 }
 
@@ -25,6 +26,8 @@ pub struct IdsResponse {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
 pub struct IdRequest {
+    /// Batch size, 1 to the server's batch limit; when given, the answer is an
+    /// [`IdsResponse`] even for 1, and without it a single [`IdResponse`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub count: Option<u32>,
     /// Counter name (kind `counter`).
@@ -42,9 +45,14 @@ pub struct IdRequest {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
 pub struct KindDescription {
+    /// The `{kind}` path segment, e.g. `uuid7`.
     pub name: String,
+    /// One sentence for humans: layout, ordering, parameters.
     pub description: String,
+    /// Whether IDs sort in generation order (as strings of equal length, or numerically for
+    /// the integer kinds).
     pub sortable: bool,
+    /// Size of one ID in bits; for `random`, the entropy of the default length and alphabet.
     pub bits: u32,
 }
 
@@ -63,6 +71,7 @@ impl From<&crate::KindInfo> for KindDescription {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
 pub struct KindsResponse {
+    /// Every kind the server issues, in catalogue order.
     pub kinds: Vec<KindDescription>,
 }
 
@@ -72,6 +81,7 @@ pub struct KindsResponse {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
 pub struct DecodeResponse {
+    /// The ID as given in the path.
     pub id: String,
     /// Milliseconds since the Unix epoch.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -79,13 +89,16 @@ pub struct DecodeResponse {
     /// RFC 3339, UTC, millisecond precision.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub time: Option<String>,
+    /// Snowflake only: the worker that issued the ID, 0 to 1023.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub worker_id: Option<u16>,
+    /// Snowflake only: the ID's position within its worker's millisecond, 0 to 4095.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sequence: Option<u16>,
+    /// Kind `uuid` only: the version nibble, 0 to 15 (4 for a random UUID, 7 for a uuid7).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version: Option<u8>,
-    /// `rfc9562`, `ncs`, `microsoft` or `future`.
+    /// Kind `uuid` only: the variant bits as `rfc9562`, `ncs`, `microsoft` or `future`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub variant: Option<String>,
 }
@@ -135,11 +148,14 @@ pub struct StatusResponse {
     pub mode: String,
     /// The worker id snowflakes are issued with; `null` while none is held.
     pub worker_id: Option<u16>,
+    /// Whole seconds since the server process started.
     pub uptime_seconds: u64,
-    /// Whether the node can issue every kind now (what `/readyz` says), and why not.
+    /// Whether the node can issue every kind now (what `/readyz` says).
     pub ready: bool,
+    /// Why the node is not ready, one entry per problem; omitted when ready.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub reasons: Vec<String>,
+    /// Whether the worker id is leased, and whether the lease is held now.
     pub lease: LeaseStatus,
     /// Each durable time mark and how far it runs ahead of the clock.
     pub marks: Vec<MarkStatus>,
@@ -147,11 +163,15 @@ pub struct StatusResponse {
     pub counters: Vec<CounterStatus>,
     /// Years of snowflake ID space left for the configured epoch.
     pub snowflake_years_left: f64,
+    /// The per-client rate limit on the ID routes.
     pub rate_limit: RateLimitStatus,
+    /// Whether the back end answers, and how fast.
     pub store: StoreStatus,
-    /// Requests answered so far, and how many were refused (429, 503).
+    /// Requests answered since the process started, whatever their status.
     pub requests_total: u64,
+    /// Of those, the ones refused with 429 (rate limit or daily quota).
     pub rate_limited_total: u64,
+    /// Requests refused with 503 because IDs could not be issued.
     pub refused_total: u64,
 }
 
@@ -159,9 +179,11 @@ pub struct StatusResponse {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
 pub struct LeaseStatus {
+    /// Whether the worker id is leased from the store (Redis mode) rather than fixed.
     pub leased: bool,
+    /// Whether snowflakes may be issued with the worker id now; false while a lease is lost.
     pub valid: bool,
-    /// How long the lease stays valid without a renewal.
+    /// How long the lease stays valid without a renewal; absent for a fixed worker id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub remaining_ms: Option<u64>,
 }
@@ -170,6 +192,7 @@ pub struct LeaseStatus {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
 pub struct MarkStatus {
+    /// The time-ordered kind it belongs to: `snowflake`, `timestamp`, `uuid7` or `ulid`.
     pub kind: String,
     /// Unix ms: nothing of this kind is issued above it without raising it first.
     pub mark_ms: u64,
@@ -183,11 +206,16 @@ pub struct MarkStatus {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
 pub struct CounterStatus {
+    /// The counter's name, as requests give it in `name`.
     pub name: String,
+    /// The last value this node issued (embedded mode) or was handed by Redis (Redis mode).
     pub last_issued: u64,
-    /// The durable ceiling (embedded mode), or values buffered on this node (segment mode).
+    /// Embedded mode: the durable ceiling, up to which values are issued without another
+    /// write; absent in Redis mode.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ceiling: Option<u64>,
+    /// Redis segment mode: values this node holds but has not handed out yet; absent
+    /// otherwise.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub buffered: Option<u64>,
 }
@@ -196,8 +224,11 @@ pub struct CounterStatus {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
 pub struct RateLimitStatus {
+    /// Whether the ID routes are rate limited at all (`per_second` above 0).
     pub enabled: bool,
+    /// Requests per second each client IP may send over time; 0 when off.
     pub per_second: u32,
+    /// How many requests a client may send at once (the bucket size).
     pub burst: u32,
     /// Shared by every node through the store.
     pub shared: bool,
@@ -207,9 +238,12 @@ pub struct RateLimitStatus {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
 pub struct StoreStatus {
+    /// Whether the store answered its readiness check just now.
     pub up: bool,
     /// How long its readiness check took just now.
     pub check_ms: f64,
+    /// What an operator should know about the store, e.g. how it keeps what it acknowledges;
+    /// absent when there is nothing to say.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
 }
@@ -219,19 +253,35 @@ pub struct StoreStatus {
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorCode {
+    /// `count` is not an integer from 1 to the batch limit (400).
     InvalidCount,
+    /// `length` is not an integer from 1 to 1024 (400).
     InvalidLength,
+    /// `alphabet` is not alphanumeric, hex, base58 or nanoid (400).
     InvalidAlphabet,
+    /// The counter name is not 1 to 64 characters from `A-Z a-z 0-9 _ . -` (400).
     InvalidCounterName,
+    /// A new counter name would pass the server's limit on distinct counters (400).
     TooManyCounters,
+    /// The ID given to a decode route is not a valid ID of that kind (400).
     InvalidId,
+    /// The request body, or another part of the request, cannot be read (400; 413 to 415 for
+    /// a body or URI too large or an unsupported content type).
     InvalidBody,
+    /// The `{kind}` path segment names no kind the server issues (404).
     UnknownKind,
+    /// The kind's IDs carry nothing to decode, e.g. `counter` and `random` (400).
     NotDecodable,
+    /// No such route, or no counter of that name on this node (404).
     NotFound,
+    /// The route exists but not for this method; `Allow` lists those it takes (405).
     MethodNotAllowed,
+    /// The server cannot answer in any media type `Accept` asks for (406).
     NotAcceptable,
+    /// Over the per-client rate limit or the API key's daily quota; see `Retry-After` (429).
     RateLimited,
+    /// IDs cannot be issued right now, e.g. the clock stepped back or the store is
+    /// unreachable; see `Retry-After` (503).
     Unavailable,
     /// The server's store lost data it had acknowledged; an operator must recover it.
     StoreRegressed,
@@ -245,6 +295,7 @@ pub enum ErrorCode {
     RequestTimeout,
     /// The request's headers are too many or too large (431).
     HeadersTooLarge,
+    /// A bug or an environment failure on the server; its log has the details (500).
     Internal,
     /// A code this version of the SDK does not know (sent by a newer server).
     #[serde(other)]
@@ -291,6 +342,7 @@ impl std::fmt::Display for ErrorCode {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
 pub struct ErrorBody {
+    /// What went wrong.
     pub error: ErrorDetail,
 }
 
@@ -298,12 +350,14 @@ pub struct ErrorBody {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
 pub struct ErrorDetail {
+    /// What clients match on; the message may change, the code does not.
     pub code: ErrorCode,
     /// A sentence a user can act on; never an internal detail.
     pub message: String,
 }
 
 impl ErrorBody {
+    /// The body for `code`, with `message` for the user to read.
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
         Self { error: ErrorDetail { code, message: message.into() } }
     }
