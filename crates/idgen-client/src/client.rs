@@ -211,25 +211,22 @@ impl ClientBuilder {
             headers.insert(AUTHORIZATION, api_key.authorization()?);
         }
         let certificates = security::certificates(&self.ca_certificates)?;
-        // reqwest is built with `rustls-no-provider`: without a process-wide crypto provider
-        // it panics on the first client. Installing fails harmlessly when one is already set.
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let mut http = reqwest::Client::builder()
+        let from = if certificates.is_empty() { "the system" } else { "the CA files given" };
+        let tls = security::tls_config(certificates)
+            .map_err(|reason| Error::InvalidCertificate { from: from.to_owned(), reason })?;
+        let http = reqwest::Client::builder()
             .timeout(self.timeout)
             .connect_timeout(self.connect_timeout)
             .user_agent(self.user_agent)
             // reqwest drops `Authorization` when a redirect leaves the origin.
-            .default_headers(headers);
-        if !certificates.is_empty() {
-            // Only the given CAs: merged with the system's, any public CA's certificate for
-            // the name would do too, which is what naming a CA is meant to rule out.
-            http = http.tls_certs_only(certificates);
-        }
-        let http = http.build().map_err(|source| Error::Transport {
-            url: origin(&bases[0]),
-            reason: format!("cannot set up the HTTP client: {source}"),
-            source,
-        })?;
+            .default_headers(headers)
+            .tls_backend_preconfigured(tls)
+            .build()
+            .map_err(|source| Error::Transport {
+                url: origin(&bases[0]),
+                reason: format!("cannot set up the HTTP client: {source}"),
+                source,
+            })?;
         let endpoints = Arc::new(Endpoints::new(bases, self.cool_down));
         Ok(Client { http, endpoints, timeout: self.timeout, retry_policy: self.retry_policy })
     }

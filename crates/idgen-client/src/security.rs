@@ -1,9 +1,11 @@
 //! What a client presents and what it trusts: the API key (sent on every request, never
-//! printed) and the CA certificates an `https://` server's certificate must chain to.
+//! printed) and the CA certificates an `https://` server's certificate must chain to, made
+//! into the client's own TLS configuration.
 
 use std::borrow::Cow;
 use std::fmt;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use reqwest::header::HeaderValue;
 use rustls::pki_types::CertificateDer;
@@ -76,7 +78,7 @@ impl CaSource {
 
     /// Every certificate of the source, each checked as a trust anchor here, so that a bad one
     /// is named with its source now rather than by reqwest as "builder error" later.
-    fn certificates(&self) -> Result<Vec<reqwest::Certificate>, Error> {
+    fn certificates(&self) -> Result<Vec<CertificateDer<'static>>, Error> {
         let invalid = |reason: String| Error::InvalidCertificate { from: self.name(), reason };
         let pem = match self {
             CaSource::File(path) => Cow::Owned(
@@ -94,27 +96,51 @@ impl CaSource {
             ));
         }
         let mut store = rustls::RootCertStore::empty();
-        ders.iter()
-            .enumerate()
-            .map(|(index, der)| {
-                store.add(der.clone()).map_err(|error| {
-                    invalid(format!("certificate {} cannot be used: {error}", index + 1))
-                })?;
-                reqwest::Certificate::from_der(der).map_err(|error| {
-                    invalid(format!("certificate {} cannot be used: {error}", index + 1))
-                })
-            })
-            .collect()
+        for (index, der) in ders.iter().enumerate() {
+            store.add(der.clone()).map_err(|error| {
+                invalid(format!("certificate {} cannot be used: {error}", index + 1))
+            })?;
+        }
+        Ok(ders)
     }
 }
 
 /// The certificates of every source, in order.
-pub(crate) fn certificates(sources: &[CaSource]) -> Result<Vec<reqwest::Certificate>, Error> {
+pub(crate) fn certificates(
+    sources: &[CaSource],
+) -> Result<Vec<CertificateDer<'static>>, Error> {
     let mut all = Vec::new();
     for source in sources {
         all.extend(source.certificates()?);
     }
     Ok(all)
+}
+
+/// The client's TLS settings, on ring and its own: reqwest built with `rustls-no-provider`
+/// would otherwise take the process-wide provider, and installing one from a library would
+/// make an application that installs another later fail. With `cas`, only those CAs are
+/// trusted (merged with the system's, any public CA's certificate for the name would do too,
+/// which is what naming a CA is meant to rule out); without, the system's verifier, as
+/// reqwest's own default.
+pub(crate) fn tls_config(cas: Vec<CertificateDer<'static>>) -> Result<rustls::ClientConfig, String> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ClientConfig::builder_with_provider(Arc::clone(&provider))
+        .with_safe_default_protocol_versions()
+        .map_err(|error| error.to_string())?;
+    let mut config = if cas.is_empty() {
+        let verifier =
+            rustls_platform_verifier::Verifier::new(provider).map_err(|error| error.to_string())?;
+        builder.dangerous().with_custom_certificate_verifier(Arc::new(verifier)).with_no_client_auth()
+    } else {
+        let mut roots = rustls::RootCertStore::empty();
+        for der in cas {
+            roots.add(der).map_err(|error| error.to_string())?;
+        }
+        builder.with_root_certificates(roots).with_no_client_auth()
+    };
+    // reqwest is built for HTTP/1.1 only, and sets no ALPN on a configuration it is given.
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(config)
 }
 
 #[cfg(test)]

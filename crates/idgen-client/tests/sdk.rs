@@ -444,7 +444,8 @@ async fn https_with_a_private_ca_and_a_key() {
 /// `at_least`: a server counts an answer as it leaves, so just after the client has it the
 /// count may lag.
 async fn id_answers(server: &TestServer, status: u16, at_least: u64) -> u64 {
-    // reqwest is built without a default crypto provider; a `Client` installs it, do it here.
+    // reqwest is built without a default crypto provider (a `Client` brings its own), and a
+    // plain `reqwest::get` takes the process-wide one.
     let _ = rustls::crypto::ring::default_provider().install_default();
     let series =
         format!("idgen_http_requests_total{{route=\"/v1/ids/{{kind}}\",status=\"{status}\"}} ");
