@@ -106,9 +106,7 @@ impl CaSource {
 }
 
 /// The certificates of every source, in order.
-pub(crate) fn certificates(
-    sources: &[CaSource],
-) -> Result<Vec<CertificateDer<'static>>, Error> {
+pub(crate) fn certificates(sources: &[CaSource]) -> Result<Vec<CertificateDer<'static>>, Error> {
     let mut all = Vec::new();
     for source in sources {
         all.extend(source.certificates()?);
@@ -122,7 +120,9 @@ pub(crate) fn certificates(
 /// trusted (merged with the system's, any public CA's certificate for the name would do too,
 /// which is what naming a CA is meant to rule out); without, the system's verifier, as
 /// reqwest's own default.
-pub(crate) fn tls_config(cas: Vec<CertificateDer<'static>>) -> Result<rustls::ClientConfig, String> {
+pub(crate) fn tls_config(
+    cas: Vec<CertificateDer<'static>>,
+) -> Result<rustls::ClientConfig, String> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = rustls::ClientConfig::builder_with_provider(Arc::clone(&provider))
         .with_safe_default_protocol_versions()
@@ -130,7 +130,10 @@ pub(crate) fn tls_config(cas: Vec<CertificateDer<'static>>) -> Result<rustls::Cl
     let mut config = if cas.is_empty() {
         let verifier =
             rustls_platform_verifier::Verifier::new(provider).map_err(|error| error.to_string())?;
-        builder.dangerous().with_custom_certificate_verifier(Arc::new(verifier)).with_no_client_auth()
+        builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(verifier))
+            .with_no_client_auth()
     } else {
         let mut roots = rustls::RootCertStore::empty();
         for der in cas {

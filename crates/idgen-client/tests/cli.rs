@@ -274,7 +274,7 @@ fn kinds_lists_every_kind() {
     }
 
     let json = idgen(&server.url, &["--format", "json", "kinds"]);
-    let KindsResponse { kinds } = serde_json::from_str(json.success()).expect("kinds JSON");
+    let KindsResponse { kinds, .. } = serde_json::from_str(json.success()).expect("kinds JSON");
     let listed: Vec<&str> = kinds.iter().map(|kind| kind.name.as_str()).collect();
     assert_eq!(listed, names);
 }

@@ -2,6 +2,8 @@
 //! installs no process-wide rustls default, so an application may still install its own (a
 //! test binary of its own, because the assertion is about the whole process).
 
+// Only the TLS server of the shared helpers is used here.
+#[allow(dead_code)]
 mod common;
 
 use common::TestServer;

@@ -73,6 +73,10 @@ impl From<&crate::KindInfo> for KindDescription {
 pub struct KindsResponse {
     /// Every kind the server issues, in catalogue order.
     pub kinds: Vec<KindDescription>,
+    /// The largest `count` one request may ask for (the server's `IDGEN_MAX_BATCH`), so that
+    /// a client can size its chunks; absent from servers that predate the field.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_batch: Option<u32>,
 }
 
 /// `GET /v1/decode/{kind}/{id}`. Which fields are present depends on the kind:

@@ -34,6 +34,8 @@ pub struct AppState {
     observer: Observer,
     /// The OpenAPI document as served (it states this server's batch limit).
     openapi: actix_web::web::Bytes,
+    /// The `/v1/kinds` body (it states this server's batch limit too).
+    kinds: actix_web::web::Bytes,
     /// The API keys, when `IDGEN_API_KEYS_FILE` is set.
     auth: Option<Auth>,
     /// The web origins allowed, when `IDGEN_CORS_ORIGINS` is set.
@@ -74,6 +76,7 @@ impl AppState {
             decode: DecodeContext { snowflake_epoch_ms: config.snowflake_epoch_ms },
             observer,
             openapi: crate::routes::openapi::served_bytes(config.max_batch, auth.is_some()),
+            kinds: crate::routes::kinds::served_bytes(config.max_batch),
             auth,
             cors: crate::cors::Cors::new(&config.cors_origins),
         })
@@ -103,6 +106,10 @@ impl AppState {
 
     pub fn openapi(&self) -> actix_web::web::Bytes {
         self.openapi.clone()
+    }
+
+    pub fn kinds(&self) -> actix_web::web::Bytes {
+        self.kinds.clone()
     }
 
     pub fn observer(&self) -> &Observer {

@@ -1,16 +1,22 @@
-//! `GET /v1/kinds`: the catalogue of ID kinds, serialised once.
-
-use std::sync::LazyLock;
+//! `GET /v1/kinds`: the catalogue of ID kinds and this server's batch limit, serialised once
+//! when the server starts.
 
 use actix_web::HttpResponse;
 use actix_web::http::header::ContentType;
+use actix_web::web::Bytes;
 use idgen_core::KINDS;
 use idgen_core::wire::{ErrorBody, KindDescription, KindsResponse};
 
-static KINDS_JSON: LazyLock<String> = LazyLock::new(|| {
-    let catalogue = KindsResponse { kinds: KINDS.iter().map(KindDescription::from).collect() };
-    serde_json::to_string(&catalogue).expect("the catalogue is plain data")
-});
+use crate::state::AppState;
+
+/// The body of every answer of a server that takes batches of up to `max_batch`.
+pub fn served_bytes(max_batch: u32) -> Bytes {
+    let catalogue = KindsResponse {
+        kinds: KINDS.iter().map(KindDescription::from).collect(),
+        max_batch: Some(max_batch),
+    };
+    Bytes::from(serde_json::to_vec(&catalogue).expect("the catalogue is plain data"))
+}
 
 /// `GET /v1/kinds`
 #[utoipa::path(
@@ -19,10 +25,10 @@ static KINDS_JSON: LazyLock<String> = LazyLock::new(|| {
     tag = "kinds",
     summary = "List the ID kinds",
     responses(
-        (status = 200, description = "Every kind with its description, whether it sorts, and its size in bits", body = KindsResponse),
+        (status = 200, description = "Every kind with its description, whether it sorts, and its size in bits; and the largest count one request may ask for", body = KindsResponse),
         (status = 429, description = "Rate limited", body = ErrorBody),
     )
 )]
-pub fn kinds() -> HttpResponse {
-    HttpResponse::Ok().content_type(ContentType::json()).body(KINDS_JSON.as_str())
+pub fn kinds(state: &AppState) -> HttpResponse {
+    HttpResponse::Ok().content_type(ContentType::json()).body(state.kinds())
 }

@@ -185,7 +185,7 @@ async fn dispatch(
             compat::generate_random_string(state, segment("length"), caller).await
         }
         Handler::Decode => decode::decode(state, segment("kind"), segment("id"), caller),
-        Handler::Kinds => Ok(kinds::kinds()),
+        Handler::Kinds => Ok(kinds::kinds(state)),
         Handler::Readyz => Ok(health::readyz(state).await),
         Handler::OpenApiJson => Ok(openapi::openapi_json(state)),
         Handler::DocsRedirect => Ok(docs::docs_redirect()),

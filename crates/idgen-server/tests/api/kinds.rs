@@ -17,7 +17,8 @@ async fn lists_all_seven_kinds_with_their_properties() {
         "content-type {content_type:?}"
     );
     let raw: Value = response.json().await.expect("JSON body");
-    assert_eq!(object_keys(&raw), ["kinds"], "{raw}");
+    assert_eq!(object_keys(&raw), ["kinds", "max_batch"], "{raw}");
+    assert_eq!(raw["max_batch"], 10_000, "the default IDGEN_MAX_BATCH");
     for entry in raw["kinds"].as_array().expect("kinds is an array") {
         assert_eq!(object_keys(entry), ["bits", "description", "name", "sortable"], "{entry}");
     }

@@ -101,6 +101,9 @@ async fn env_vars_are_read() {
     assert_eq!(app.ids("uuid", 5, &[]).await.len(), 5);
     let response = app.get_ids("uuid", &[("count", "6")]).await;
     assert_error(response, StatusCode::BAD_REQUEST, ErrorCode::InvalidCount).await;
+    // Clients size their chunks from what /v1/kinds says.
+    let kinds: serde_json::Value = app.get("/v1/kinds").await.json().await.expect("JSON");
+    assert_eq!(kinds["max_batch"], 5, "{kinds}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

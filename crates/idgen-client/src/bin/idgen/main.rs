@@ -8,200 +8,24 @@
 //! The API key never appears in any output: `--help` hides the value of `IDGEN_API_KEY`, the
 //! parsed arguments' `Debug` redacts it, and no message quotes it.
 
-use std::fmt;
+mod args;
+mod output;
+
 use std::io::{self, BufWriter, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::builder::{PossibleValuesParser, StringValueParser, TypedValueParser};
 use clap::error::ErrorKind;
 use clap::parser::ValueSource;
-use clap::{
-    Arg, ArgAction, ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum,
-};
-use idgen_client::{
-    Client, DEFAULT_CHUNK_SIZE, DecodeResponse, ErrorCode, IdRequest, Kind, KindsResponse,
-};
-use idgen_core::{KINDS, KindInfo, Param};
+use clap::{ArgMatches, CommandFactory, FromArgMatches};
+use idgen_client::{Client, DEFAULT_CHUNK_SIZE, ErrorCode};
 
-const EXIT_STATUS_HELP: &str = "\
-Exit status:
-  0  success (also when stdout is closed early, e.g. by `| head`)
-  1  server unreachable, server error (5xx), invalid answer, or stdout not writable
-  2  bad usage (an unreadable API key or CA file too), or the server refused the request
-     (4xx; 401: no key, or one the server does not know; 403: the key may not do this)";
-
-/// Get unique IDs from an idgen server.
-#[derive(Debug, Parser)]
-#[command(name = "idgen", version, after_help = EXIT_STATUS_HELP)]
-struct Cli {
-    /// Base URL of the idgen server, or several, comma-separated: requests go to the first that
-    /// works and move on to the next when one is down or answers 503. Failed requests are
-    /// retried (429, 503, lost connections; never another 4xx), which never duplicates an ID.
-    #[arg(
-        long,
-        global = true,
-        env = "IDGEN_URL",
-        default_value = "http://127.0.0.1:8080",
-        value_name = "URL[,URL...]"
-    )]
-    server: String,
-
-    /// Output format: `plain` prints one ID per line; `json` prints the server's JSON.
-    #[arg(long, global = true, value_enum, default_value_t = Format::Plain)]
-    format: Format,
-
-    /// Give up on one attempt of a request after this many seconds.
-    #[arg(long, global = true, default_value_t = 30, value_name = "SECONDS",
-          value_parser = clap::value_parser!(u64).range(1..))]
-    timeout: u64,
-
-    /// API key for a server that needs one, sent as `Authorization: Bearer`. As a flag it is
-    /// visible to every local user in the process list: prefer IDGEN_API_KEY or --api-key-file.
-    #[arg(long, global = true, env = "IDGEN_API_KEY", hide_env_values = true,
-          value_name = "SECRET", value_parser = StringValueParser::new().map(Secret))]
-    api_key: Option<Secret>,
-
-    /// File holding the API key (surrounding whitespace and newlines are ignored).
-    #[arg(long, global = true, env = "IDGEN_API_KEY_FILE", value_name = "PATH")]
-    api_key_file: Option<PathBuf>,
-
-    /// PEM file of the CA certificate(s) to trust for an https:// server, instead of the
-    /// system's.
-    #[arg(long, global = true, env = "IDGEN_CA_FILE", value_name = "PATH")]
-    ca_file: Option<PathBuf>,
-
-    #[command(subcommand)]
-    command: Command,
-}
-
-/// An API key; `Debug` shows `<redacted>`.
-#[derive(Clone)]
-struct Secret(String);
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("<redacted>")
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum Format {
-    Plain,
-    Json,
-}
-
-#[derive(Debug, Subcommand)]
-enum Command {
-    #[command(flatten)]
-    Ids(KindCommand),
-    /// Take an ID apart (time; worker and sequence of a snowflake; version of a UUID).
-    Decode {
-        /// The ID's kind.
-        #[arg(value_parser = kind_parser())]
-        kind: Kind,
-        /// The ID.
-        id: String,
-    },
-    /// List the kinds the server issues.
-    Kinds,
-}
-
-#[derive(Debug, Args)]
-struct Batch {
-    /// How many IDs to print.
-    #[arg(short = 'n', long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
-    count: u64,
-    /// IDs per request; large counts are fetched (and printed) this many at a time. Keep it at
-    /// most the server's IDGEN_MAX_BATCH.
-    #[arg(long, default_value_t = DEFAULT_CHUNK_SIZE, value_name = "N",
-          value_parser = clap::value_parser!(u32).range(1..))]
-    chunk_size: u32,
-}
-
-/// One subcommand per kind of the catalogue (`idgen uuid7 -n 5`, `idgen counter --name
-/// orders`): the kind, the request its `--<param>` options make, and how many to print.
-#[derive(Debug)]
-struct KindCommand {
-    kind: Kind,
-    request: IdRequest,
-    batch: Batch,
-}
-
-/// The subcommand of one catalogue entry: `--<key>` per parameter, then `-n` and
-/// `--chunk-size`.
-fn kind_subcommand(info: &KindInfo) -> clap::Command {
-    let command = clap::Command::new(info.name).about(info.description);
-    let command = info.params.iter().fold(command, |command, &param| {
-        let arg = Arg::new(param.key())
-            .long(param.key())
-            // As derive names it (`<LENGTH>`); leaked once per run, as clap has no owned names
-            // without its `string` feature.
-            .value_name(&*param.key().to_uppercase().leak())
-            .help(param.description())
-            .action(ArgAction::Set);
-        command.arg(match param {
-            Param::Length => arg.value_parser(clap::value_parser!(u32)),
-            Param::Name | Param::Alphabet => arg.value_parser(clap::value_parser!(String)),
-        })
-    });
-    Batch::augment_args(command)
-}
-
-impl Subcommand for KindCommand {
-    fn augment_subcommands(command: clap::Command) -> clap::Command {
-        KINDS.iter().fold(command, |command, info| command.subcommand(kind_subcommand(info)))
-    }
-
-    fn augment_subcommands_for_update(command: clap::Command) -> clap::Command {
-        Self::augment_subcommands(command)
-    }
-
-    fn has_subcommand(name: &str) -> bool {
-        Kind::from_name(name).is_some()
-    }
-}
-
-impl FromArgMatches for KindCommand {
-    fn from_arg_matches(matches: &ArgMatches) -> Result<Self, clap::Error> {
-        Self::from_arg_matches_mut(&mut matches.clone())
-    }
-
-    fn from_arg_matches_mut(matches: &mut ArgMatches) -> Result<Self, clap::Error> {
-        let Some((name, mut matches)) = matches.remove_subcommand() else {
-            return Err(clap::Error::raw(ErrorKind::MissingSubcommand, "a kind is required"));
-        };
-        let Some(kind) = Kind::from_name(&name) else {
-            let message = format!("`{name}` is not a kind");
-            return Err(clap::Error::raw(ErrorKind::InvalidSubcommand, message));
-        };
-        let mut request = IdRequest::default();
-        for &param in kind.info().params {
-            match param {
-                Param::Name => request.name = matches.remove_one(param.key()),
-                Param::Length => request.length = matches.remove_one(param.key()),
-                Param::Alphabet => request.alphabet = matches.remove_one(param.key()),
-            }
-        }
-        let batch = Batch::from_arg_matches_mut(&mut matches)?;
-        Ok(Self { kind, request, batch })
-    }
-
-    fn update_from_arg_matches(&mut self, matches: &ArgMatches) -> Result<(), clap::Error> {
-        *self = Self::from_arg_matches(matches)?;
-        Ok(())
-    }
-}
-
-/// A kind name from the catalogue; anything else is a usage error listing the names.
-fn kind_parser() -> impl TypedValueParser<Value = Kind> {
-    PossibleValuesParser::new(KINDS.iter().map(|info| info.name))
-        .map(|name| Kind::from_name(&name).expect("only catalogue names get through"))
-}
+use args::{Batch, Cli, Command, Format, KindCommand, Secret};
+use output::Plan;
 
 /// Why a run failed.
-enum Failure {
+pub enum Failure {
     Client(idgen_client::Error),
     /// The server failed after `printed` IDs were written (plain output streams).
     MidWay(idgen_client::Error, u64),
@@ -248,6 +72,9 @@ fn main() -> ExitCode {
     let matches = Cli::command().get_matches();
     let cli = Cli::from_arg_matches(&matches)
         .unwrap_or_else(|error| error.format(&mut Cli::command()).exit());
+    if let Command::Completions { shell } = cli.command {
+        return completions(shell);
+    }
     let json = cli.format == Format::Json;
     let api_key = match api_key(&cli, &matches) {
         Ok(api_key) => api_key,
@@ -376,118 +203,51 @@ async fn run(cli: Cli, api_key: Option<Secret>) -> Result<(), Failure> {
         Command::Ids(command) => command,
         Command::Decode { kind, id } => {
             let decoded = client.decode(kind, &id).await?;
-            print_decoded(&mut out, cli.format, &decoded)?;
+            output::print_decoded(&mut out, cli.format, &decoded)?;
             out.flush()?;
             return Ok(());
         }
         Command::Kinds => {
             let kinds = client.kinds().await?;
-            print_kinds(&mut out, cli.format, &kinds)?;
+            output::print_kinds(&mut out, cli.format, &kinds)?;
             out.flush()?;
             return Ok(());
         }
+        Command::Completions { .. } => unreachable!("answered before any request"),
     };
-    print_ids(&client, &mut out, cli.format, kind, request, batch).await
+    let plan = plan(&client, &batch).await?;
+    output::print_ids(&client, &mut out, cli.format, kind, request, plan).await
 }
 
-/// Fetches `batch.count` IDs in chunks. Plain output streams: each chunk is written as soon as
-/// it arrives, and a failure half-way says how many IDs were printed. JSON output has the
-/// server's shape (`{"id": ...}` for one ID, `{"ids": [...]}` for more) and is written whole
-/// at the end, so stdout holds a complete document or nothing.
-async fn print_ids(
-    client: &Client,
-    out: &mut impl Write,
-    format: Format,
-    kind: Kind,
-    request: IdRequest,
-    batch: Batch,
-) -> Result<(), Failure> {
-    let mut batches = client.batches(kind, request, batch.count, batch.chunk_size);
-    let mut document = Vec::new();
-    let mut printed = 0u64;
-    while let Some(ids) = batches.next_batch().await {
-        let ids = match ids {
-            Ok(ids) => ids,
-            Err(error) if format == Format::Plain && printed > 0 => {
-                return Err(Failure::MidWay(error, printed));
-            }
-            Err(error) => return Err(error.into()),
-        };
-        for id in &ids {
-            match format {
-                Format::Plain => writeln!(out, "{id}")?,
-                Format::Json if batch.count == 1 => {
-                    write!(document, "{{\"id\":{}", json_string(id))?
-                }
-                Format::Json => {
-                    let separator = if printed == 0 { "{\"ids\":[" } else { "," };
-                    write!(document, "{separator}{}", json_string(id))?;
-                }
-            }
-            printed += 1;
-        }
-        if format == Format::Plain {
-            out.flush()?;
-        }
-    }
-    if format == Format::Json {
-        let end = if batch.count == 1 { "}" } else { "]}" };
-        writeln!(document, "{end}")?;
-        out.write_all(&document)?;
-    }
-    out.flush()?;
-    Ok(())
+/// How to fetch the IDs: chunks of `--chunk-size`, or else of the largest batch the server
+/// says it takes (one more request, only when more than one ID is wanted; a server that does
+/// not say gets the default of [`DEFAULT_CHUNK_SIZE`]).
+async fn plan(client: &Client, batch: &Batch) -> Result<Plan, Failure> {
+    let chunk_size = match batch.chunk_size {
+        Some(chunk_size) => chunk_size,
+        None if batch.count == 1 => 1,
+        None => client.kinds().await?.max_batch.unwrap_or(DEFAULT_CHUNK_SIZE).max(1),
+    };
+    Ok(Plan { count: batch.count, chunk_size, parallel: batch.parallel })
 }
 
-fn json_string(id: &str) -> String {
-    serde_json::to_string(id).expect("a string always serialises")
-}
-
-fn print_decoded(out: &mut impl Write, format: Format, decoded: &DecodeResponse) -> io::Result<()> {
-    if format == Format::Json {
-        return writeln!(out, "{}", serde_json::to_string(decoded).expect("plain data serialises"));
+/// `idgen completions SHELL`: the script on stdout. Written whole, so that a closed or full
+/// stdout is an error line rather than clap_complete's panic.
+fn completions(shell: clap_complete::Shell) -> ExitCode {
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut Cli::command(), "idgen", &mut script);
+    match io::stdout().lock().write_all(&script) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) if error.kind() == io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(error) => fail(false, "stdout", &format!("cannot write to stdout: {error}"), 1),
     }
-    let DecodeResponse { id, timestamp_ms, time, worker_id, sequence, version, variant } = decoded;
-    writeln!(out, "id: {id}")?;
-    if let Some(timestamp_ms) = timestamp_ms {
-        writeln!(out, "timestamp_ms: {timestamp_ms}")?;
-    }
-    if let Some(time) = time {
-        writeln!(out, "time: {time}")?;
-    }
-    if let Some(worker_id) = worker_id {
-        writeln!(out, "worker_id: {worker_id}")?;
-    }
-    if let Some(sequence) = sequence {
-        writeln!(out, "sequence: {sequence}")?;
-    }
-    if let Some(version) = version {
-        writeln!(out, "version: {version}")?;
-    }
-    if let Some(variant) = variant {
-        writeln!(out, "variant: {variant}")?;
-    }
-    Ok(())
-}
-
-fn print_kinds(out: &mut impl Write, format: Format, kinds: &KindsResponse) -> io::Result<()> {
-    if format == Format::Json {
-        return writeln!(out, "{}", serde_json::to_string(kinds).expect("plain data serialises"));
-    }
-    for kind in &kinds.kinds {
-        let sortable = if kind.sortable { "yes" } else { "no" };
-        writeln!(
-            out,
-            "{}: {} [sortable: {sortable}, bits: {}]",
-            kind.name, kind.description, kind.bits
-        )?;
-    }
-    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use clap::Parser;
+    use idgen_client::{IdRequest, Kind};
 
     fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
         Cli::try_parse_from(std::iter::once("idgen").chain(args.iter().copied()))
@@ -508,9 +268,9 @@ mod tests {
             Command::Ids(KindCommand {
                 kind: Kind::Uuid,
                 request,
-                batch: Batch { count, chunk_size },
+                batch: Batch { count, chunk_size, parallel },
             }) => {
-                assert_eq!((count, chunk_size), (5, DEFAULT_CHUNK_SIZE));
+                assert_eq!((count, chunk_size, parallel), (5, None, args::DEFAULT_PARALLEL));
                 assert_eq!(request, IdRequest::default());
             }
             other => panic!("expected uuid, got {other:?}"),
