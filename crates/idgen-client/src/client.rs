@@ -7,9 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use idgen_core::random::{Alphabet, Length};
-use idgen_core::wire::{
-    DecodeResponse, HealthResponse, IdRequest, IdResponse, IdsResponse, KindsResponse,
-};
+use idgen_core::wire::{DecodeResponse, HealthResponse, IdRequest, KindsResponse};
 use idgen_core::{Kind, Ulid, Uuid};
 use reqwest::Url;
 use reqwest::header::{ACCEPT, AUTHORIZATION, HeaderMap, RETRY_AFTER};
@@ -398,11 +396,9 @@ impl Client {
         kind: Kind,
         request: &IdRequest,
     ) -> Result<(Vec<String>, Instant), Error> {
-        let (answer, sent) = self.get_timed(|base| ids_url(base, kind, request)).await?;
-        let ids = match answer {
-            IdOrIds::Many(IdsResponse { ids }) => ids,
-            IdOrIds::One(IdResponse { id }) => vec![id],
-        };
+        let (answer, sent) =
+            self.get_timed::<IdAnswer>(|base| ids_url(base, kind, request)).await?;
+        let ids = answer.into_ids()?;
         let expected = request.count.unwrap_or(1);
         if ids.len() != expected as usize {
             return Err(Error::InvalidResponse {
@@ -410,6 +406,40 @@ impl Client {
             });
         }
         Ok((ids, sent))
+    }
+
+    /// As [`Client::ids`], as the server's `text/plain` answer: one ID per line, each line
+    /// ended by `\n`. No string per ID is made, which is what moving millions costs
+    /// most on the client; the lines are counted against the request's `count` and checked
+    /// to be printable ASCII.
+    ///
+    /// # Errors
+    /// As [`Client::ids`]; [`Error::InvalidResponse`] for a body of the wrong number of lines
+    /// or with other characters.
+    pub async fn ids_text(&self, kind: Kind, request: &IdRequest) -> Result<String, Error> {
+        let body = retry::send(&self.retry_policy, &self.endpoints, |base, limit| {
+            let url = ids_url(&base, kind, request);
+            async move { self.fetch_once(&url, limit, "text/plain").await }
+        })
+        .await?;
+        let expected = request.count.unwrap_or(1) as usize;
+        // One pass the compiler can vectorise (no early exit): lines, and whether any byte is
+        // neither a newline nor printable ASCII (0x21..=0x7e).
+        let (lines, unprintable) = body.iter().fold((0usize, false), |(lines, bad), &byte| {
+            let newline = byte == b'\n';
+            (lines + usize::from(newline), bad | (!newline & (byte.wrapping_sub(0x21) > 0x5d)))
+        });
+        if lines != expected || unprintable || body.last() != Some(&b'\n') {
+            return Err(Error::InvalidResponse {
+                message: format!(
+                    "asked for {expected} {kind} ids as text, got {lines} lines of {} bytes",
+                    body.len()
+                ),
+            });
+        }
+        String::from_utf8(body.into()).map_err(|_| Error::InvalidResponse {
+            message: "an ID answer that is not UTF-8".to_owned(),
+        })
     }
 
     /// `total` IDs of `kind` fetched in requests of at most `chunk_size` (which should not
@@ -493,9 +523,22 @@ impl Client {
         url: Url,
         limit: Option<Duration>,
     ) -> Result<T, Error> {
+        let body = self.fetch_once(&url, limit, "application/json").await?;
+        serde_json::from_slice(&body).map_err(|error| Error::InvalidResponse {
+            message: format!("GET {} answered unexpected JSON: {error}", url.path()),
+        })
+    }
+
+    /// One attempt's body, asking for `accept`; an error status is the server's JSON error.
+    async fn fetch_once(
+        &self,
+        url: &Url,
+        limit: Option<Duration>,
+        accept: &'static str,
+    ) -> Result<bytes::Bytes, Error> {
         let timeout = limit.map_or(self.timeout, |limit| limit.min(self.timeout));
         let transport = |source| Error::Transport {
-            url: origin(&url),
+            url: origin(url),
             reason: transport_reason(&source, Some(timeout)),
             source,
         };
@@ -503,7 +546,7 @@ impl Client {
             .http
             .get(url.clone())
             .timeout(timeout)
-            .header(ACCEPT, "application/json")
+            .header(ACCEPT, accept)
             .send()
             .await
             .map_err(transport)?;
@@ -517,9 +560,7 @@ impl Client {
         if !status.is_success() {
             return Err(api_error(status.as_u16(), retry_after, &body));
         }
-        serde_json::from_slice(&body).map_err(|error| Error::InvalidResponse {
-            message: format!("GET {} answered unexpected JSON: {error}", url.path()),
-        })
+        Ok(body)
     }
 }
 
@@ -542,12 +583,25 @@ where
     })
 }
 
-/// Either answer of `GET /v1/ids/{kind}`.
+/// Either answer of `GET /v1/ids/{kind}`: `{"ids": [...]}` or `{"id": ...}`. One struct with
+/// both fields rather than an untagged enum, which would buffer the whole document in serde's
+/// generic form before trying each shape (a quarter of the CLI's CPU on large batches).
 #[derive(Deserialize)]
-#[serde(untagged)]
-enum IdOrIds {
-    Many(IdsResponse),
-    One(IdResponse),
+struct IdAnswer {
+    ids: Option<Vec<String>>,
+    id: Option<String>,
+}
+
+impl IdAnswer {
+    fn into_ids(self) -> Result<Vec<String>, Error> {
+        match self {
+            IdAnswer { ids: Some(ids), .. } => Ok(ids),
+            IdAnswer { id: Some(id), .. } => Ok(vec![id]),
+            IdAnswer { ids: None, id: None } => Err(Error::InvalidResponse {
+                message: "an ID answer without `id` or `ids`".to_owned(),
+            }),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -676,10 +730,12 @@ mod tests {
 
     #[test]
     fn parses_either_id_answer() {
-        let one: IdOrIds = serde_json::from_str(r#"{"id":"1"}"#).expect("one");
-        assert!(matches!(one, IdOrIds::One(IdResponse { id }) if id == "1"));
-        let many: IdOrIds = serde_json::from_str(r#"{"ids":["1","2"]}"#).expect("many");
-        assert!(matches!(many, IdOrIds::Many(IdsResponse { ids }) if ids == ["1", "2"]));
+        let parse =
+            |json: &str| serde_json::from_str::<IdAnswer>(json).expect("an object").into_ids();
+        assert_eq!(parse(r#"{"id":"1"}"#).expect("one"), ["1"]);
+        assert_eq!(parse(r#"{"ids":["1","2"]}"#).expect("many"), ["1", "2"]);
+        assert!(matches!(parse(r#"{"idz":[]}"#), Err(Error::InvalidResponse { .. })));
+        assert!(serde_json::from_str::<IdAnswer>(r#"{"ids":"1"}"#).is_err(), "ids is a list");
     }
 
     #[test]

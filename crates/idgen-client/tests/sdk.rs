@@ -280,6 +280,36 @@ async fn builder_settings_reach_the_server() {
     assert!(request.contains("\r\naccept: application/json\r\n"), "{request}");
 }
 
+#[tokio::test]
+async fn ids_as_text_are_the_server_lines_checked_for_count_and_content() {
+    let server = TestServer::start();
+    let client = client(&server);
+    let request = IdRequest { count: Some(5), ..IdRequest::default() };
+    let text = client.ids_text(Kind::Counter, &request).await.expect("five lines");
+    assert_eq!(text, "1\n2\n3\n4\n5\n");
+    let one = client.ids_text(Kind::Ulid, &IdRequest::default()).await.expect("one line");
+    assert_eq!((one.len(), one.ends_with('\n')), (27, true), "{one:?}");
+
+    let request = IdRequest { count: Some(3), ..IdRequest::default() };
+    for (body, what) in [
+        ("1\n2\n", "a line short"),
+        ("1\n2\n3", "no final newline"),
+        ("1\n2 \n3\n", "a space"),
+        ("1\n\u{e9}\n3\n", "not ASCII"),
+    ] {
+        let answer = format!(
+            "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        let (url, request_seen) = canned_server(Box::leak(answer.into_boxed_str()));
+        let once = Client::builder(url).retry_policy(RetryPolicy::none()).build().expect("valid");
+        let error = once.ids_text(Kind::Counter, &request).await.expect_err(what);
+        assert!(matches!(error, Error::InvalidResponse { .. }), "{what}: {error:?}");
+        let seen = request_seen.join().expect("server thread").to_ascii_lowercase();
+        assert!(seen.contains("\r\naccept: text/plain\r\n"), "{seen}");
+    }
+}
+
 /// A key the keyed test servers know, allowed uuid7 only; odd enough that finding it in any
 /// output cannot be chance.
 const SECRET: &str = "idg_sdk-test-Hq3VnL8wXe2RtY6uPz9K";

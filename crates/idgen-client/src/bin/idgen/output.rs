@@ -23,14 +23,15 @@ pub struct Plan {
 /// before a bar would be seen.
 const CHUNKS_BEFORE_A_BAR: u64 = 3;
 
-/// Fetches `plan.count` IDs, `plan.parallel` chunks at a time. Each group of chunks is
-/// printed once all of it is in, and for a sortable kind sorted in the kind's order: the
-/// chunks of one group are served concurrently, and each group is asked for only after the
-/// one before has arrived, so a sorted group continues the sequence as one request at a time
-/// would. Plain output streams group by group, and a failure says how many IDs were printed
-/// (those of the failed group's other chunks included). JSON output has the server's shape
-/// (`{"id": ...}` for one ID, `{"ids": [...]}` for more) and is written whole at the end, so
-/// stdout holds a complete document or nothing.
+/// Fetches `plan.count` IDs, `plan.parallel` chunks at a time, each as the server's text
+/// (one ID per line: no string per ID is made on the way). Each group of chunks is printed
+/// once all of it is in, and for a sortable kind in the kind's order: the chunks of one group
+/// are served concurrently, and each group is asked for only after the one before has
+/// arrived, so an ordered group continues the sequence as one request at a time would. Plain
+/// output streams group by group, and a failure says how many IDs were printed (those of the
+/// failed group's other chunks included). JSON output has the server's shape (`{"id": ...}`
+/// for one ID, `{"ids": [...]}` for more) and is written whole at the end, so stdout holds a
+/// complete document or nothing.
 pub async fn print_ids(
     client: &Client,
     out: &mut impl Write,
@@ -44,17 +45,16 @@ pub async fn print_ids(
     let mut printed = 0u64;
     let mut remaining = plan.count;
     while remaining > 0 {
-        let (mut ids, failure) = fetch_group(client, kind, &request, plan, &mut remaining).await;
+        let Group { mut chunks, ids, failure } =
+            fetch_group(client, kind, &request, plan, &mut remaining).await;
         if kind.info().sortable {
-            // Integer IDs have no leading zeros, so (length, text) is their numeric order; the
-            // other sortable kinds are all of one length.
-            ids.sort_unstable_by(|a, b| (a.len(), a).cmp(&(b.len(), b)));
+            in_order(&mut chunks);
         }
         if let Some(error) = failure {
             progress.clear();
             if format == Format::Plain {
-                write_plain(out, &ids)?;
-                printed += ids.len() as u64;
+                write_plain(out, &chunks)?;
+                printed += ids;
                 if printed > 0 {
                     return Err(Failure::MidWay(error, printed));
                 }
@@ -62,9 +62,9 @@ pub async fn print_ids(
             return Err(error.into());
         }
         match format {
-            Format::Plain => write_plain(out, &ids)?,
+            Format::Plain => write_plain(out, &chunks)?,
             Format::Json => {
-                for id in &ids {
+                for id in chunks.iter().flat_map(|chunk| chunk.lines()) {
                     let separator = match (plan.count, printed) {
                         (1, _) => "{\"id\":",
                         (_, 0) => "{\"ids\":[",
@@ -76,7 +76,7 @@ pub async fn print_ids(
             }
         }
         if format == Format::Plain {
-            printed += ids.len() as u64;
+            printed += ids;
         }
         progress.set(printed);
     }
@@ -90,16 +90,24 @@ pub async fn print_ids(
     Ok(())
 }
 
-/// Up to `plan.parallel` chunks of the `remaining` IDs, requested at once: the IDs of the
-/// chunks that came back, in request order, and the first failure among the others (each
-/// chunk has had its retries).
+/// What one group of requests brought.
+struct Group {
+    /// The chunks that came back (each the server's lines), in request order.
+    chunks: Vec<String>,
+    /// How many IDs they hold (the SDK checked each chunk's count).
+    ids: u64,
+    /// The first failure among the other chunks (each has had its retries).
+    failure: Option<idgen_client::Error>,
+}
+
+/// Up to `plan.parallel` chunks of the `remaining` IDs, requested at once.
 async fn fetch_group(
     client: &Client,
     kind: Kind,
     request: &IdRequest,
     plan: Plan,
     remaining: &mut u64,
-) -> (Vec<String>, Option<idgen_client::Error>) {
+) -> Group {
     let mut requests = JoinSet::new();
     for index in 0..plan.parallel {
         if *remaining == 0 {
@@ -110,28 +118,68 @@ async fn fetch_group(
         *remaining -= u64::from(size);
         let client = client.clone();
         let request = IdRequest { count: Some(size), ..request.clone() };
-        requests.spawn(async move { (index, client.ids(kind, &request).await) });
+        requests.spawn(async move { (index, size, client.ids_text(kind, &request).await) });
     }
     let mut chunks = Vec::with_capacity(usize::from(plan.parallel));
     let mut failure = None;
+    let mut ids = 0;
     while let Some(joined) = requests.join_next().await {
         // A chunk's task only awaits the SDK; a panic in it is a bug to surface as such.
-        let (index, answer) =
+        let (index, size, answer) =
             joined.unwrap_or_else(|error| std::panic::resume_unwind(error.into_panic()));
         match answer {
-            Ok(ids) => chunks.push((index, ids)),
+            Ok(text) => {
+                chunks.push((index, text));
+                ids += u64::from(size);
+            }
             Err(error) => {
                 failure.get_or_insert(error);
             }
         }
     }
     chunks.sort_unstable_by_key(|(index, _)| *index);
-    (chunks.into_iter().flat_map(|(_, ids)| ids).collect(), failure)
+    Group { chunks: chunks.into_iter().map(|(_, text)| text).collect(), ids, failure }
 }
 
-fn write_plain(out: &mut impl Write, ids: &[String]) -> io::Result<()> {
-    for id in ids {
-        writeln!(out, "{id}")?;
+/// A sortable kind's order: integer IDs have no leading zeros, so (length, text) is their
+/// numeric order; the other sortable kinds are all of one length.
+fn key(id: &str) -> (usize, &str) {
+    (id.len(), id)
+}
+
+/// Puts a sortable kind's chunks in the kind's order. A chunk is in order already, and chunks
+/// of one node do not overlap: ordering the chunks by their first ID is enough, checked in
+/// one pass over every line; chunks that do overlap (served by several nodes) are sorted
+/// line by line into one.
+fn in_order(chunks: &mut Vec<String>) {
+    chunks.sort_unstable_by(|a, b| key(first_line(a)).cmp(&key(first_line(b))));
+    let mut lines = chunks.iter().flat_map(|chunk| chunk.lines());
+    let Some(mut previous) = lines.next() else { return };
+    let ordered = lines.all(|line| {
+        let ascending = key(previous) < key(line);
+        previous = line;
+        ascending
+    });
+    if !ordered {
+        let mut all: Vec<&str> = chunks.iter().flat_map(|chunk| chunk.lines()).collect();
+        all.sort_unstable_by(|a, b| key(a).cmp(&key(b)));
+        let mut merged = String::with_capacity(chunks.iter().map(String::len).sum());
+        for line in all {
+            merged.push_str(line);
+            merged.push('\n');
+        }
+        *chunks = vec![merged];
+    }
+}
+
+fn first_line(chunk: &str) -> &str {
+    chunk.lines().next().unwrap_or("")
+}
+
+fn write_plain(out: &mut impl Write, chunks: &[String]) -> io::Result<()> {
+    for chunk in chunks {
+        // The server's lines as they came: each ends in `\n` (checked by the SDK).
+        out.write_all(chunk.as_bytes())?;
     }
     out.flush()
 }
