@@ -209,7 +209,11 @@ impl ClientBuilder {
             headers.insert(AUTHORIZATION, api_key.authorization()?);
         }
         let certificates = security::certificates(&self.ca_certificates)?;
-        let from = if certificates.is_empty() { "the system" } else { "the CA files given" };
+        let from = if certificates.is_empty() {
+            "the system's trust store"
+        } else {
+            "the CA certificates given"
+        };
         let tls = security::tls_config(certificates)
             .map_err(|reason| Error::InvalidCertificate { from: from.to_owned(), reason })?;
         let http = reqwest::Client::builder()

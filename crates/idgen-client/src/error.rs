@@ -70,9 +70,17 @@ pub enum Error {
     /// cannot be read, holds no PEM certificate, or one that is not a valid certificate.
     #[error("cannot use CA certificates from {from}: {reason}")]
     InvalidCertificate {
-        /// Where they came from: the file's path in backquotes, or `PEM given to ca_pem`.
+        /// Where they came from: the file's path in backquotes, `PEM given to ca_pem`, or
+        /// `the system's trust store` when no CA was given and the system's cannot be used.
         from: String,
         /// Why they were refused.
+        reason: String,
+    },
+    /// The [`blocking::Client`](crate::blocking::Client) could not start the thread that runs
+    /// its requests (the process is out of threads or memory).
+    #[error("cannot start the blocking client: {reason}")]
+    Runtime {
+        /// The operating system's reason.
         reason: String,
     },
 }
@@ -104,7 +112,9 @@ impl Error {
             Error::InvalidUrl { .. }
             | Error::InvalidApiKey { .. }
             | Error::InvalidCertificate { .. } => true,
-            Error::Transport { .. } | Error::InvalidResponse { .. } => false,
+            Error::Transport { .. } | Error::InvalidResponse { .. } | Error::Runtime { .. } => {
+                false
+            }
         }
     }
 }

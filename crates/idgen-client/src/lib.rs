@@ -21,6 +21,11 @@
 //! when one cannot serve, and one that failed is left alone for a cool-down before a single
 //! request tries it again.
 //!
+//! Features: `cli` (default) builds the `idgen` command and is all that needs clap: an
+//! application depends on this crate with `default-features = false`. `blocking` adds
+//! `blocking::Client`, the same methods without async (it runs them on a thread of its own),
+//! for code without tokio.
+//!
 //! The JSON types are idgen-core's [`wire`] module, shared with the server, re-exported here.
 //! This crate never depends on the server (which is GPL-3.0-or-later; this crate is MIT OR
 //! Apache-2.0).
@@ -44,6 +49,8 @@
 #![warn(missing_docs)]
 
 mod batch;
+#[cfg(feature = "blocking")]
+pub mod blocking;
 mod buffer;
 mod client;
 mod endpoint;

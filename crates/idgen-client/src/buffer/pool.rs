@@ -439,6 +439,7 @@ fn copy_error(error: &Error) -> Option<Error> {
         Error::InvalidCertificate { from, reason } => {
             Some(Error::InvalidCertificate { from: from.clone(), reason: reason.clone() })
         }
+        Error::Runtime { reason } => Some(Error::Runtime { reason: reason.clone() }),
         Error::Transport { .. } => None,
     }
 }
