@@ -140,7 +140,7 @@ const MAX_QUOTED_BODY: usize = 200;
 
 /// Builds [`Error::Api`] from an error response's status, `Retry-After` and body.
 pub(crate) fn api_error(status: u16, retry_after: Option<Duration>, body: &[u8]) -> Error {
-    if let Ok(ErrorBody { error }) = serde_json::from_slice::<ErrorBody>(body) {
+    if let Ok(ErrorBody { error, .. }) = serde_json::from_slice::<ErrorBody>(body) {
         return Error::Api { status, code: error.code, message: error.message, retry_after };
     }
     let code = code_for_status(status);

@@ -105,6 +105,7 @@ fn check_id(kind: Kind, id: &str) {
             assert_eq!(id.len(), 21, "{id}");
             assert!(id.bytes().all(|byte| byte.is_ascii_alphanumeric()), "{id}");
         }
+        other => panic!("no check for the kind {other:?} yet: add one"),
     }
 }
 
@@ -143,13 +144,13 @@ fn every_kind_prints_the_server_json_shape() {
     let server = TestServer::start();
     for kind in Kind::ALL {
         let one = idgen(&server.url, &["--format", "json", kind.name()]);
-        let IdResponse { id } = serde_json::from_str(one.success())
+        let IdResponse { id, .. } = serde_json::from_str(one.success())
             .unwrap_or_else(|error| panic!("{kind}: {error}: {:?}", one.stdout));
         check_id(kind, &id);
 
         // The format flag may also follow the command.
         let many = idgen(&server.url, &[kind.name(), "-n", "3", "--format", "json"]);
-        let IdsResponse { ids } = serde_json::from_str(many.success())
+        let IdsResponse { ids, .. } = serde_json::from_str(many.success())
             .unwrap_or_else(|error| panic!("{kind}: {error}: {:?}", many.stdout));
         assert_eq!(ids.len(), 3, "{kind}");
         ids.iter().for_each(|id| check_id(kind, id));
@@ -192,7 +193,7 @@ fn counts_above_the_chunk_size_arrive_complete() {
 
     // Streamed JSON is still one valid document.
     let run = idgen(&server.url, &["--format", "json", "ulid", "-n", "25", "--chunk-size", "10"]);
-    let IdsResponse { ids } = serde_json::from_str(run.success()).expect("one JSON document");
+    let IdsResponse { ids, .. } = serde_json::from_str(run.success()).expect("one JSON document");
     assert_eq!(ids.len(), 25);
     let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
     assert_unique(&ids);

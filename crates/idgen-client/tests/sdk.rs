@@ -161,7 +161,7 @@ async fn kinds_health_and_readiness() {
     let server = TestServer::start();
     let client = client(&server);
 
-    let KindsResponse { kinds, max_batch } = client.kinds().await.expect("kinds");
+    let KindsResponse { kinds, max_batch, .. } = client.kinds().await.expect("kinds");
     assert_eq!(max_batch, Some(10_000), "the default IDGEN_MAX_BATCH");
     let names: Vec<&str> = kinds.iter().map(|kind| kind.name.as_str()).collect();
     let expected: Vec<&str> = Kind::ALL.iter().map(|kind| kind.name()).collect();

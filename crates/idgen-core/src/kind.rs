@@ -84,7 +84,9 @@ impl Param {
 macro_rules! catalogue {
     ($($variant:ident => $module:ident,)*) => {
         /// A kind, for dispatch. Parsed from the catalogue name.
+        // A kind added later is not a breaking change for code that matches on one.
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        #[non_exhaustive]
         pub enum Kind {
             $(#[doc = concat!("See [`", stringify!($module), "`](crate::", stringify!($module), ").")] $variant,)*
         }

@@ -8,17 +8,33 @@ use utoipa::ToSchema;
 /// `GET /v1/ids/{kind}` without `count`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[non_exhaustive]
 pub struct IdResponse {
     /// The ID, always a string in v1 (64-bit integers break JavaScript clients).
     pub id: String,
 }
 
+impl IdResponse {
+    /// The answer carrying `id`.
+    pub fn new(id: String) -> Self {
+        Self { id }
+    }
+}
+
 /// `GET /v1/ids/{kind}?count=N`: IDs in generation order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[non_exhaustive]
 pub struct IdsResponse {
     /// `count` IDs, each a string as in [`IdResponse::id`].
     pub ids: Vec<String>,
+}
+
+impl IdsResponse {
+    /// The answer carrying `ids`.
+    pub fn new(ids: Vec<String>) -> Self {
+        Self { ids }
+    }
 }
 
 /// Optional JSON body of `POST /v1/ids/{kind}`; the same fields as the query string, which
@@ -44,6 +60,7 @@ pub struct IdRequest {
 /// One entry of `GET /v1/kinds`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[non_exhaustive]
 pub struct KindDescription {
     /// The `{kind}` path segment, e.g. `uuid7`.
     pub name: String,
@@ -70,6 +87,7 @@ impl From<&crate::KindInfo> for KindDescription {
 /// `GET /v1/kinds`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[non_exhaustive]
 pub struct KindsResponse {
     /// Every kind the server issues, in catalogue order.
     pub kinds: Vec<KindDescription>,
@@ -79,11 +97,19 @@ pub struct KindsResponse {
     pub max_batch: Option<u32>,
 }
 
+impl KindsResponse {
+    /// The catalogue `kinds`, with the server's batch limit.
+    pub fn new(kinds: Vec<KindDescription>, max_batch: Option<u32>) -> Self {
+        Self { kinds, max_batch }
+    }
+}
+
 /// `GET /v1/decode/{kind}/{id}`. Which fields are present depends on the kind:
 /// snowflake: `timestamp_ms`, `time`, `worker_id`, `sequence`; uuid7, ulid, timestamp:
 /// `timestamp_ms`, `time`; uuid: `version`, `variant`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[non_exhaustive]
 pub struct DecodeResponse {
     /// The ID as given in the path.
     pub id: String,
@@ -122,6 +148,7 @@ impl DecodeResponse {
 /// `GET /healthz` and `GET /readyz`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[non_exhaustive]
 pub struct HealthResponse {
     /// `ok`, or `unavailable` on a failing `/readyz`.
     pub status: String,
@@ -130,9 +157,17 @@ pub struct HealthResponse {
     pub reasons: Vec<String>,
 }
 
+impl HealthResponse {
+    /// `status` with the `reasons` for it (empty when ready).
+    pub fn new(status: impl Into<String>, reasons: Vec<String>) -> Self {
+        Self { status: status.into(), reasons }
+    }
+}
+
 /// `DELETE /v1/counters/{name}`: a counter retired on this node.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[non_exhaustive]
 pub struct RetiredCounter {
     /// The counter's name.
     pub name: String,
@@ -142,9 +177,17 @@ pub struct RetiredCounter {
     pub mark: Option<u64>,
 }
 
+impl RetiredCounter {
+    /// The counter `name`, retired with `mark`.
+    pub fn new(name: impl Into<String>, mark: Option<u64>) -> Self {
+        Self { name: name.into(), mark }
+    }
+}
+
 /// `GET /v1/status`: what an operator wants to know about a node at a glance.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[non_exhaustive]
 pub struct StatusResponse {
     /// The server's version (`CARGO_PKG_VERSION`).
     pub version: String,
@@ -180,8 +223,9 @@ pub struct StatusResponse {
 }
 
 /// The worker id's lease (`leased` false for a fixed worker id).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[non_exhaustive]
 pub struct LeaseStatus {
     /// Whether the worker id is leased from the store (Redis mode) rather than fixed.
     pub leased: bool,
@@ -192,9 +236,17 @@ pub struct LeaseStatus {
     pub remaining_ms: Option<u64>,
 }
 
+impl LeaseStatus {
+    /// The lease as the back end reports it.
+    pub fn new(leased: bool, valid: bool, remaining_ms: Option<u64>) -> Self {
+        Self { leased, valid, remaining_ms }
+    }
+}
+
 /// One durable time mark.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[non_exhaustive]
 pub struct MarkStatus {
     /// The time-ordered kind it belongs to: `snowflake`, `timestamp`, `uuid7` or `ulid`.
     pub kind: String,
@@ -206,9 +258,17 @@ pub struct MarkStatus {
     pub lead_ms: i64,
 }
 
+impl MarkStatus {
+    /// The mark of `kind`.
+    pub fn new(kind: impl Into<String>, mark_ms: u64, high_water_ms: u64, lead_ms: i64) -> Self {
+        Self { kind: kind.into(), mark_ms, high_water_ms, lead_ms }
+    }
+}
+
 /// One counter.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[non_exhaustive]
 pub struct CounterStatus {
     /// The counter's name, as requests give it in `name`.
     pub name: String,
@@ -224,9 +284,22 @@ pub struct CounterStatus {
     pub buffered: Option<u64>,
 }
 
+impl CounterStatus {
+    /// The counter `name` and what this node knows of it.
+    pub fn new(
+        name: impl Into<String>,
+        last_issued: u64,
+        ceiling: Option<u64>,
+        buffered: Option<u64>,
+    ) -> Self {
+        Self { name: name.into(), last_issued, ceiling, buffered }
+    }
+}
+
 /// The rate limit.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[non_exhaustive]
 pub struct RateLimitStatus {
     /// Whether the ID routes are rate limited at all (`per_second` above 0).
     pub enabled: bool,
@@ -238,9 +311,17 @@ pub struct RateLimitStatus {
     pub shared: bool,
 }
 
+impl RateLimitStatus {
+    /// The limit as configured (`enabled` when `per_second` is above 0).
+    pub fn new(per_second: u32, burst: u32, shared: bool) -> Self {
+        Self { enabled: per_second > 0, per_second, burst, shared }
+    }
+}
+
 /// The back end.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[non_exhaustive]
 pub struct StoreStatus {
     /// Whether the store answered its readiness check just now.
     pub up: bool,
@@ -252,10 +333,18 @@ pub struct StoreStatus {
     pub detail: Option<String>,
 }
 
+impl StoreStatus {
+    /// The store's answer to its readiness check.
+    pub fn new(up: bool, check_ms: f64, detail: Option<String>) -> Self {
+        Self { up, check_ms, detail }
+    }
+}
+
 /// Stable, machine-readable error codes. Clients match on these; never rename one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum ErrorCode {
     /// `count` is not an integer from 1 to the batch limit (400).
     InvalidCount,
@@ -345,6 +434,7 @@ impl std::fmt::Display for ErrorCode {
 /// Body of every error response: `{"error": {"code": "...", "message": "..."}}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[non_exhaustive]
 pub struct ErrorBody {
     /// What went wrong.
     pub error: ErrorDetail,
@@ -353,6 +443,7 @@ pub struct ErrorBody {
 /// The inside of [`ErrorBody`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[non_exhaustive]
 pub struct ErrorDetail {
     /// What clients match on; the message may change, the code does not.
     pub code: ErrorCode,
@@ -412,6 +503,27 @@ mod tests {
         check(951_782_400_123, "2000-02-29T00:00:00.123Z");
         check(4_102_444_799_999, "2099-12-31T23:59:59.999Z");
         check(1_709_251_199_001, "2024-02-29T23:59:59.001Z");
+    }
+
+    /// What a newer server may add (a field, a kind, an error code) an older client reads.
+    #[test]
+    fn answers_of_a_newer_server_still_parse() {
+        let kinds: KindsResponse = serde_json::from_str(
+            r#"{"kinds":[{"name":"snowflake53","description":"new","sortable":true,"bits":53,
+                "aliases":["js"]}],"max_batch":500,"regions":["eu"]}"#,
+        )
+        .unwrap();
+        assert_eq!((kinds.kinds[0].name.as_str(), kinds.max_batch), ("snowflake53", Some(500)));
+        let old: KindsResponse = serde_json::from_str(r#"{"kinds":[]}"#).unwrap();
+        assert_eq!(old.max_batch, None, "a server before max_batch");
+        let ids: IdsResponse = serde_json::from_str(r#"{"ids":["1"],"node":"a"}"#).unwrap();
+        assert_eq!(ids.ids, ["1"]);
+        let decoded: DecodeResponse =
+            serde_json::from_str(r#"{"id":"x","prefix":"user","payload":"00"}"#).unwrap();
+        assert_eq!(decoded.id, "x");
+        let health: HealthResponse =
+            serde_json::from_str(r#"{"status":"ok","checks":{"store":"up"}}"#).unwrap();
+        assert_eq!(health, HealthResponse::new("ok", Vec::new()));
     }
 
     #[test]

@@ -425,7 +425,7 @@ impl ApiError {
 pub fn not_ready(reasons: Vec<String>, retry_after_secs: u64) -> HttpResponse {
     let mut response = HttpResponseBuilder::new(StatusCode::SERVICE_UNAVAILABLE);
     response.insert_header((header::RETRY_AFTER, retry_after_secs.max(1)));
-    json_response(response, &HealthResponse { status: "unavailable".to_owned(), reasons })
+    json_response(response, &HealthResponse::new("unavailable", reasons))
 }
 
 /// Middleware that rewrites every error response not already in our JSON shape (actix's own

@@ -115,12 +115,12 @@ impl LocalCounters {
             .take(limit)
             .map(|name| {
                 let counter = &slots[name].counter;
-                CounterStatus {
-                    name: name.as_str().to_owned(),
-                    last_issued: counter.last_issued(),
-                    ceiling: Some(counter.ceiling()),
-                    buffered: None,
-                }
+                CounterStatus::new(
+                    name.as_str(),
+                    counter.last_issued(),
+                    Some(counter.ceiling()),
+                    None,
+                )
             })
             .collect()
     }

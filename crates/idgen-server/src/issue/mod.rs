@@ -141,12 +141,10 @@ impl Issuer {
     /// for `/v1/status` and `idgen_mark_lead_seconds`.
     pub fn marks(&self) -> Vec<MarkStatus> {
         let now = self.clock.now_ms();
-        let status = |kind: &str, mark_ms: u64, high_water_ms: u64| MarkStatus {
-            kind: kind.to_owned(),
-            mark_ms,
-            high_water_ms,
-            lead_ms: i64::try_from(mark_ms).unwrap_or(i64::MAX)
-                - i64::try_from(now).unwrap_or(i64::MAX),
+        let status = |kind: &str, mark_ms: u64, high_water_ms: u64| {
+            let lead_ms =
+                i64::try_from(mark_ms).unwrap_or(i64::MAX) - i64::try_from(now).unwrap_or(i64::MAX);
+            MarkStatus::new(kind, mark_ms, high_water_ms, lead_ms)
         };
         let snowflake = self.snowflake.generator();
         vec![
@@ -232,6 +230,10 @@ impl Issuer {
                 let ranges = self.counter_values_for(&params.name, count as u64, new_names).await?;
                 ranges.into_iter().flatten().for_each(|value| out.push_u64(value));
             }
+            // `Kind` is non-exhaustive for the SDK's sake, so the compiler no longer names a
+            // catalogue kind this match forgot; the black-box tests that issue every kind of
+            // `Kind::ALL` do, and a client meanwhile gets a 404 rather than a wrong ID.
+            _ => return Err(ApiError::UnknownKind),
         }
         Ok(())
     }

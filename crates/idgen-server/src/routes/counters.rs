@@ -36,5 +36,5 @@ pub async fn retire_counter(state: &AppState, name: &str) -> Result<HttpResponse
     };
     tracing::info!(counter = %name, mark, "counter retired");
     let mark = (mark > 0).then_some(mark);
-    Ok(HttpResponse::Ok().json(RetiredCounter { name: name.as_str().to_owned(), mark }))
+    Ok(HttpResponse::Ok().json(RetiredCounter::new(name.as_str(), mark)))
 }

@@ -11,10 +11,8 @@ use crate::state::AppState;
 
 /// The body of every answer of a server that takes batches of up to `max_batch`.
 pub fn served_bytes(max_batch: u32) -> Bytes {
-    let catalogue = KindsResponse {
-        kinds: KINDS.iter().map(KindDescription::from).collect(),
-        max_batch: Some(max_batch),
-    };
+    let catalogue =
+        KindsResponse::new(KINDS.iter().map(KindDescription::from).collect(), Some(max_batch));
     Bytes::from(serde_json::to_vec(&catalogue).expect("the catalogue is plain data"))
 }
 

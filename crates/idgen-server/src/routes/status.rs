@@ -25,45 +25,40 @@ pub async fn gather(state: &AppState) -> StatusResponse {
     let started = Instant::now();
     let readiness = issuer.readiness().await;
     let check_ms = started.elapsed().as_secs_f64() * 1000.0;
-    let lease = LeaseStatus {
-        leased: backend.worker_tick().is_some(),
-        valid: backend.worker_valid(),
-        remaining_ms: backend.lease_remaining().map(|left| left.as_millis() as u64),
-    };
+    let lease = LeaseStatus::new(
+        backend.worker_tick().is_some(),
+        backend.worker_valid(),
+        backend.lease_remaining().map(|left| left.as_millis() as u64),
+    );
     let mut counters = issuer.local_counters(MAX_COUNTERS);
-    counters.extend(backend.counter_status(MAX_COUNTERS).into_iter().map(|counter| {
-        CounterStatus {
-            name: counter.name,
-            last_issued: counter.last,
-            ceiling: None,
-            buffered: counter.buffered,
-        }
-    }));
+    counters.extend(
+        backend
+            .counter_status(MAX_COUNTERS)
+            .into_iter()
+            .map(|counter| CounterStatus::new(counter.name, counter.last, None, counter.buffered)),
+    );
     counters.truncate(MAX_COUNTERS);
     let limits = state.limits();
     let totals = state.observer().metrics.totals();
-    StatusResponse {
-        version: env!("CARGO_PKG_VERSION").to_owned(),
-        mode: backend.mode().to_owned(),
-        worker_id: backend.worker_valid().then(|| issuer.worker_id()),
-        uptime_seconds: state.observer().started.elapsed().as_secs(),
-        ready: readiness.reasons.is_empty(),
-        reasons: readiness.reasons,
-        lease,
-        marks: issuer.marks(),
-        counters,
-        snowflake_years_left: snowflake_years_left(state),
-        rate_limit: RateLimitStatus {
-            enabled: limits.rate_per_second > 0,
-            per_second: limits.rate_per_second,
-            burst: limits.rate_burst,
-            shared: limits.rate_per_second > 0 && backend.rate_tokens().is_some(),
-        },
-        store: StoreStatus { up: readiness.store_up, check_ms, detail: backend.describe() },
-        requests_total: totals.requests,
-        rate_limited_total: totals.rate_limited,
-        refused_total: totals.refused,
-    }
+    // Field by field: the type is non-exhaustive (it may grow without breaking clients).
+    let mut status = StatusResponse::default();
+    status.version = env!("CARGO_PKG_VERSION").to_owned();
+    status.mode = backend.mode().to_owned();
+    status.worker_id = backend.worker_valid().then(|| issuer.worker_id());
+    status.uptime_seconds = state.observer().started.elapsed().as_secs();
+    status.ready = readiness.reasons.is_empty();
+    status.reasons = readiness.reasons;
+    status.lease = lease;
+    status.marks = issuer.marks();
+    status.counters = counters;
+    status.snowflake_years_left = snowflake_years_left(state);
+    let shared = limits.rate_per_second > 0 && backend.rate_tokens().is_some();
+    status.rate_limit = RateLimitStatus::new(limits.rate_per_second, limits.rate_burst, shared);
+    status.store = StoreStatus::new(readiness.store_up, check_ms, backend.describe());
+    status.requests_total = totals.requests;
+    status.rate_limited_total = totals.rate_limited;
+    status.refused_total = totals.refused;
+    status
 }
 
 fn snowflake_years_left(state: &AppState) -> f64 {

@@ -230,7 +230,8 @@ pub fn print_decoded(
     if format == Format::Json {
         return writeln!(out, "{}", serde_json::to_string(decoded).expect("plain data serialises"));
     }
-    let DecodeResponse { id, timestamp_ms, time, worker_id, sequence, version, variant } = decoded;
+    let DecodeResponse { id, timestamp_ms, time, worker_id, sequence, version, variant, .. } =
+        decoded;
     writeln!(out, "id: {id}")?;
     if let Some(timestamp_ms) = timestamp_ms {
         writeln!(out, "timestamp_ms: {timestamp_ms}")?;
