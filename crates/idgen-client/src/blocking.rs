@@ -5,6 +5,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
+use idgen_core::typeid::TypeId;
 use idgen_core::wire::{DecodeResponse, HealthResponse, IdRequest, KindsResponse};
 use idgen_core::{Kind, Ulid, Uuid};
 use tokio::sync::oneshot;
@@ -207,6 +208,24 @@ impl Client {
     pub fn counters(&self, name: &str, count: u32) -> Result<Vec<u64>, Error> {
         let name = name.to_owned();
         self.run(move |client| async move { client.counters(&name, count).await })
+    }
+
+    /// A TypeID with the type `prefix` (`""` for none).
+    ///
+    /// # Errors
+    /// As the async client's method of the same name.
+    pub fn typeid(&self, prefix: &str) -> Result<TypeId, Error> {
+        let prefix = prefix.to_owned();
+        self.run(move |client| async move { client.typeid(&prefix).await })
+    }
+
+    /// `count` TypeIDs with the type `prefix`, strictly increasing.
+    ///
+    /// # Errors
+    /// As the async client's method of the same name.
+    pub fn typeids(&self, prefix: &str, count: u32) -> Result<Vec<TypeId>, Error> {
+        let prefix = prefix.to_owned();
+        self.run(move |client| async move { client.typeids(&prefix, count).await })
     }
 
     /// Takes an ID of `kind` apart.

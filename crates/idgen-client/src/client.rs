@@ -6,17 +6,18 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use idgen_core::random::{Alphabet, Length};
+use idgen_core::typeid::TypeId;
 use idgen_core::wire::{DecodeResponse, HealthResponse, IdRequest, KindsResponse};
 use idgen_core::{Kind, Ulid, Uuid};
 use reqwest::Url;
 use reqwest::header::{ACCEPT, AUTHORIZATION, HeaderMap, RETRY_AFTER};
-use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
 use crate::batch::Batches;
 use crate::endpoint::{DEFAULT_COOL_DOWN, Endpoints, ids_url, origin, parse_base_url, route_url};
 use crate::error::{Error, api_error, parse_retry_after, transport_reason};
+pub use crate::request::RandomOptions;
+use crate::request::{IdAnswer, counted, named, parse_id, prefixed};
 use crate::retry::{self, RetryPolicy};
 use crate::security::{self, ApiKey, CaSource};
 
@@ -30,41 +31,6 @@ pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// The largest batch the server hands out by default (`IDGEN_MAX_BATCH`); the default chunk
 /// size of [`Client::batches`].
 pub const DEFAULT_CHUNK_SIZE: u32 = 10_000;
-
-/// Options of the `random` kind. `RandomOptions::default()` is what the server uses when it is
-/// given none: 21 characters, alphanumeric.
-///
-/// ```
-/// use idgen_client::{Alphabet, Length, RandomOptions};
-///
-/// let api_key = RandomOptions::new(Length::new(32)?, Alphabet::Base58);
-/// assert_eq!(api_key.length.get(), 32);
-/// assert!(Length::new(5000).is_err(), "1..=1024 is checked before any request");
-/// # Ok::<(), idgen_client::ParamError>(())
-/// ```
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct RandomOptions {
-    /// Number of characters, 1..=1024.
-    pub length: Length,
-    /// Characters to draw from.
-    pub alphabet: Alphabet,
-}
-
-impl RandomOptions {
-    /// `length` characters from `alphabet`.
-    pub fn new(length: Length, alphabet: Alphabet) -> Self {
-        Self { length, alphabet }
-    }
-
-    fn to_request(self, count: Option<u32>) -> IdRequest {
-        IdRequest {
-            count,
-            name: None,
-            length: Some(u32::try_from(self.length.get()).expect("Length is at most 1024")),
-            alphabet: Some(self.alphabet.name().to_owned()),
-        }
-    }
-}
 
 /// Builds a [`Client`] with non-default settings; see [`Client::builder`].
 ///
@@ -386,6 +352,24 @@ impl Client {
         self.many(Kind::Random, options.to_request(Some(count))).await
     }
 
+    /// A TypeID with the type `prefix` (`""` for none): its UUID a UUIDv7 from the server's
+    /// uuid7 generator.
+    ///
+    /// # Errors
+    /// 400 `invalid_prefix` for a prefix other than 0 to 63 of `a-z` and `_`, not starting or
+    /// ending with `_`; otherwise as [`Client::uuid7`].
+    pub async fn typeid(&self, prefix: &str) -> Result<TypeId, Error> {
+        self.one(Kind::TypeId, prefixed(prefix, None)).await
+    }
+
+    /// `count` TypeIDs with the type `prefix`, strictly increasing.
+    ///
+    /// # Errors
+    /// As [`Client::typeid`].
+    pub async fn typeids(&self, prefix: &str, count: u32) -> Result<Vec<TypeId>, Error> {
+        self.many(Kind::TypeId, prefixed(prefix, Some(count))).await
+    }
+
     /// IDs of any kind, as the strings the server sent: one without `request.count`, else
     /// `count`. Parameters are passed through unchecked, so the server's validation (and its
     /// error codes) apply.
@@ -568,49 +552,10 @@ impl Client {
     }
 }
 
-/// A batch of `count` IDs, as the request of [`Client::ids`].
-fn counted(count: u32) -> IdRequest {
-    IdRequest { count: Some(count), ..IdRequest::default() }
-}
-
-fn named(name: &str, count: Option<u32>) -> IdRequest {
-    IdRequest { count, name: Some(name.to_owned()), ..IdRequest::default() }
-}
-
-fn parse_id<T>(kind: Kind, id: &str) -> Result<T, Error>
-where
-    T: FromStr,
-    T::Err: Display,
-{
-    id.parse().map_err(|error| Error::InvalidResponse {
-        message: format!("`{id}` is not a valid {kind} id: {error}"),
-    })
-}
-
-/// Either answer of `GET /v1/ids/{kind}`: `{"ids": [...]}` or `{"id": ...}`. One struct with
-/// both fields rather than an untagged enum, which would buffer the whole document in serde's
-/// generic form before trying each shape (a quarter of the CLI's CPU on large batches).
-#[derive(Deserialize)]
-struct IdAnswer {
-    ids: Option<Vec<String>>,
-    id: Option<String>,
-}
-
-impl IdAnswer {
-    fn into_ids(self) -> Result<Vec<String>, Error> {
-        match self {
-            IdAnswer { ids: Some(ids), .. } => Ok(ids),
-            IdAnswer { id: Some(id), .. } => Ok(vec![id]),
-            IdAnswer { ids: None, id: None } => Err(Error::InvalidResponse {
-                message: "an ID answer without `id` or `ids`".to_owned(),
-            }),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use idgen_core::random::{Alphabet, Length};
 
     fn base(url: &str) -> Url {
         parse_base_url(url).expect("valid test URL")
@@ -638,8 +583,14 @@ mod tests {
         check_ids_url(
             "http://h:1",
             Kind::Random,
-            IdRequest { count: None, name: None, length: Some(32), alphabet: Some("hex".into()) },
+            IdRequest { length: Some(32), alphabet: Some("hex".into()), ..IdRequest::default() },
             "http://h:1/v1/ids/random?length=32&alphabet=hex",
+        );
+        check_ids_url(
+            "http://h:1",
+            Kind::TypeId,
+            IdRequest { count: Some(2), prefix: Some("user".into()), ..IdRequest::default() },
+            "http://h:1/v1/ids/typeid?count=2&prefix=user",
         );
         // Names the server will refuse still reach it intact, encoded.
         check_ids_url(

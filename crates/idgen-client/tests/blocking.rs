@@ -57,6 +57,8 @@ fn every_method_answers_without_an_async_runtime() {
     assert_eq!(client.ids(Kind::Counter, &request).expect("ids"), ["1", "2", "3"]);
     assert_eq!(client.ids_text(Kind::Counter, &request).expect("text"), "4\n5\n6\n");
     assert_eq!(client.kinds().expect("kinds").max_batch, Some(10_000));
+    assert_eq!(client.typeid("user").expect("typeid").prefix().as_str(), "user");
+    assert_eq!(client.typeids("user", 3).expect("typeids").len(), 3);
     assert_eq!(client.health().expect("healthz").status, "ok");
     assert_eq!(client.ready().expect("readyz").status, "ok");
 

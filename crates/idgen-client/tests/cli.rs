@@ -105,6 +105,13 @@ fn check_id(kind: Kind, id: &str) {
             assert_eq!(id.len(), 21, "{id}");
             assert!(id.bytes().all(|byte| byte.is_ascii_alphanumeric()), "{id}");
         }
+        Kind::TypeId => {
+            // Without --prefix: the bare suffix, a recent UUIDv7.
+            let typeid: idgen_client::TypeId =
+                id.parse().unwrap_or_else(|error| panic!("{id:?}: {error}"));
+            assert_eq!((id.len(), typeid.prefix().as_str()), (26, ""), "{id}");
+            assert_eq!(typeid.uuid().get_version_num(), 7, "{id}");
+        }
         other => panic!("no check for the kind {other:?} yet: add one"),
     }
 }

@@ -158,6 +158,21 @@ fn two_hundred_thousand_snowflakes_with_one_of_three_nodes_killed_mid_run() {
 }
 
 #[test]
+fn typeids_take_their_prefix_from_the_catalogue_option() {
+    let server = TestServer::start();
+    let (status, stdout, stderr) =
+        piped(&server.url, &["typeid", "--prefix", "user", "-n", "25000"]);
+    assert_eq!(status, Some(0), "{stderr}");
+    let ids: Vec<&str> = stdout.lines().collect();
+    assert_eq!(ids.len(), 25_000);
+    assert!(ids.iter().all(|id| id.starts_with("user_") && id.len() == 31), "{:?}", &ids[..2]);
+    assert!(ids.windows(2).all(|pair| pair[0] < pair[1]), "sorted across parallel chunks");
+    let (status, _, stderr) = piped(&server.url, &["typeid", "--prefix", "User"]);
+    assert_eq!(status, Some(2), "{stderr}");
+    assert!(stderr.contains("(400 invalid_prefix)"), "{stderr}");
+}
+
+#[test]
 fn completions_for_every_shell_know_the_kinds() {
     for shell in ["bash", "zsh", "fish", "powershell", "elvish"] {
         let output = idgen().args(["completions", shell]).output().expect("run idgen");

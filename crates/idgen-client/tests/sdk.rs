@@ -281,6 +281,25 @@ async fn builder_settings_reach_the_server() {
 }
 
 #[tokio::test]
+async fn typeids_come_back_typed_in_order_and_bad_prefixes_are_refused() {
+    let server = TestServer::start();
+    let client = client(&server);
+    let one = client.typeid("user").await.expect("a typeid");
+    assert_eq!(one.prefix().as_str(), "user");
+    assert!(one.to_string().starts_with("user_"), "{one}");
+    let many = client.typeids("user", 100).await.expect("typeids");
+    assert_eq!(many.len(), 100);
+    assert!(many[0] > one && many.windows(2).all(|pair| pair[0] < pair[1]));
+    assert!(many.iter().all(|id| id.uuid().get_version_num() == 7));
+    let bare = client.typeid("").await.expect("no prefix");
+    assert_eq!(bare.to_string().len(), 26, "{bare}");
+    match client.typeid("Not_Valid").await {
+        Err(Error::Api { status: 400, code: ErrorCode::InvalidPrefix, .. }) => {}
+        other => panic!("expected 400 invalid_prefix, got {other:?}"),
+    }
+}
+
+#[tokio::test]
 async fn ids_as_text_are_the_server_lines_checked_for_count_and_content() {
     let server = TestServer::start();
     let client = client(&server);

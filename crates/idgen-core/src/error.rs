@@ -60,6 +60,10 @@ pub enum ParamError {
     /// A counter name is empty, longer than 64 characters or has one outside `[A-Za-z0-9_.-]`.
     #[error("counter name must be 1 to 64 characters from A-Z a-z 0-9 _ . -")]
     CounterName,
+    /// A TypeID prefix is longer than 63 characters, has one outside `a-z` and `_`, or
+    /// starts or ends with `_`.
+    #[error("prefix must be at most 63 characters from a-z and _, not starting or ending with _")]
+    Prefix,
     /// A worker id is above 1023; it comes from configuration, never from a request.
     #[error("worker id must be an integer from 0 to 1023")]
     WorkerId,

@@ -4,7 +4,7 @@
 //! are generated from that list, so they cannot disagree.
 
 use crate::wire::DecodeResponse;
-use crate::{DecodeError, counter, random, snowflake, timestamp, ulid, uuid, uuid7};
+use crate::{DecodeError, counter, random, snowflake, timestamp, typeid, ulid, uuid, uuid7};
 
 /// What a kind is: its name, what `/v1/kinds` says about it, which parameters it takes and how
 /// its IDs are decoded.
@@ -55,6 +55,8 @@ pub enum Param {
     Length,
     /// The alphabet of a random string.
     Alphabet,
+    /// A TypeID's type prefix.
+    Prefix,
 }
 
 impl Param {
@@ -64,6 +66,7 @@ impl Param {
             Param::Name => "name",
             Param::Length => "length",
             Param::Alphabet => "alphabet",
+            Param::Prefix => "prefix",
         }
     }
 
@@ -75,6 +78,9 @@ impl Param {
             }
             Param::Length => "Characters per string, 1 to 1024 (default 21)",
             Param::Alphabet => "alphanumeric (default), hex, base58 or nanoid",
+            Param::Prefix => {
+                "Type prefix, 0 to 63 of a-z and _, not starting or ending with _ (default none)"
+            }
         }
     }
 }
@@ -117,6 +123,7 @@ catalogue! {
     Timestamp => timestamp,
     Counter => counter,
     Random => random,
+    TypeId => typeid,
 }
 
 impl Kind {

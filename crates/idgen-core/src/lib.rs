@@ -42,6 +42,7 @@ pub mod snowflake;
 #[cfg(test)]
 mod test_support;
 pub mod timestamp;
+pub mod typeid;
 pub mod ulid;
 pub mod uuid;
 pub mod uuid7;

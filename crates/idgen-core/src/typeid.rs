@@ -33,7 +33,7 @@ const ALPHABET: &[u8; 32] = b"0123456789abcdefghjkmnpqrstvwxyz";
 
 /// A valid type prefix: empty, or 1 to 63 of `a-z` and `_`, neither starting nor ending with
 /// `_`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Prefix(String);
 
 impl Prefix {
@@ -54,6 +54,46 @@ impl Prefix {
 impl fmt::Display for Prefix {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
+    }
+}
+
+/// A TypeID: a prefix and a UUID. Its text is [`encode`]'s; it parses with [`decode`]'s
+/// rules. Ordered by prefix, then UUID: within one prefix, as its text sorts.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct TypeId {
+    prefix: Prefix,
+    uuid: Uuid,
+}
+
+impl TypeId {
+    /// The TypeID of `prefix` and `uuid`.
+    pub fn new(prefix: Prefix, uuid: Uuid) -> Self {
+        Self { prefix, uuid }
+    }
+
+    /// The type prefix (empty for none).
+    pub fn prefix(&self) -> &Prefix {
+        &self.prefix
+    }
+
+    /// The UUID it encodes.
+    pub fn uuid(&self) -> Uuid {
+        self.uuid
+    }
+}
+
+impl fmt::Display for TypeId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&encode(&self.prefix, self.uuid))
+    }
+}
+
+impl std::str::FromStr for TypeId {
+    type Err = DecodeError;
+
+    fn from_str(text: &str) -> Result<Self, DecodeError> {
+        let (prefix, uuid) = decode(text)?;
+        Ok(Self { prefix, uuid })
     }
 }
 

@@ -55,6 +55,9 @@ pub struct IdRequest {
     /// Alphabet (kind `random`): alphanumeric, hex, base58 or nanoid.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub alphabet: Option<String>,
+    /// Type prefix (kind `typeid`): 0 to 63 of `a-z` and `_`, not starting or ending with `_`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prefix: Option<String>,
 }
 
 /// One entry of `GET /v1/kinds`.
@@ -131,6 +134,12 @@ pub struct DecodeResponse {
     /// Kind `uuid` only: the variant bits as `rfc9562`, `ncs`, `microsoft` or `future`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub variant: Option<String>,
+    /// Kind `typeid` only: the type prefix, empty for none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prefix: Option<String>,
+    /// Kind `typeid` only: the UUID it encodes, hyphenated lower case.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uuid: Option<String>,
 }
 
 impl DecodeResponse {
@@ -354,6 +363,8 @@ pub enum ErrorCode {
     InvalidAlphabet,
     /// The counter name is not 1 to 64 characters from `A-Z a-z 0-9 _ . -` (400).
     InvalidCounterName,
+    /// The TypeID prefix is not 0 to 63 of `a-z` and `_`, or starts or ends with `_` (400).
+    InvalidPrefix,
     /// A new counter name would pass the server's limit on distinct counters (400).
     TooManyCounters,
     /// The ID given to a decode route is not a valid ID of that kind (400).
@@ -403,6 +414,7 @@ impl ErrorCode {
             ErrorCode::InvalidLength => "invalid_length",
             ErrorCode::InvalidAlphabet => "invalid_alphabet",
             ErrorCode::InvalidCounterName => "invalid_counter_name",
+            ErrorCode::InvalidPrefix => "invalid_prefix",
             ErrorCode::TooManyCounters => "too_many_counters",
             ErrorCode::InvalidId => "invalid_id",
             ErrorCode::InvalidBody => "invalid_body",

@@ -232,6 +232,7 @@ impl ApiError {
                 ParamError::Length { .. } => ErrorCode::InvalidLength,
                 ParamError::Alphabet => ErrorCode::InvalidAlphabet,
                 ParamError::CounterName => ErrorCode::InvalidCounterName,
+                ParamError::Prefix => ErrorCode::InvalidPrefix,
                 // Worker ids come from configuration, never from a request.
                 ParamError::WorkerId => ErrorCode::Internal,
             },

@@ -95,6 +95,7 @@ impl Source {
                 name: None,
                 length: Some(u32::try_from(options.length.get()).expect("Length is at most 1024")),
                 alphabet: Some(options.alphabet.name().to_owned()),
+                prefix: None,
             },
         }
     }

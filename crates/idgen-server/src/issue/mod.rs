@@ -23,6 +23,7 @@ use idgen_core::counter::CounterName;
 use idgen_core::random::{self, Alphabet, Length};
 use idgen_core::snowflake::{SnowflakeConfig, WorkerId};
 use idgen_core::timestamp::TimestampGenerator;
+use idgen_core::typeid::{self, Prefix};
 use idgen_core::ulid::UlidGenerator;
 use idgen_core::uuid7::Uuid7Generator;
 use idgen_core::wire::{CounterStatus, MarkStatus};
@@ -47,6 +48,8 @@ pub struct Params {
     /// Kind random.
     pub length: Length,
     pub alphabet: Alphabet,
+    /// Kind typeid.
+    pub prefix: Prefix,
 }
 
 /// Where issued IDs go, each as text: the response body being written.
@@ -72,6 +75,23 @@ pub trait IdSink {
     /// A number in decimal (see [`push_decimal`]).
     fn push_u64(&mut self, id: u64) {
         self.push_with(|buffer| push_decimal(buffer, id));
+    }
+}
+
+/// A sink that writes each UUID pushed to it as a TypeID with `prefix` into `out`.
+struct TypeIds<'a, S> {
+    prefix: &'a Prefix,
+    out: &'a mut S,
+}
+
+impl<S: IdSink> IdSink for TypeIds<'_, S> {
+    fn push_with(&mut self, write: impl FnOnce(&mut Vec<u8>)) {
+        self.out.push_with(write);
+    }
+
+    fn push_uuid(&mut self, id: Uuid) {
+        let prefix = self.prefix;
+        self.out.push_with(|buffer| typeid::encode_into(prefix, id, buffer));
     }
 }
 
@@ -203,6 +223,9 @@ impl Issuer {
                 (0..count).for_each(|_| out.push_uuid(self.uuid(&mut rng)));
             }
             Kind::Uuid7 => self.uuid7s(&mut rand::rng(), count, out).await?,
+            // The uuid7 generator's UUIDs, written as TypeIDs; boxed, so that its larger
+            // state stays out of every other kind's request future.
+            Kind::TypeId => Box::pin(self.typeids(&params.prefix, count, out)).await?,
             Kind::Ulid => {
                 let mut rng = rand::rng();
                 for _ in 0..count {
@@ -236,6 +259,17 @@ impl Issuer {
             _ => return Err(ApiError::UnknownKind),
         }
         Ok(())
+    }
+
+    /// `count` TypeIDs with `prefix` into `out`.
+    async fn typeids(
+        &self,
+        prefix: &Prefix,
+        count: usize,
+        out: &mut impl IdSink,
+    ) -> Result<(), ApiError> {
+        let mut typeids = TypeIds { prefix, out };
+        self.uuid7s(&mut rand::rng(), count, &mut typeids).await
     }
 
     pub fn uuid<R: Rng + ?Sized>(&self, rng: &mut R) -> Uuid {

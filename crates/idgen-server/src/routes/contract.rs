@@ -119,6 +119,7 @@ fn id_schema(kind: Kind) -> Value {
         Kind::Ulid => "^[0-7][0-9A-HJKMNP-TV-Z]{25}$",
         Kind::Snowflake | Kind::Timestamp | Kind::Counter => "^[1-9][0-9]{0,19}$",
         Kind::Random => "^[0-9A-Za-z_-]{1,1024}$",
+        Kind::TypeId => "^([a-z]([a-z_]{0,61}[a-z])?_)?[0-7][0-9a-hjkmnp-tv-z]{25}$",
         // Non-exhaustive `Kind`: a kind without its own pattern is at least a string (the
         // contract tests check every kind's pattern against real IDs).
         _ => "^.+$",
@@ -140,6 +141,8 @@ fn decode_input_schema(kind: Kind) -> Value {
         }
         Kind::Snowflake => json!({ "type": "integer", "minimum": 1, "maximum": i64::MAX }),
         Kind::Timestamp => json!({ "type": "integer", "minimum": 0, "maximum": u64::MAX }),
+        Kind::TypeId => json!({ "type": "string",
+            "pattern": "^([a-z]([a-z_]{0,61}[a-z])?_)?[0-7][0-9a-hjkmnp-tv-z]{25}$" }),
         _ => json!({ "type": "string" }),
     }
 }
@@ -147,6 +150,9 @@ fn decode_input_schema(kind: Kind) -> Value {
 fn length_schema() -> Value {
     json!({ "type": "integer", "minimum": 1, "maximum": Length::MAX, "default": 21 })
 }
+
+/// A TypeID prefix as `Prefix::parse` accepts it (the spec's rule).
+const PREFIX_PATTERN: &str = "^([a-z]([a-z_]{0,61}[a-z])?)?$";
 
 /// A counter name as `CounterName::parse` accepts it.
 fn counter_name_schema() -> Value {
@@ -166,6 +172,7 @@ fn param_schema(param: Param) -> Value {
             let names: Vec<&str> = Alphabet::ALL.iter().map(|alphabet| alphabet.name()).collect();
             json!({ "type": "string", "enum": names, "default": "alphanumeric" })
         }
+        Param::Prefix => json!({ "type": "string", "pattern": PREFIX_PATTERN, "default": "" }),
     }
 }
 

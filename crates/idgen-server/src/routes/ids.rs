@@ -13,6 +13,7 @@ use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse};
 use idgen_core::counter::CounterName;
 use idgen_core::random::{Alphabet, Length};
+use idgen_core::typeid::Prefix;
 use idgen_core::wire::{ErrorBody, IdRequest, IdResponse, IdsResponse};
 use idgen_core::{Kind, Param, ParamError};
 
@@ -100,17 +101,7 @@ pub(super) async fn issue(
     caller: Option<&Key>,
 ) -> Result<HttpResponse, ApiError> {
     let kind = Kind::from_name(kind).ok_or(ApiError::UnknownKind)?;
-    let format = Format::negotiate(request.headers().get(header::ACCEPT))?;
-    let body = body.map(parse_body).transpose()?.flatten();
-    let spec =
-        Spec::resolve(kind, parse_query(request.query_string()), body, state.limits().max_batch)?;
-    let count = spec.count.unwrap_or(1) as usize;
-    let mut out = IdWriter::new(format, spec.count.is_some(), count, kind);
-    let params = Params {
-        name: spec.name.unwrap_or_default(),
-        length: spec.length,
-        alphabet: spec.alphabet,
-    };
+    let (count, mut out, params) = prepare(kind, request, body, state.limits().max_batch)?;
     match caller {
         None => state.issuer().issue_for(kind, &params, count, &mut out, AnyNewCounter).await?,
         // Boxed: the keyed path's extra state stays out of every open request's future.
@@ -127,6 +118,29 @@ pub(super) async fn issue(
     }
     state.observer().metrics.issued(kind, count as u64);
     Ok(finish(out, request))
+}
+
+/// The validated request and the writer of its answer. A function of its own, not inline in
+/// [`issue`]: the query, the body and the spec it reads would otherwise all take room in
+/// every request's future, though none lives across an `.await`.
+fn prepare(
+    kind: Kind,
+    request: &HttpRequest,
+    body: Option<&[u8]>,
+    max_batch: u32,
+) -> Result<(usize, IdWriter, Params), ApiError> {
+    let format = Format::negotiate(request.headers().get(header::ACCEPT))?;
+    let body = body.map(parse_body).transpose()?.flatten();
+    let spec = Spec::resolve(kind, parse_query(request.query_string()), body, max_batch)?;
+    let count = spec.count.unwrap_or(1) as usize;
+    let out = IdWriter::new(format, spec.count.is_some(), count, kind);
+    let params = Params {
+        name: spec.name.unwrap_or_default(),
+        length: spec.length,
+        alphabet: spec.alphabet,
+        prefix: spec.prefix,
+    };
+    Ok((count, out, params))
 }
 
 /// The answer: a batch gzipped when the client accepts it.
@@ -171,6 +185,7 @@ fn parse_body(bytes: &[u8]) -> Result<Option<IdRequest>, ApiError> {
         name: text("name")?,
         length: integer("length")?,
         alphabet: text("alphabet")?,
+        prefix: text("prefix")?,
     }))
 }
 
@@ -181,6 +196,7 @@ pub struct QueryParams<'a> {
     pub name: Option<Cow<'a, str>>,
     pub length: Option<Cow<'a, str>>,
     pub alphabet: Option<Cow<'a, str>>,
+    pub prefix: Option<Cow<'a, str>>,
 }
 
 pub fn parse_query(query: &str) -> QueryParams<'_> {
@@ -191,6 +207,7 @@ pub fn parse_query(query: &str) -> QueryParams<'_> {
             "name" => &mut params.name,
             "length" => &mut params.length,
             "alphabet" => &mut params.alphabet,
+            "prefix" => &mut params.prefix,
             _ => continue,
         };
         slot.get_or_insert(value);
@@ -207,6 +224,8 @@ struct Spec {
     name: Option<CounterName>,
     length: Length,
     alphabet: Alphabet,
+    /// Kind typeid only.
+    prefix: Prefix,
 }
 
 impl Spec {
@@ -231,8 +250,13 @@ impl Spec {
         if count.is_some_and(|count| !in_bounds(count)) {
             return Err(count_error().into());
         }
-        let mut spec =
-            Spec { count, name: None, length: Length::DEFAULT, alphabet: Alphabet::default() };
+        let mut spec = Spec {
+            count,
+            name: None,
+            length: Length::DEFAULT,
+            alphabet: Alphabet::default(),
+            prefix: Prefix::default(),
+        };
         // Each parameter is read only for the kinds the catalogue says take it.
         if kind.takes(Param::Name) {
             if let Some(name) = body.name.as_deref() {
@@ -262,6 +286,14 @@ impl Spec {
             }
             if let Some(alphabet) = query.alphabet.as_deref().or(body.alphabet.as_deref()) {
                 spec.alphabet = alphabet.parse()?;
+            }
+        }
+        if kind.takes(Param::Prefix) {
+            if let Some(prefix) = body.prefix.as_deref() {
+                Prefix::parse(prefix)?;
+            }
+            if let Some(prefix) = query.prefix.as_deref().or(body.prefix.as_deref()) {
+                spec.prefix = Prefix::parse(prefix)?;
             }
         }
         Ok(spec)

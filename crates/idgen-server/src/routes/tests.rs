@@ -367,7 +367,10 @@ async fn kinds_health_and_openapi() {
     let kinds = call!(&service, get("/v1/kinds")).await.json();
     let names: Vec<&str> =
         kinds["kinds"].as_array().unwrap().iter().map(|k| k["name"].as_str().unwrap()).collect();
-    assert_eq!(names, ["uuid", "uuid7", "ulid", "snowflake", "timestamp", "counter", "random"]);
+    assert_eq!(
+        names,
+        ["uuid", "uuid7", "ulid", "snowflake", "timestamp", "counter", "random", "typeid"]
+    );
     assert_eq!(call!(&service, get("/healthz")).await.json(), serde_json::json!({"status": "ok"}));
     assert_eq!(call!(&service, get("/readyz")).await.json(), serde_json::json!({"status": "ok"}));
 

@@ -598,7 +598,7 @@ pub fn numeric(ids: &[String]) -> Vec<u64> {
 }
 
 /// Asserts a batch of a sortable kind is strictly increasing (numerically for the integer
-/// kinds, as strings for uuid7 and ulid).
+/// kinds, as strings for uuid7, ulid and typeid).
 pub fn assert_strictly_increasing(kind: &str, ids: &[String]) {
     match kind {
         "snowflake" | "timestamp" | "counter" => {
@@ -612,7 +612,7 @@ pub fn assert_strictly_increasing(kind: &str, ids: &[String]) {
                 );
             }
         }
-        "uuid7" | "ulid" => {
+        "uuid7" | "ulid" | "typeid" => {
             for pair in ids.windows(2) {
                 assert!(
                     pair[0] < pair[1],

@@ -7,7 +7,7 @@ use serde_json::Value;
 use crate::helpers::{Options, header, object_keys, spawn_app};
 
 #[tokio::test(flavor = "multi_thread")]
-async fn lists_all_seven_kinds_with_their_properties() {
+async fn lists_every_kind_with_its_properties() {
     let app = spawn_app(Options::new());
     let response = app.get("/v1/kinds").await;
     assert_eq!(response.status(), StatusCode::OK);
@@ -36,6 +36,7 @@ async fn lists_all_seven_kinds_with_their_properties() {
             ("timestamp", true, 64),
             ("counter", true, 64),
             ("random", false, 125),
+            ("typeid", true, 128),
         ]
     );
     for kind in &body.kinds {

@@ -36,3 +36,4 @@ mod retire;
 mod settings;
 mod store_faults;
 mod tls;
+mod typeid;

@@ -161,7 +161,7 @@ fn kind_subcommand(info: &KindInfo) -> clap::Command {
             .action(ArgAction::Set);
         command.arg(match param {
             Param::Length => arg.value_parser(clap::value_parser!(u32)),
-            Param::Name => arg.value_parser(clap::value_parser!(String)),
+            Param::Name | Param::Prefix => arg.value_parser(clap::value_parser!(String)),
             // The names listed in `--help`, and a typo refused with them, before any request.
             Param::Alphabet => arg.value_parser(PossibleValuesParser::new(
                 Alphabet::ALL.iter().map(|alphabet| alphabet.name()),
@@ -204,6 +204,7 @@ impl FromArgMatches for KindCommand {
                 Param::Name => request.name = matches.remove_one(param.key()),
                 Param::Length => request.length = matches.remove_one(param.key()),
                 Param::Alphabet => request.alphabet = matches.remove_one(param.key()),
+                Param::Prefix => request.prefix = matches.remove_one(param.key()),
             }
         }
         let batch = Batch::from_arg_matches_mut(&mut matches)?;
