@@ -246,7 +246,7 @@ async fn a_dead_server_fails_the_first_call() {
 }
 
 #[tokio::test]
-async fn counters_and_random_options_have_pools_of_their_own() {
+async fn counters_random_options_and_typeid_prefixes_have_pools_of_their_own() {
     let server = TestServer::start();
     let ids = buffered(&server, BufferConfig::default().with_batch_size(100));
     let plain = client(&server.url);
@@ -277,6 +277,24 @@ async fn counters_and_random_options_have_pools_of_their_own() {
         tokens.extend([short, long, default]);
     }
     assert_eq!(tokens.len(), 450, "duplicates");
+
+    // TypeIDs: a pool per prefix, each strictly increasing across refills.
+    let (mut users, mut orders) = (Vec::new(), Vec::new());
+    for _ in 0..250 {
+        users.push(ids.typeid("user").await.expect("user typeid"));
+        orders.push(ids.typeid("order").await.expect("order typeid"));
+    }
+    assert_strictly_increasing(&users, "user typeids");
+    assert_strictly_increasing(&orders, "order typeids");
+    assert!(users.iter().all(|id| id.prefix().as_str() == "user"));
+    assert!(orders.iter().all(|id| id.to_string().starts_with("order_")));
+    // A bad prefix is the server's 400, not a pool.
+    match ids.typeid("Bad").await {
+        Err(idgen_client::Error::Api { status: 400, code, .. }) => {
+            assert_eq!(code, idgen_client::ErrorCode::InvalidPrefix);
+        }
+        other => panic!("expected 400 invalid_prefix, got {other:?}"),
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

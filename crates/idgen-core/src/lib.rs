@@ -37,6 +37,7 @@ pub mod clock;
 pub mod counter;
 pub mod error;
 pub mod kind;
+pub mod ksuid;
 pub mod random;
 pub mod snowflake;
 #[cfg(test)]

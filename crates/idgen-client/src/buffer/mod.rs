@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use idgen_core::counter::CounterName;
+use idgen_core::typeid::{Prefix, TypeId};
 use idgen_core::{Kind, Ulid, Uuid};
 
 use self::pool::{Pool, Source, lock};
@@ -167,6 +168,8 @@ struct Inner {
     counters: Mutex<HashMap<String, Arc<Pool<u64>>>>,
     /// One pool per random length and alphabet, kept for the client's lifetime.
     randoms: Mutex<HashMap<RandomKey, Arc<Pool<String>>>>,
+    /// One pool per TypeID prefix, kept for the client's lifetime.
+    typeids: Mutex<HashMap<String, Arc<Pool<TypeId>>>>,
 }
 
 /// A random pool's key: length and alphabet name (`Alphabet` is not `Hash`).
@@ -183,6 +186,7 @@ impl BufferedClient {
             timestamp: Pool::new(&client, Source::Kind(Kind::Timestamp), &config),
             counters: Mutex::default(),
             randoms: Mutex::default(),
+            typeids: Mutex::default(),
             client,
             config,
         };
@@ -283,6 +287,27 @@ impl BufferedClient {
             let mut randoms = lock(&self.inner.randoms);
             Arc::clone(randoms.entry(key).or_insert_with(|| {
                 Pool::new(&self.inner.client, Source::Random(options), &self.inner.config)
+            }))
+        };
+        pool.take().await
+    }
+
+    /// One TypeID with the type `prefix` (`""` for none) from this client's pool for that
+    /// prefix: greater than every one of that prefix this client served before, at most
+    /// `max_age` old. A prefix the server would refuse is not buffered: the call goes straight
+    /// to the server and returns its 400 `invalid_prefix`.
+    ///
+    /// # Errors
+    /// As [`Client::typeid`], when the pool is empty and the refill fails.
+    pub async fn typeid(&self, prefix: &str) -> Result<TypeId, Error> {
+        if Prefix::parse(prefix).is_err() {
+            return self.inner.client.typeid(prefix).await;
+        }
+        let pool = {
+            let mut typeids = lock(&self.inner.typeids);
+            Arc::clone(typeids.entry(prefix.to_owned()).or_insert_with(|| {
+                let source = Source::TypeId(prefix.to_owned());
+                Pool::new(&self.inner.client, source, &self.inner.config)
             }))
         };
         pool.take().await

@@ -67,6 +67,8 @@ pub(super) enum Source {
     Kind(Kind),
     Counter(String),
     Random(RandomOptions),
+    /// TypeIDs with this prefix (valid: checked by the caller).
+    TypeId(String),
 }
 
 impl Source {
@@ -75,6 +77,7 @@ impl Source {
             Source::Kind(kind) => *kind,
             Source::Counter(_) => Kind::Counter,
             Source::Random(_) => Kind::Random,
+            Source::TypeId(_) => Kind::TypeId,
         }
     }
 
@@ -96,6 +99,11 @@ impl Source {
                 length: Some(u32::try_from(options.length.get()).expect("Length is at most 1024")),
                 alphabet: Some(options.alphabet.name().to_owned()),
                 prefix: None,
+            },
+            Source::TypeId(prefix) => IdRequest {
+                count,
+                prefix: (!prefix.is_empty()).then(|| prefix.clone()),
+                ..IdRequest::default()
             },
         }
     }
@@ -463,6 +471,7 @@ mod tests {
             let source = match kind {
                 Kind::Counter => Source::Counter("orders".to_owned()),
                 Kind::Random => Source::Random(RandomOptions::default()),
+                Kind::TypeId => Source::TypeId("user".to_owned()),
                 kind => Source::Kind(kind),
             };
             let time_based = source.is_time_based();
