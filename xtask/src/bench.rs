@@ -9,7 +9,7 @@
 //!
 //! Pairing: the machine's speed also drifts by 20% or more over a minute, so a ratio of two
 //! medians taken at different moments mostly measures the drift. Every sample carries its
-//! place in the run (`Sample::sequence`), the ceiling runs six times per round, and a case
+//! place in the run (`Sample::sequence`), the ceiling runs seven times per round, and a case
 //! compared with another reference runs right next to it; a target's ratio is then the median
 //! of per-sample ratios, each against the reference at that moment: interpolated between the
 //! ceiling runs around it, or the nearest run of a reference in the same unit (see

@@ -37,7 +37,7 @@ pub const DEFAULT_ROUNDS: usize = 8;
 pub const CONNECTIONS: u32 = 50;
 
 /// How often the ceiling runs per round, evenly spaced (see `plan::round_order`).
-pub const CEILING_RUNS: usize = 6;
+pub const CEILING_RUNS: usize = 7;
 
 /// The single-ID `/v1/ids/{kind}` routes, in report order: every kind of the catalogue, in
 /// its order, so that a kind added there is benchmarked and held to the targets like the

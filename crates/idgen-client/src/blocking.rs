@@ -5,6 +5,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
+use idgen_core::ksuid::Ksuid;
 use idgen_core::typeid::TypeId;
 use idgen_core::wire::{DecodeResponse, HealthResponse, IdRequest, KindsResponse};
 use idgen_core::{Kind, Ulid, Uuid};
@@ -194,6 +195,10 @@ impl Client {
         random(options: RandomOptions) -> String);
     blocking!(/// `count` random strings.
         randoms(options: RandomOptions, count: u32) -> Vec<String>);
+    blocking!(/// A KSUID.
+        ksuid() -> Ksuid);
+    blocking!(/// `count` KSUIDs, strictly increasing.
+        ksuids(count: u32) -> Vec<Ksuid>);
     blocking!(/// The kinds the server issues, and its batch limit.
         kinds() -> KindsResponse);
     blocking!(/// `/healthz`.

@@ -6,6 +6,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use idgen_core::ksuid::Ksuid;
 use idgen_core::typeid::TypeId;
 use idgen_core::wire::{DecodeResponse, HealthResponse, IdRequest, KindsResponse};
 use idgen_core::{Kind, Ulid, Uuid};
@@ -360,6 +361,22 @@ impl Client {
     /// ending with `_`; otherwise as [`Client::uuid7`].
     pub async fn typeid(&self, prefix: &str) -> Result<TypeId, Error> {
         self.one(Kind::TypeId, prefixed(prefix, None)).await
+    }
+
+    /// A KSUID: its second from the server's clock, a random payload (+1 within a second).
+    ///
+    /// # Errors
+    /// As [`Client::uuid7`].
+    pub async fn ksuid(&self) -> Result<Ksuid, Error> {
+        self.one(Kind::Ksuid, IdRequest::default()).await
+    }
+
+    /// `count` KSUIDs, strictly increasing.
+    ///
+    /// # Errors
+    /// As [`Client::uuid7`].
+    pub async fn ksuids(&self, count: u32) -> Result<Vec<Ksuid>, Error> {
+        self.many(Kind::Ksuid, counted(count)).await
     }
 
     /// `count` TypeIDs with the type `prefix`, strictly increasing.

@@ -1,7 +1,7 @@
 //! Typed async SDK for the idgen HTTP API, and the library behind the `idgen` command.
 //!
 //! [`Client`] has one method per ID kind (`uuid`, `uuid7`, `ulid`, `snowflake`, `timestamp`,
-//! `counter`, `random`, `typeid`), each with a batch variant (`uuids`, ...), plus [`Client::ids`] for any
+//! `counter`, `random`, `typeid`, `ksuid`), each with a batch variant (`uuids`, ...), plus [`Client::ids`] for any
 //! kind as strings, [`Client::batches`] for more IDs than one request may carry,
 //! [`Client::decode`], [`Client::kinds`], [`Client::health`] and [`Client::ready`].
 //! Failures are one [`Error`] type; a server's answer keeps its stable `code` and `message`.
@@ -67,6 +67,7 @@ pub use client::{
 };
 pub use endpoint::DEFAULT_COOL_DOWN;
 pub use error::Error;
+pub use idgen_core::ksuid::Ksuid;
 pub use idgen_core::random::{Alphabet, Length};
 pub use idgen_core::typeid::TypeId;
 pub use idgen_core::wire::{

@@ -112,6 +112,12 @@ fn check_id(kind: Kind, id: &str) {
             assert_eq!((id.len(), typeid.prefix().as_str()), (26, ""), "{id}");
             assert_eq!(typeid.uuid().get_version_num(), 7, "{id}");
         }
+        Kind::Ksuid => {
+            let ksuid: idgen_client::Ksuid =
+                id.parse().unwrap_or_else(|error| panic!("{id:?}: {error}"));
+            assert_eq!(id.len(), 27, "{id}");
+            assert!(is_recent(ksuid.timestamp_ms() + 999), "{id}");
+        }
         other => panic!("no check for the kind {other:?} yet: add one"),
     }
 }

@@ -4,7 +4,7 @@
 //! are generated from that list, so they cannot disagree.
 
 use crate::wire::DecodeResponse;
-use crate::{DecodeError, counter, random, snowflake, timestamp, typeid, ulid, uuid, uuid7};
+use crate::{DecodeError, counter, ksuid, random, snowflake, timestamp, typeid, ulid, uuid, uuid7};
 
 /// What a kind is: its name, what `/v1/kinds` says about it, which parameters it takes and how
 /// its IDs are decoded.
@@ -124,6 +124,7 @@ catalogue! {
     Counter => counter,
     Random => random,
     TypeId => typeid,
+    Ksuid => ksuid,
 }
 
 impl Kind {

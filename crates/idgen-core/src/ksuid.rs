@@ -1,16 +1,29 @@
 //! KSUID (segmentio/ksuid): 32 bits of seconds since 1,400,000,000 and 128 random bits, as 27
 //! base62 characters; strictly increasing within the process.
 //!
-//! The codec and the generator only: the kind is not in the catalogue yet. Serving it needs
-//! a durable mark in every back end (as uuid7 and ulid have), so that its output does not go
-//! backwards across a restart with the clock set back.
+//! The server keeps a durable mark for it (as for uuid7 and ulid), in whole seconds, so its
+//! output does not go backwards across a restart even with the clock set back.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use parking_lot::Mutex;
 use rand::Rng;
 
-use crate::{Clock, DecodeError, IssueError, SystemClock};
+use crate::kind::DecodeContext;
+use crate::wire::DecodeResponse;
+use crate::{Clock, DecodeError, IssueError, KindInfo, SystemClock};
+
+/// Catalogue entry of `ksuid`: no parameters; decodes the time and the payload.
+pub const INFO: KindInfo = KindInfo {
+    name: "ksuid",
+    description: "KSUID: 32-bit seconds since 2014-05-13 and a 128-bit random payload, 27 base62 chars, sortable",
+    sortable: true,
+    time_based: true,
+    bits: 160,
+    text_len: TEXT_LEN,
+    params: &[],
+    decode: Some(|text, _: &DecodeContext| decode_response(text)),
+};
 
 /// KSUID time 0 in Unix seconds (2014-05-13T16:53:20Z).
 pub const EPOCH_SECONDS: u64 = 1_400_000_000;
@@ -97,7 +110,7 @@ impl std::str::FromStr for Ksuid {
 /// [`DecodeError::Malformed`] for another length, another character, or a value above the
 /// largest KSUID (`aWgEPTl1tmebfsQzFP4bxwgy80V`).
 pub fn decode(text: &str) -> Result<Ksuid, DecodeError> {
-    let malformed = |reason| DecodeError::Malformed { kind: "ksuid", reason };
+    let malformed = |reason| DecodeError::Malformed { kind: INFO.name, reason };
     let bytes = text.as_bytes();
     if bytes.len() != TEXT_LEN {
         return Err(malformed("must be 27 characters"));
@@ -122,6 +135,14 @@ pub fn decode(text: &str) -> Result<Ksuid, DecodeError> {
     let seconds = u32::from_be_bytes(number[..4].try_into().expect("4 bytes"));
     let payload = u128::from_be_bytes(number[4..].try_into().expect("16 bytes"));
     Ok(Ksuid { seconds, payload })
+}
+
+/// What `/v1/decode/ksuid/{id}` answers: the time of its second and the payload in hex.
+fn decode_response(text: &str) -> Result<DecodeResponse, DecodeError> {
+    let ksuid = decode(text)?;
+    let mut response = DecodeResponse::with_time(text, ksuid.timestamp_ms());
+    response.payload = Some(format!("{:032x}", ksuid.payload));
+    Ok(response)
 }
 
 /// Issues KSUIDs, strictly increasing across all threads of the process.

@@ -140,6 +140,9 @@ pub struct DecodeResponse {
     /// Kind `typeid` only: the UUID it encodes, hyphenated lower case.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub uuid: Option<String>,
+    /// Kind `ksuid` only: the 128-bit payload as 32 lowercase hex digits.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payload: Option<String>,
 }
 
 impl DecodeResponse {
@@ -257,7 +260,7 @@ impl LeaseStatus {
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
 #[non_exhaustive]
 pub struct MarkStatus {
-    /// The time-ordered kind it belongs to: `snowflake`, `timestamp`, `uuid7` or `ulid`.
+    /// The time-ordered kind it belongs to: `snowflake`, `timestamp`, `uuid7`, `ulid` or `ksuid`.
     pub kind: String,
     /// Unix ms: nothing of this kind is issued above it without raising it first.
     pub mark_ms: u64,

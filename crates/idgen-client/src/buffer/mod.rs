@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use idgen_core::counter::CounterName;
+use idgen_core::ksuid::Ksuid;
 use idgen_core::typeid::{Prefix, TypeId};
 use idgen_core::{Kind, Ulid, Uuid};
 
@@ -164,6 +165,7 @@ struct Inner {
     ulid: Arc<Pool<Ulid>>,
     snowflake: Arc<Pool<u64>>,
     timestamp: Arc<Pool<u64>>,
+    ksuid: Arc<Pool<Ksuid>>,
     /// One pool per counter name, kept for the client's lifetime.
     counters: Mutex<HashMap<String, Arc<Pool<u64>>>>,
     /// One pool per random length and alphabet, kept for the client's lifetime.
@@ -184,6 +186,7 @@ impl BufferedClient {
             ulid: Pool::new(&client, Source::Kind(Kind::Ulid), &config),
             snowflake: Pool::new(&client, Source::Kind(Kind::Snowflake), &config),
             timestamp: Pool::new(&client, Source::Kind(Kind::Timestamp), &config),
+            ksuid: Pool::new(&client, Source::Kind(Kind::Ksuid), &config),
             counters: Mutex::default(),
             randoms: Mutex::default(),
             typeids: Mutex::default(),
@@ -246,6 +249,15 @@ impl BufferedClient {
     /// As [`Client::timestamp`], when the pool is empty and the refill fails.
     pub async fn timestamp(&self) -> Result<u64, Error> {
         self.inner.timestamp.take().await
+    }
+
+    /// One KSUID, greater than every KSUID this client served before. It is at most `max_age`
+    /// old.
+    ///
+    /// # Errors
+    /// As [`Client::ksuid`], when the pool is empty and the refill fails.
+    pub async fn ksuid(&self) -> Result<Ksuid, Error> {
+        self.inner.ksuid.take().await
     }
 
     /// The next value of counter `name` from this client's pool for it. It is greater than

@@ -90,12 +90,13 @@ impl MemoryBackend {
             timestamp_ms: durable.marks.get(&Mark::Timestamp).copied().unwrap_or(0),
             uuid7_ms: durable.marks.get(&Mark::Uuid7).copied().unwrap_or(0),
             ulid_ms: durable.marks.get(&Mark::Ulid).copied().unwrap_or(0),
+            ksuid_ms: durable.marks.get(&Mark::Ksuid).copied().unwrap_or(0),
             counters: durable
                 .marks
                 .iter()
                 .filter_map(|(mark, value)| match mark {
                     Mark::Counter(name) => Some((name.clone(), *value)),
-                    Mark::Timestamp | Mark::Uuid7 | Mark::Ulid => None,
+                    Mark::Timestamp | Mark::Uuid7 | Mark::Ulid | Mark::Ksuid => None,
                 })
                 .collect(),
             retired_counters: durable
@@ -228,6 +229,7 @@ impl Backend for Instance {
             durable.marks.insert(Mark::Timestamp, high_water.timestamp_ms);
             durable.marks.insert(Mark::Uuid7, high_water.uuid7_ms);
             durable.marks.insert(Mark::Ulid, high_water.ulid_ms);
+            durable.marks.insert(Mark::Ksuid, high_water.ksuid_ms);
             for (name, value) in &high_water.counters {
                 durable.marks.insert(Mark::Counter(name.clone()), *value);
             }

@@ -49,6 +49,8 @@ pub enum Mark {
     Uuid7,
     /// The same for ULIDs.
     Ulid,
+    /// The same for KSUIDs (Unix ms of the last second issued, whole seconds).
+    Ksuid,
     /// The last value reserved for this counter (node-issued counters only).
     Counter(CounterName),
 }
@@ -64,6 +66,7 @@ pub struct Snapshot {
     pub timestamp_ms: u64,
     pub uuid7_ms: u64,
     pub ulid_ms: u64,
+    pub ksuid_ms: u64,
     /// Node-issued counters and the value reserved (or, at shutdown, issued) through.
     pub counters: Vec<(CounterName, u64)>,
     /// Retired node-issued counters (see [`Backend::retire_counter`]) and their marks; not

@@ -35,7 +35,7 @@ use crate::config::Config;
 use crate::error::ApiError;
 use counter::LocalCounters;
 use snowflake::SnowflakeSlot;
-use time::{Marked, timestamp_above, ulid_above, uuid7_above};
+use time::{Marked, ksuid_above, timestamp_above, ulid_above, uuid7_above};
 
 /// The clock every generator reads; a trait object so tests can inject one.
 pub type SharedClock = Arc<dyn Clock>;
@@ -107,6 +107,7 @@ pub struct Issuer {
     backend: Arc<dyn Backend>,
     uuid7: Marked<Uuid7Generator<SharedClock>>,
     ulid: Marked<UlidGenerator<SharedClock>>,
+    ksuid: Marked<idgen_core::ksuid::KsuidGenerator<SharedClock>>,
     snowflake: SnowflakeSlot,
     timestamp: Marked<TimestampGenerator<SharedClock>>,
     counters: LocalCounters,
@@ -130,6 +131,7 @@ impl Issuer {
         Ok(Self {
             uuid7: uuid7_above(&clock, durable.uuid7_ms),
             ulid: ulid_above(&clock, durable.ulid_ms),
+            ksuid: ksuid_above(&clock, durable.ksuid_ms),
             snowflake: SnowflakeSlot::new(&clock, snowflake_config, durable.snowflake_ms),
             timestamp: timestamp_above(&clock, durable.timestamp_ms),
             counters: LocalCounters::new(
@@ -180,6 +182,11 @@ impl Issuer {
                 self.uuid7.generator.high_water_ms(),
             ),
             status("ulid", self.ulid.generator.ceiling_ms(), self.ulid.generator.high_water_ms()),
+            status(
+                "ksuid",
+                self.ksuid.generator.ceiling_ms(),
+                self.ksuid.generator.high_water_ms(),
+            ),
         ]
     }
 
@@ -230,6 +237,13 @@ impl Issuer {
                 let mut rng = rand::rng();
                 for _ in 0..count {
                     out.push_ulid(self.ulid(&mut rng).await?);
+                }
+            }
+            Kind::Ksuid => {
+                let mut rng = rand::rng();
+                for _ in 0..count {
+                    let ksuid = self.ksuid(&mut rng).await?;
+                    out.push_with(|buffer| ksuid.encode_into(buffer));
                 }
             }
             Kind::Random => {
@@ -317,6 +331,7 @@ impl Issuer {
             timestamp_ms: self.timestamp.generator.high_water_ms(),
             uuid7_ms: self.uuid7.generator.high_water_ms(),
             ulid_ms: self.ulid.generator.high_water_ms(),
+            ksuid_ms: self.ksuid.generator.high_water_ms(),
             counters: self.counters.issued(),
             retired_counters: Vec::new(),
         };

@@ -6,6 +6,7 @@
 use std::ops::Range;
 use std::time::Instant;
 
+use idgen_core::ksuid::{Ksuid, KsuidGenerator};
 use idgen_core::timestamp::TimestampGenerator;
 use idgen_core::ulid::UlidGenerator;
 use idgen_core::uuid7::Uuid7Generator;
@@ -42,6 +43,7 @@ macro_rules! ceiling {
 ceiling!(TimestampGenerator);
 ceiling!(Uuid7Generator);
 ceiling!(UlidGenerator);
+ceiling!(KsuidGenerator);
 
 /// A time-ordered generator, its mark, and the mark it started above.
 pub(super) struct Marked<G> {
@@ -111,6 +113,11 @@ pub(super) fn uuid7_above(clock: &SharedClock, mark: u64) -> Marked<Uuid7Generat
 pub(super) fn ulid_above(clock: &SharedClock, mark: u64) -> Marked<UlidGenerator<SharedClock>> {
     let generator = UlidGenerator::new(clock.clone()).with_floor(mark);
     Marked::new(generator, Mark::Ulid, "ulid", mark, MS48_END)
+}
+
+pub(super) fn ksuid_above(clock: &SharedClock, mark: u64) -> Marked<KsuidGenerator<SharedClock>> {
+    let generator = KsuidGenerator::new(clock.clone()).with_floor(mark);
+    Marked::new(generator, Mark::Ksuid, "ksuid", mark, idgen_core::ksuid::MAX_MS)
 }
 
 impl Issuer {
@@ -188,11 +195,17 @@ impl Issuer {
         self.within_mark(&self.ulid, 1, || self.ulid.generator.generate(rng)).await
     }
 
+    /// One KSUID.
+    pub async fn ksuid<R: Rng + ?Sized>(&self, rng: &mut R) -> Result<Ksuid, ApiError> {
+        self.within_mark(&self.ksuid, 1, || self.ksuid.generator.generate(rng)).await
+    }
+
     /// What keeps a time-ordered kind from issuing at all (a mark at the end of its range).
     pub(super) fn time_readiness(&self, readiness: &mut Readiness) {
         self.timestamp.readiness(readiness);
         self.uuid7.readiness(readiness);
         self.ulid.readiness(readiness);
+        self.ksuid.readiness(readiness);
     }
 
     /// Keeps each time mark ahead of a busy generator.
@@ -200,6 +213,7 @@ impl Issuer {
         self.refresh_time_mark(&self.timestamp).await;
         self.refresh_time_mark(&self.uuid7).await;
         self.refresh_time_mark(&self.ulid).await;
+        self.refresh_time_mark(&self.ksuid).await;
     }
 
     /// Once less than half a reservation is left above the high water (which also holds when

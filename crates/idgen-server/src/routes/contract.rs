@@ -15,6 +15,7 @@
 //!   `RateLimit-*` trio, when rate limiting is on, on every limited answer).
 //! - The Swagger UI's own files (`/docs/...`) are left out: they are not part of the API.
 
+use idgen_core::ksuid::Ksuid;
 use idgen_core::random::{Alphabet, Length};
 use idgen_core::{KINDS, Kind, Param};
 use serde_json::{Map, Value, json};
@@ -120,6 +121,7 @@ fn id_schema(kind: Kind) -> Value {
         Kind::Snowflake | Kind::Timestamp | Kind::Counter => "^[1-9][0-9]{0,19}$",
         Kind::Random => "^[0-9A-Za-z_-]{1,1024}$",
         Kind::TypeId => "^([a-z]([a-z_]{0,61}[a-z])?_)?[0-7][0-9a-hjkmnp-tv-z]{25}$",
+        Kind::Ksuid => "^[0-9A-Za-z]{27}$",
         // Non-exhaustive `Kind`: a kind without its own pattern is at least a string (the
         // contract tests check every kind's pattern against real IDs).
         _ => "^.+$",
@@ -141,6 +143,7 @@ fn decode_input_schema(kind: Kind) -> Value {
         }
         Kind::Snowflake => json!({ "type": "integer", "minimum": 1, "maximum": i64::MAX }),
         Kind::Timestamp => json!({ "type": "integer", "minimum": 0, "maximum": u64::MAX }),
+        Kind::Ksuid => json!({ "type": "string", "pattern": ksuid_pattern() }),
         Kind::TypeId => json!({ "type": "string",
             "pattern": "^([a-z]([a-z_]{0,61}[a-z])?_)?[0-7][0-9a-hjkmnp-tv-z]{25}$" }),
         _ => json!({ "type": "string" }),
@@ -149,6 +152,24 @@ fn decode_input_schema(kind: Kind) -> Value {
 
 fn length_schema() -> Value {
     json!({ "type": "integer", "minimum": 1, "maximum": Length::MAX, "default": 21 })
+}
+
+/// Exactly the KSUIDs the decoder reads: 27 base62 characters, as text (the same order as the
+/// value) at most the largest one. For each position, the largest's characters before it and
+/// a smaller one there, anything after; or the largest itself.
+fn ksuid_pattern() -> String {
+    const BASE62: &str = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+    let max = Ksuid::from_parts(u32::MAX, u128::MAX).to_string();
+    let mut branches = Vec::with_capacity(max.len() + 1);
+    for (index, character) in max.char_indices() {
+        let smaller: String = BASE62.chars().take_while(|&c| c != character).collect();
+        if !smaller.is_empty() {
+            let rest = max.len() - index - 1;
+            branches.push(format!("{}[{smaller}][0-9A-Za-z]{{{rest}}}", &max[..index]));
+        }
+    }
+    branches.push(max);
+    format!("^({})$", branches.join("|"))
 }
 
 /// A TypeID prefix as `Prefix::parse` accepts it (the spec's rule).
@@ -345,5 +366,37 @@ fn complete_responses(operation: &mut Value, is_post: bool, is_limited: bool) {
             _ => {}
         }
         response["headers"] = headers;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_ksuid_pattern_takes_exactly_the_ksuids_the_decoder_reads() {
+        let schema = json!({ "type": "string", "pattern": ksuid_pattern() });
+        let validator = jsonschema::draft202012::new(&schema).expect("a valid schema");
+        let max = "aWgEPTl1tmebfsQzFP4bxwgy80V";
+        for text in [
+            max,
+            "000000000000000000000000000",
+            "0ujtsYcgvSTl8PAuAdqWYSMnLOv",
+            "aWgEPTl1tmebfsQzFP4bxwgy80U",
+            "ZZZZZZZZZZZZZZZZZZZZZZZZZZZ",
+        ] {
+            assert!(validator.is_valid(&json!(text)), "{text}");
+            assert!(idgen_core::ksuid::decode(text).is_ok(), "{text}");
+        }
+        for text in [
+            "aWgEPTl1tmebfsQzFP4bxwgy80W",
+            "aWgEPTl1tmebfsQzFP4bxwgy81",
+            "b00000000000000000000000000",
+            "zzzzzzzzzzzzzzzzzzzzzzzzzzz",
+            "aWgEPTl1tmebfsQzFP4bxwgy80V0",
+        ] {
+            assert!(!validator.is_valid(&json!(text)), "{text}");
+            assert!(idgen_core::ksuid::decode(text).is_err(), "{text}");
+        }
     }
 }

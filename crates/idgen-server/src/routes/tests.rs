@@ -369,7 +369,7 @@ async fn kinds_health_and_openapi() {
         kinds["kinds"].as_array().unwrap().iter().map(|k| k["name"].as_str().unwrap()).collect();
     assert_eq!(
         names,
-        ["uuid", "uuid7", "ulid", "snowflake", "timestamp", "counter", "random", "typeid"]
+        ["uuid", "uuid7", "ulid", "snowflake", "timestamp", "counter", "random", "typeid", "ksuid"]
     );
     assert_eq!(call!(&service, get("/healthz")).await.json(), serde_json::json!({"status": "ok"}));
     assert_eq!(call!(&service, get("/readyz")).await.json(), serde_json::json!({"status": "ok"}));

@@ -20,7 +20,7 @@ async fn a_hundred_kill_9_restarts_keep_the_marks_bounded_and_every_kind_issuing
         let first: u64 = batch[0].parse().expect("a number");
         assert!(first > last_timestamp, "life {life}: timestamp {first} after {last_timestamp}");
         last_timestamp = batch[19].parse().expect("a number");
-        for kind in ["uuid7", "ulid", "snowflake", "counter"] {
+        for kind in ["uuid7", "ulid", "snowflake", "counter", "ksuid", "typeid"] {
             let id = app.id(kind, &[]).await;
             if let Some(previous) = last.get(kind) {
                 let increasing = match kind {

@@ -612,7 +612,7 @@ pub fn assert_strictly_increasing(kind: &str, ids: &[String]) {
                 );
             }
         }
-        "uuid7" | "ulid" | "typeid" => {
+        "uuid7" | "ulid" | "typeid" | "ksuid" => {
             for pair in ids.windows(2) {
                 assert!(
                     pair[0] < pair[1],

@@ -37,6 +37,7 @@ async fn lists_every_kind_with_its_properties() {
             ("counter", true, 64),
             ("random", false, 125),
             ("typeid", true, 128),
+            ("ksuid", true, 160),
         ]
     );
     for kind in &body.kinds {

@@ -18,6 +18,7 @@ mod health;
 mod healthcheck;
 mod ids;
 mod kinds;
+mod ksuid;
 mod lifecycle;
 mod malformed;
 mod openapi;

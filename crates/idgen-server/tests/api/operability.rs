@@ -226,7 +226,7 @@ async fn status_json_and_page_show_the_node() {
     assert_eq!(status["lease"]["leased"], false);
     let kinds: Vec<&str> =
         status["marks"].as_array().unwrap().iter().map(|m| m["kind"].as_str().unwrap()).collect();
-    assert_eq!(kinds, ["snowflake", "timestamp", "uuid7", "ulid"]);
+    assert_eq!(kinds, ["snowflake", "timestamp", "uuid7", "ulid", "ksuid"]);
     let orders =
         status["counters"].as_array().unwrap().iter().find(|c| c["name"] == "orders").unwrap();
     assert_eq!(orders["last_issued"], 5);

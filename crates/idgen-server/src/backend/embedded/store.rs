@@ -72,6 +72,7 @@ pub fn key_name(key: Key<'_>) -> Cow<'static, str> {
         Key::Mark(Mark::Timestamp) => Cow::Borrowed("timestamp"),
         Key::Mark(Mark::Uuid7) => Cow::Borrowed("uuid7"),
         Key::Mark(Mark::Ulid) => Cow::Borrowed("ulid"),
+        Key::Mark(Mark::Ksuid) => Cow::Borrowed("ksuid"),
         Key::Mark(Mark::Counter(name)) => Cow::Owned(counter_key(name.as_str())),
     }
 }
@@ -152,6 +153,7 @@ impl EmbeddedStore {
             timestamp_ms: get(Key::Mark(&Mark::Timestamp)),
             uuid7_ms: get(Key::Mark(&Mark::Uuid7)),
             ulid_ms: get(Key::Mark(&Mark::Ulid)),
+            ksuid_ms: get(Key::Mark(&Mark::Ksuid)),
             counters: inner
                 .marks
                 .range::<str, _>((Bound::Included(COUNTER_PREFIX), Bound::Unbounded))
@@ -242,6 +244,7 @@ impl EmbeddedStore {
             (Key::Mark(&Mark::Timestamp), high_water.timestamp_ms),
             (Key::Mark(&Mark::Uuid7), high_water.uuid7_ms),
             (Key::Mark(&Mark::Ulid), high_water.ulid_ms),
+            (Key::Mark(&Mark::Ksuid), high_water.ksuid_ms),
         ]
         .into_iter()
         .map(|(key, value)| (key_name(key).into_owned(), value))
@@ -703,6 +706,7 @@ mod tests {
         assert_eq!(key_name(TIMESTAMP), "timestamp");
         assert_eq!(key_name(Key::Mark(&Mark::Uuid7)), "uuid7");
         assert_eq!(key_name(Key::Mark(&Mark::Ulid)), "ulid");
+        assert_eq!(key_name(Key::Mark(&Mark::Ksuid)), "ksuid");
         assert_eq!(key_name(Key::Mark(&counter("a.b-c_d"))), "counter:a.b-c_d");
     }
 }

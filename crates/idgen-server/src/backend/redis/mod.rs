@@ -187,6 +187,7 @@ impl Backend for RedisBackend {
                 Mark::Timestamp => TimeMark::Timestamp,
                 Mark::Uuid7 => TimeMark::Uuid7,
                 Mark::Ulid => TimeMark::Ulid,
+                Mark::Ksuid => TimeMark::Ksuid,
                 // Counters live in Redis itself (see `shared_counters`).
                 Mark::Counter(_) => {
                     return Err(BackendError::Internal {

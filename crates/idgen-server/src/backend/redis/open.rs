@@ -27,6 +27,7 @@ struct Found {
     timestamp_ms: u64,
     uuid7_ms: u64,
     ulid_ms: u64,
+    ksuid_ms: u64,
 }
 
 /// Opens the back end for `config` on `url`.
@@ -81,6 +82,7 @@ pub fn open(config: &Config, url: &RedisUrl) -> anyhow::Result<Opened> {
         timestamp_ms: found.timestamp_ms,
         uuid7_ms: found.uuid7_ms,
         ulid_ms: found.ulid_ms,
+        ksuid_ms: found.ksuid_ms,
         counters: Vec::new(),
         retired_counters: Vec::new(),
     };
@@ -215,6 +217,7 @@ async fn start(
     let timestamp_ms = store.load_time_mark(TimeMark::Timestamp).await.map_err(unreachable)?;
     let uuid7_ms = store.load_time_mark(TimeMark::Uuid7).await.map_err(unreachable)?;
     let ulid_ms = store.load_time_mark(TimeMark::Ulid).await.map_err(unreachable)?;
+    let ksuid_ms = store.load_time_mark(TimeMark::Ksuid).await.map_err(unreachable)?;
     let fixed = config.worker_id_fixed.then_some(config.worker_id);
     let ttl = Duration::from_millis(config.lease_ttl_ms);
     match lease::acquire(store, fixed, None, token, ttl).await.map_err(unreachable)? {
@@ -228,6 +231,7 @@ async fn start(
                 timestamp_ms,
                 uuid7_ms,
                 ulid_ms,
+                ksuid_ms,
             })
         }
         None => Err(match fixed {

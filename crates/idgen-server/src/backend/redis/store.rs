@@ -6,7 +6,7 @@
 //! - `idgen:{worker-N}:lease` — owner token of worker id N, with a TTL (`SET NX PX`).
 //! - `idgen:{worker-N}:mark` — Unix ms no snowflake of worker N was or will be issued above
 //!   without raising it first. No TTL: it outlives the lease, so the next holder starts above it.
-//! - `idgen:timestamp-mark`, `idgen:uuid7-mark`, `idgen:ulid-mark` — the same for timestamp
+//! - `idgen:timestamp-mark`, `idgen:uuid7-mark`, `idgen:ulid-mark`, `idgen:ksuid-mark` — the same for timestamp
 //!   ids, uuid7s and ULIDs, shared by every node (each node resumes above them after a restart).
 //! - `idgen:rate:{IP}` — the GCRA "theoretical arrival time" of a client, with a TTL.
 //! - `idgen:{store}:id` — the store identity: a random token set once (`SET NX`) by the first
@@ -58,6 +58,7 @@ pub enum TimeMark {
     Timestamp,
     Uuid7,
     Ulid,
+    Ksuid,
 }
 
 /// The commands of the Redis back end over its [`Connections`].
@@ -232,6 +233,7 @@ impl RedisStore {
             TimeMark::Timestamp => "timestamp",
             TimeMark::Uuid7 => "uuid7",
             TimeMark::Ulid => "ulid",
+            TimeMark::Ksuid => "ksuid",
         };
         format!("{}{name}-mark", self.prefix)
     }
