@@ -332,3 +332,39 @@ async fn callers_wait_out_a_rate_limit_instead_of_failing() {
     assert!(elapsed >= Duration::from_millis(4500), "too fast for the limit: {elapsed:?}");
     assert!(elapsed < Duration::from_secs(9), "waited too long: {elapsed:?}");
 }
+
+/// A thousand callers at once against a node limited to 2 requests a second: none gets an
+/// error, none an ID another got; they wait while the refills wait out the 429s.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_callers_under_a_two_per_second_limit_get_no_error() {
+    let server =
+        TestServer::start_with_flags(&["--rate-limit-per-second", "2", "--rate-limit-burst", "2"]);
+    // 100 IDs per refill: the thousand need ten requests, eight of them past the burst.
+    let ids = buffered(&server, BufferConfig::default().with_batch_size(100));
+    let started = Instant::now();
+    let handles: Vec<_> = (0..1000)
+        .map(|_| {
+            let ids = ids.clone();
+            tokio::spawn(async move { ids.snowflake().await })
+        })
+        .collect();
+    let mut all = HashSet::new();
+    let mut errors = Vec::new();
+    for handle in handles {
+        let answer = tokio::time::timeout(CALL_DEADLINE, handle)
+            .await
+            .expect("answered before the deadline")
+            .expect("task did not panic");
+        match answer {
+            Ok(id) => {
+                all.insert(id);
+            }
+            Err(error) => errors.push(error.to_string()),
+        }
+    }
+    assert!(errors.is_empty(), "{} callers got errors, e.g. {:?}", errors.len(), errors.first());
+    assert_eq!(all.len(), 1000, "every caller a different ID");
+    // Ten requests at 2 a second after a burst of 2: about 4 s.
+    let elapsed = started.elapsed();
+    assert!(elapsed >= Duration::from_millis(3500), "too fast for the limit: {elapsed:?}");
+}
