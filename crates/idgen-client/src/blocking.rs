@@ -154,20 +154,6 @@ macro_rules! blocking {
     };
 }
 
-/// As [`blocking!`], for methods that borrow a string or a request.
-macro_rules! blocking_ref {
-    ($(#[$doc:meta])* $name:ident($($arg:ident: $type:ty => $owned:ty),*) -> $out:ty) => {
-        $(#[$doc])*
-        ///
-        /// # Errors
-        /// As the async client's method of the same name.
-        pub fn $name(&self, $($arg: $type),*) -> Result<$out, Error> {
-            $(let $arg: $owned = $arg.to_owned();)*
-            self.run(move |client| async move { client.$name($(&$arg),*).await })
-        }
-    };
-}
-
 impl Client {
     blocking!(/// A UUID version 4.
         uuid() -> Uuid);
@@ -189,8 +175,6 @@ impl Client {
         timestamp() -> u64);
     blocking!(/// `count` timestamps, strictly increasing.
         timestamps(count: u32) -> Vec<u64>);
-    blocking_ref!(/// The next value of the counter `name`.
-        counter(name: &str => String) -> u64);
     blocking!(/// A random string.
         random(options: RandomOptions) -> String);
     blocking!(/// `count` random strings.
@@ -205,6 +189,15 @@ impl Client {
         health() -> HealthResponse);
     blocking!(/// `/readyz`.
         ready() -> HealthResponse);
+
+    /// The next value of the counter `name`.
+    ///
+    /// # Errors
+    /// As the async client's method of the same name.
+    pub fn counter(&self, name: &str) -> Result<u64, Error> {
+        let name = name.to_owned();
+        self.run(move |client| async move { client.counter(&name).await })
+    }
 
     /// The next `count` values of the counter `name`.
     ///

@@ -9,12 +9,9 @@ use std::process::{Output, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use common::{TestServer, dead_url, is_recent};
+use common::{RUN_DEADLINE, TestServer, dead_url, idgen_command, is_recent};
 use idgen_core::Kind;
 use idgen_core::wire::{DecodeResponse, IdResponse, IdsResponse, KindsResponse};
-
-/// Generous: a debug build fetching 100 000 IDs on a loaded two-core CI machine.
-const RUN_DEADLINE: Duration = Duration::from_secs(120);
 
 /// What one run of `idgen` left behind.
 struct Run {
@@ -47,17 +44,6 @@ impl Run {
 }
 
 /// `idgen` with none of the developer's `IDGEN_*` settings (server, key, CA).
-fn idgen_command() -> assert_cmd::Command {
-    let mut command = assert_cmd::Command::new(env!("CARGO_BIN_EXE_idgen"));
-    for (key, _) in std::env::vars_os() {
-        if key.to_string_lossy().starts_with("IDGEN_") {
-            command.env_remove(key);
-        }
-    }
-    command.timeout(RUN_DEADLINE);
-    command
-}
-
 fn run_command(mut command: assert_cmd::Command) -> Run {
     let Output { status, stdout, stderr } = command.output().expect("run idgen");
     Run {

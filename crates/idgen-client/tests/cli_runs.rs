@@ -12,20 +12,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::TestServer;
-
-const RUN_DEADLINE: Duration = Duration::from_secs(60);
-
-fn idgen() -> assert_cmd::Command {
-    let mut command = assert_cmd::Command::new(env!("CARGO_BIN_EXE_idgen"));
-    for (key, _) in std::env::vars_os() {
-        if key.to_string_lossy().starts_with("IDGEN_") {
-            command.env_remove(key);
-        }
-    }
-    command.timeout(RUN_DEADLINE);
-    command
-}
+use common::{TestServer, idgen_command as idgen};
 
 /// `idgen --server URL ARGS` with stdout and stderr piped: (status, stdout, stderr).
 fn piped(url: &str, args: &[&str]) -> (Option<i32>, String, String) {

@@ -55,6 +55,7 @@ use idgen_core::wire::IdRequest;
 use tokio::sync::oneshot;
 
 use super::BufferConfig;
+use crate::request;
 use crate::{Client, Error, RandomOptions};
 
 /// How many batches in a row may arrive older than `max_age` before waiting callers get an
@@ -90,21 +91,9 @@ impl Source {
     fn request(&self, count: Option<u32>) -> IdRequest {
         match self {
             Source::Kind(_) => IdRequest { count, ..IdRequest::default() },
-            Source::Counter(name) => {
-                IdRequest { count, name: Some(name.clone()), ..IdRequest::default() }
-            }
-            Source::Random(options) => IdRequest {
-                count,
-                name: None,
-                length: Some(u32::try_from(options.length.get()).expect("Length is at most 1024")),
-                alphabet: Some(options.alphabet.name().to_owned()),
-                prefix: None,
-            },
-            Source::TypeId(prefix) => IdRequest {
-                count,
-                prefix: (!prefix.is_empty()).then(|| prefix.clone()),
-                ..IdRequest::default()
-            },
+            Source::Counter(name) => request::named(name, count),
+            Source::Random(options) => options.to_request(count),
+            Source::TypeId(prefix) => request::prefixed(prefix, count),
         }
     }
 }

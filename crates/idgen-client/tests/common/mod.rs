@@ -178,6 +178,25 @@ impl Drop for TestServer {
     }
 }
 
+/// The longest an `idgen` process may run in a test before it is killed. Generous: a debug
+/// build fetching 100 000 IDs on a loaded two-core CI machine.
+#[allow(dead_code)]
+pub const RUN_DEADLINE: Duration = Duration::from_secs(120);
+
+/// The `idgen` binary with no `IDGEN_*` variable of the test's environment and a deadline.
+// Only the CLI test binaries run it.
+#[allow(dead_code)]
+pub fn idgen_command() -> assert_cmd::Command {
+    let mut command = assert_cmd::Command::new(env!("CARGO_BIN_EXE_idgen"));
+    for (key, _) in std::env::vars_os() {
+        if key.to_string_lossy().starts_with("IDGEN_") {
+            command.env_remove(key);
+        }
+    }
+    command.timeout(RUN_DEADLINE);
+    command
+}
+
 /// A URL on which nothing listens: a port the kernel just handed out and got back.
 pub fn dead_url() -> String {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");

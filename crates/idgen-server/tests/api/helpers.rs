@@ -349,19 +349,23 @@ pub fn parse_startup_line_of_mode(line: &str, mode: &str) -> (String, u16) {
     (address.to_owned(), worker_id)
 }
 
+/// `text` with every byte but the unreserved ones (`A-Z a-z 0-9 - _ . ~`) percent-encoded: a
+/// query value, or an ID in a path segment.
+pub fn percent_encode(text: &str) -> String {
+    text.bytes()
+        .map(|byte| match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (byte as char).to_string()
+            }
+            other => format!("%{other:02X}"),
+        })
+        .collect()
+}
+
 /// `path?k=v&...` with keys and values percent-encoded (reqwest here is built without its
 /// `query` feature).
 pub fn with_query(path: &str, query: &[(&str, &str)]) -> String {
-    fn encode(text: &str) -> String {
-        text.bytes()
-            .map(|byte| match byte {
-                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                    (byte as char).to_string()
-                }
-                other => format!("%{other:02X}"),
-            })
-            .collect()
-    }
+    let encode = percent_encode;
     if query.is_empty() {
         return path.to_owned();
     }

@@ -9,22 +9,10 @@ use idgen_core::wire::ErrorCode;
 use reqwest::StatusCode;
 use serde_json::Value;
 
-use crate::helpers::{Options, assert_error, spawn_app};
+use crate::helpers::{Options, assert_error, percent_encode, spawn_app};
 
 fn now_ms() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).expect("after 1970").as_millis() as u64
-}
-
-/// Percent-encodes everything but unreserved characters, for an ID in a path segment.
-fn path_segment(text: &str) -> String {
-    text.bytes()
-        .map(|byte| match byte {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                (byte as char).to_string()
-            }
-            _ => format!("%{byte:02X}"),
-        })
-        .collect()
 }
 
 fn vectors(file: &str) -> Vec<Value> {
@@ -88,7 +76,7 @@ async fn the_spec_vectors_decode_over_http() {
     let app = spawn_app(Options::new());
     for row in vectors("valid.json") {
         let text = row["typeid"].as_str().expect("typeid");
-        let (decoded, raw) = app.decoded("typeid", &path_segment(text)).await;
+        let (decoded, raw) = app.decoded("typeid", &percent_encode(text)).await;
         assert_eq!(decoded.id, text, "{raw}");
         assert_eq!(decoded.prefix.as_deref(), row["prefix"].as_str(), "{raw}");
         assert_eq!(decoded.uuid.as_deref(), row["uuid"].as_str(), "{raw}");
@@ -102,7 +90,7 @@ async fn the_spec_vectors_decode_over_http() {
             // No path segment at all: the route is not matched (a JSON 404, checked elsewhere).
             continue;
         }
-        let response = app.decode("typeid", &path_segment(text)).await;
+        let response = app.decode("typeid", &percent_encode(text)).await;
         assert_error(response, StatusCode::BAD_REQUEST, ErrorCode::InvalidId).await;
     }
 }
