@@ -79,6 +79,11 @@ fn clones_share_it_across_threads_and_the_last_one_stops_its_thread() {
     let server = TestServer::start();
     let before = threads();
     let client = Client::new(&server.url).expect("valid URL");
+    // The thread names itself once it runs, which may be just after `new` returns.
+    let named = std::time::Instant::now() + Duration::from_secs(5);
+    while threads() == before && std::time::Instant::now() < named {
+        std::thread::sleep(Duration::from_millis(5));
+    }
     assert_eq!(threads(), before + 1, "one thread of its own");
     let workers: Vec<_> = (0..4)
         .map(|_| {
