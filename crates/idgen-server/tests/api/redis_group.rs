@@ -85,6 +85,45 @@ fn script_calls(redis: &RedisServer) -> u64 {
         .unwrap_or(0)
 }
 
+/// `PILED` requests for 1 to 4 values of `kind` (with `query`) on every node, sent while Redis
+/// is stopped (under the 1 s call timeout) so that they all wait together; returns what each
+/// got and the script calls Redis then served.
+async fn piled_up(
+    redis: &RedisServer,
+    nodes: &[TestApp],
+    kind: &str,
+    query: &str,
+) -> (Vec<Answers>, u64) {
+    redis.cli(&["CONFIG", "RESETSTAT"]);
+    redis.pause();
+    let mut tasks = Vec::new();
+    for (index, node) in nodes.iter().enumerate() {
+        for client in 0..PILED {
+            let count = 1 + (index + client) % 4;
+            let url = node.url(&format!("/v1/ids/{kind}?count={count}{query}"));
+            let http = node.client.clone();
+            tasks.push(tokio::spawn(async move {
+                let response = http.get(url).send().await.expect("GET ids");
+                assert_eq!(response.status(), 200, "node {index}");
+                let body: idgen_core::wire::IdsResponse = response.json().await.expect("body");
+                assert_eq!(body.ids.len(), count);
+                vec![numeric(&body.ids)]
+            }));
+        }
+    }
+    // Long enough for every request to reach its node on a loaded machine, short enough for
+    // the round trip each node sent first to be answered within the call timeout.
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    redis.resume();
+    let mut answers = Vec::new();
+    for task in tasks {
+        answers.push(task.await.expect("client task"));
+    }
+    (answers, script_calls(redis))
+}
+
+const PILED: usize = 20;
+
 #[tokio::test(flavor = "multi_thread")]
 async fn strict_counters_share_round_trips_and_keep_every_strict_promise_on_three_nodes() {
     let Some(redis) = RedisServer::start(
@@ -102,18 +141,30 @@ async fn strict_counters_share_round_trips_and_keep_every_strict_promise_on_thre
     // Nothing buffered, nothing skipped: Redis handed out exactly what the clients got.
     let stored: u64 =
         redis.cli(&["GET", "idgen:counter:{orders}"]).trim().parse().expect("counter");
+    // How much requests share round trips under free-running load depends on how busy the
+    // machine is: printed, and asserted below where the concurrency is known.
     eprintln!("strict counter: {requests} requests, {values} values, {calls} script calls");
     assert_eq!(stored, values, "values taken from Redis but not handed out");
-    // Every counter round trip is one script call; the rest (lease renewals) are a handful.
-    assert!(calls < requests / 2, "{calls} round trips for {requests} requests: not grouped");
-
-    // Shared timestamps are grouped the same way.
-    redis.cli(&["CONFIG", "RESETSTAT"]);
     let clients = load(&nodes, "timestamp", &[]).await;
-    let calls = script_calls(&redis);
     let values = check("timestamp", &clients);
-    eprintln!("shared timestamps: {requests} requests, {values} ids, {calls} script calls");
-    assert!(calls < requests / 2, "{calls} round trips for {requests} requests: not grouped");
+    eprintln!("shared timestamps: {requests} requests, {values} ids");
+
+    // 20 requests wait together on each node: the one that came first has its round trip in
+    // flight, the other 19 share the next one. Two script calls per node, plus at most a
+    // lease renewal each and a straggler or two; one call per request would be 60.
+    for (kind, query) in [("counter", "&name=piled"), ("timestamp", "")] {
+        let (clients, calls) = piled_up(&redis, &nodes, kind, query).await;
+        let values = check(kind, &clients);
+        eprintln!(
+            "{kind}, piled up: {} requests, {values} values, {calls} script calls",
+            PILED * 3
+        );
+        assert!(calls <= 2 * 3 + 5, "{calls} round trips for {} waiting requests", PILED * 3);
+        if kind == "counter" {
+            let stored = redis.cli(&["GET", "idgen:counter:{piled}"]);
+            assert_eq!(stored.trim(), values.to_string(), "taken from Redis but not handed out");
+        }
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
