@@ -235,7 +235,7 @@ pub(crate) fn route_url(base: &Url, segments: &[&str]) -> Url {
 /// `GET /v1/ids/{kind}` on `base`, with the request's parameters as the query.
 pub(crate) fn ids_url(base: &Url, kind: Kind, request: &IdRequest) -> Url {
     let mut url = route_url(base, &["v1", "ids", kind.name()]);
-    let IdRequest { count, name, length, alphabet, prefix } = request;
+    let IdRequest { count, name, length, alphabet, chars, prefix } = request;
     let count = count.map(|count| count.to_string());
     let length = length.map(|length| length.to_string());
     let pairs = [
@@ -243,6 +243,7 @@ pub(crate) fn ids_url(base: &Url, kind: Kind, request: &IdRequest) -> Url {
         (Param::Name.key(), name.as_deref()),
         (Param::Length.key(), length.as_deref()),
         (Param::Alphabet.key(), alphabet.as_deref()),
+        (Param::Chars.key(), chars.as_deref()),
         (Param::Prefix.key(), prefix.as_deref()),
     ];
     // Only touch the query when there is one: an empty query would leave a bare `?`.

@@ -68,7 +68,7 @@ pub use client::{
 pub use endpoint::DEFAULT_COOL_DOWN;
 pub use error::Error;
 pub use idgen_core::ksuid::Ksuid;
-pub use idgen_core::random::{Alphabet, Length};
+pub use idgen_core::random::{Alphabet, CharSet, Length};
 pub use idgen_core::typeid::TypeId;
 pub use idgen_core::wire::{
     self, DecodeResponse, ErrorCode, HealthResponse, IdRequest, KindDescription, KindsResponse,

@@ -20,6 +20,9 @@ use crate::Error;
 /// let api_key = RandomOptions::new(Length::new(32)?, Alphabet::Base58);
 /// assert_eq!(api_key.length.get(), 32);
 /// assert!(Length::new(5000).is_err(), "1..=1024 is checked before any request");
+/// // Your own alphabet (NanoID's customAlphabet), checked before any request too.
+/// let pin = RandomOptions::new(Length::new(6)?, Alphabet::custom("0123456789")?);
+/// assert!(Alphabet::custom("aab").is_err(), "2 to 95 distinct printable ASCII characters");
 /// # Ok::<(), idgen_client::ParamError>(())
 /// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -37,11 +40,17 @@ impl RandomOptions {
     }
 
     pub(crate) fn to_request(self, count: Option<u32>) -> IdRequest {
+        // A caller's own alphabet travels as its characters, a named one by its name.
+        let (alphabet, chars) = match self.alphabet {
+            Alphabet::Custom(set) => (None, Some(set.to_string())),
+            named => (Some(named.name().to_owned()), None),
+        };
         IdRequest {
             count,
             name: None,
             length: Some(u32::try_from(self.length.get()).expect("Length is at most 1024")),
-            alphabet: Some(self.alphabet.name().to_owned()),
+            alphabet,
+            chars,
             prefix: None,
         }
     }

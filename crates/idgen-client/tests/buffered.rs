@@ -277,6 +277,21 @@ async fn counters_random_options_and_typeid_prefixes_have_pools_of_their_own() {
         tokens.extend([short, long, default]);
     }
     assert_eq!(tokens.len(), 450, "duplicates");
+    // A custom alphabet has its own pool, one per set of characters.
+    let custom = |chars| {
+        RandomOptions::new(
+            Length::new(24).expect("in range"),
+            Alphabet::custom(chars).expect("valid"),
+        )
+    };
+    for _ in 0..150 {
+        let ab = ids.random(custom("ab")).await.expect("ab");
+        let xyz = ids.random(custom("xyz")).await.expect("xyz");
+        assert!(
+            ab.chars().all(|c| "ab".contains(c)) && xyz.chars().all(|c| "xyz".contains(c)),
+            "{ab} {xyz}"
+        );
+    }
 
     // TypeIDs: a pool per prefix, each strictly increasing across refills.
     let (mut users, mut orders) = (Vec::new(), Vec::new());

@@ -231,6 +231,26 @@ fn random_takes_length_and_alphabet() {
 }
 
 #[test]
+fn random_takes_a_custom_alphabet_checked_before_any_request() {
+    let server = TestServer::start();
+    // Characters the query string must escape go through as themselves.
+    let run = idgen(&server.url, &["random", "--length", "40", "--chars", "&+ %=#", "-n", "50"]);
+    run.success();
+    let ids = run.lines();
+    assert_eq!(ids.len(), 50);
+    for id in &ids {
+        assert!(id.len() == 40 && id.chars().all(|c| "&+ %=#".contains(c)), "{id:?}");
+    }
+    assert!(ids.iter().any(|id| id.contains('+')) && ids.iter().any(|id| id.contains(' ')));
+    // Refused by the CLI as the server would refuse it, without a request: the server here
+    // is not even reachable.
+    let run = idgen(&dead_url(), &["random", "--chars", "aa"]);
+    assert_eq!(run.status, Some(2), "{}", run.stderr);
+    assert!(run.stderr.contains("has a character twice"), "{}", run.stderr);
+    assert_eq!(run.stdout, "");
+}
+
+#[test]
 fn decodes_a_snowflake_it_printed() {
     let server = TestServer::start();
     let issued = idgen(&server.url, &["snowflake"]);

@@ -56,6 +56,13 @@ async fn typed_methods_return_parsed_ids() {
     let token = client.random(options).await.expect("random nanoid");
     assert_eq!(token.len(), 40);
     assert!(token.bytes().all(|byte| byte.is_ascii_alphanumeric() || byte == b'_' || byte == b'-'));
+    let digits = Alphabet::custom("0123456789").expect("a valid alphabet");
+    let options = RandomOptions::new(Length::new(12).expect("in range"), digits);
+    let tokens = client.randoms(options, 50).await.expect("random digits");
+    assert_eq!(tokens.len(), 50);
+    assert!(
+        tokens.iter().all(|token| token.len() == 12 && token.bytes().all(|b| b.is_ascii_digit()))
+    );
 }
 
 #[tokio::test]

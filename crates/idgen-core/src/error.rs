@@ -57,6 +57,15 @@ pub enum ParamError {
     /// `alphabet` names none of the [`Alphabet`](crate::random::Alphabet)s.
     #[error("unknown alphabet; use one of: alphanumeric, hex, base58, nanoid")]
     Alphabet,
+    /// A random string's own alphabet (`chars`) is not 2 to 95 distinct printable ASCII
+    /// characters.
+    #[error(
+        "chars {reason}; give 2 to 95 distinct printable ASCII characters (space to ~), percent-encoded"
+    )]
+    Chars {
+        /// What is wrong with it, e.g. `has a character twice`.
+        reason: &'static str,
+    },
     /// A counter name is empty, longer than 64 characters or has one outside `[A-Za-z0-9_.-]`.
     #[error("counter name must be 1 to 64 characters from A-Z a-z 0-9 _ . -")]
     CounterName,
@@ -64,6 +73,9 @@ pub enum ParamError {
     /// starts or ends with `_`.
     #[error("prefix must be at most 63 characters from a-z and _, not starting or ending with _")]
     Prefix,
+    /// A decode route's `strict` is neither `true` nor `false`.
+    #[error("strict must be true or false")]
+    Strict,
     /// A worker id is above 1023; it comes from configuration, never from a request.
     #[error("worker id must be an integer from 0 to 1023")]
     WorkerId,
@@ -79,6 +91,17 @@ pub enum DecodeError {
         kind: &'static str,
         /// What is wrong with the text, as a phrase for the API's users.
         reason: &'static str,
+    },
+    /// The ID decodes to a time past 9999-12-31T23:59:59.999Z, which RFC 3339 cannot write
+    /// (a uuid7 or ULID holds times up to the year 10889, a `timestamp` any u64).
+    #[error(
+        "this {kind} id decodes to {timestamp_ms} ms since the Unix epoch, past 9999-12-31T23:59:59.999Z, the last time RFC 3339 can write"
+    )]
+    TimeOutOfRange {
+        /// The kind's catalogue name.
+        kind: &'static str,
+        /// The time the ID holds, in Unix ms.
+        timestamp_ms: u64,
     },
     /// The kind's IDs carry nothing to decode (`counter`, `random`), whatever the text.
     #[error("ids of kind {kind} cannot be decoded")]

@@ -38,11 +38,22 @@ pub type Decoder = fn(&str, &DecodeContext) -> Result<DecodeResponse, DecodeErro
 pub struct DecodeContext {
     /// Unix ms that snowflake time 0 stands for (the server's `IDGEN_SNOWFLAKE_EPOCH_MS`).
     pub snowflake_epoch_ms: u64,
+    /// Accept only the canonical text of an ID (`?strict=true`): UUIDs lowercase and
+    /// hyphenated with a defined version, ULIDs upper case, numbers without leading zeros.
+    /// Lenient (the default): whatever the kind's parser reads.
+    pub strict: bool,
 }
 
 impl Default for DecodeContext {
     fn default() -> Self {
-        Self { snowflake_epoch_ms: snowflake::DEFAULT_EPOCH_MS }
+        Self { snowflake_epoch_ms: snowflake::DEFAULT_EPOCH_MS, strict: false }
+    }
+}
+
+impl DecodeContext {
+    /// This context, strict or lenient.
+    pub fn strict(self, strict: bool) -> Self {
+        Self { strict, ..self }
     }
 }
 
@@ -53,8 +64,10 @@ pub enum Param {
     Name,
     /// The length of a random string.
     Length,
-    /// The alphabet of a random string.
+    /// The alphabet of a random string, by name.
     Alphabet,
+    /// A random string's own alphabet: the characters themselves.
+    Chars,
     /// A TypeID's type prefix.
     Prefix,
 }
@@ -66,6 +79,7 @@ impl Param {
             Param::Name => "name",
             Param::Length => "length",
             Param::Alphabet => "alphabet",
+            Param::Chars => "chars",
             Param::Prefix => "prefix",
         }
     }
@@ -78,6 +92,9 @@ impl Param {
             }
             Param::Length => "Characters per string, 1 to 1024 (default 21)",
             Param::Alphabet => "alphanumeric (default), hex, base58 or nanoid",
+            Param::Chars => {
+                "Your own alphabet instead: 2 to 95 distinct printable ASCII characters, percent-encoded (wins over alphabet)"
+            }
             Param::Prefix => {
                 "Type prefix, 0 to 63 of a-z and _, not starting or ending with _ (default none)"
             }
@@ -153,11 +170,18 @@ impl Kind {
         self.info().params.contains(&param)
     }
 
-    /// Decodes `id` as an ID of this kind.
+    /// Decodes `id` as an ID of this kind. A time past what RFC 3339 can write (the year
+    /// 9999) is refused, for every kind, rather than written with a longer year.
     pub fn decode(self, id: &str, context: &DecodeContext) -> Result<DecodeResponse, DecodeError> {
         let info = self.info();
         let decode = info.decode.ok_or(DecodeError::NotDecodable { kind: info.name })?;
-        decode(id, context)
+        let response = decode(id, context)?;
+        match response.timestamp_ms {
+            Some(timestamp_ms) if timestamp_ms > crate::wire::MAX_RFC3339_MS => {
+                Err(DecodeError::TimeOutOfRange { kind: info.name, timestamp_ms })
+            }
+            _ => Ok(response),
+        }
     }
 }
 
@@ -196,5 +220,102 @@ mod tests {
             Err(DecodeError::NotDecodable { kind: "counter" })
         );
         assert_eq!(Kind::Timestamp.decode("5", &context).unwrap().timestamp_ms, Some(5));
+    }
+
+    #[test]
+    fn strict_decoding_takes_only_the_canonical_text() {
+        let lenient = DecodeContext::default();
+        let strict = lenient.strict(true);
+        let uuid = "3a3d11a2-c2f6-42bd-8035-9cdbf03ea359";
+        let uuid7 = "01a21bf7-6d9f-75c4-8e6a-08a285d83c6f";
+        let nil = "00000000-0000-0000-0000-000000000000";
+        let max = "ffffffff-ffff-ffff-ffff-ffffffffffff";
+        let canonical = [
+            (Kind::Uuid, uuid),
+            (Kind::Uuid, nil),
+            (Kind::Uuid, max),
+            (Kind::Uuid7, uuid7),
+            (Kind::Ulid, "01M8DZEVD7B92P8E65XMYX0CZX"),
+            (Kind::Snowflake, "914059344088137728"),
+            (Kind::Timestamp, "1795765530049"),
+            (Kind::Timestamp, "0"),
+            (Kind::TypeId, "user_01m8y4ew3peqdahftvas6hqk4v"),
+            (Kind::Ksuid, "0ujtsYcgvSTl8PAuAdqWYSMnLOv"),
+        ];
+        for (kind, text) in canonical {
+            assert!(kind.decode(text, &strict).is_ok(), "{kind} {text}: canonical");
+            assert_eq!(kind.decode(text, &strict), kind.decode(text, &lenient), "{kind} {text}");
+        }
+        let braced = format!("{{{uuid}}}");
+        let urn = format!("urn:uuid:{uuid}");
+        let lenient_only = [
+            (Kind::Uuid, uuid.to_uppercase()),
+            (Kind::Uuid, uuid.replace('-', "")),
+            (Kind::Uuid, braced),
+            (Kind::Uuid, urn),
+            // Versions RFC 9562 does not define (0, 9), and version 4 with Microsoft's variant.
+            (Kind::Uuid, "3a3d11a2-c2f6-02bd-8035-9cdbf03ea359".to_owned()),
+            (Kind::Uuid, "3a3d11a2-c2f6-92bd-8035-9cdbf03ea359".to_owned()),
+            (Kind::Uuid, "3a3d11a2-c2f6-42bd-c035-9cdbf03ea359".to_owned()),
+            (Kind::Uuid7, uuid7.to_uppercase()),
+            (Kind::Uuid7, uuid7.replace('-', "")),
+            (Kind::Ulid, "01m8dzevd7b92p8e65xmyx0czx".to_owned()),
+            (Kind::Snowflake, "0914059344088137728".to_owned()),
+            (Kind::Timestamp, "01795765530049".to_owned()),
+        ];
+        for (kind, text) in lenient_only {
+            assert!(kind.decode(&text, &lenient).is_ok(), "{kind} {text}: lenient reads it");
+            match kind.decode(&text, &strict) {
+                Err(DecodeError::Malformed { reason, .. }) => {
+                    assert!(reason.starts_with("strict: "), "{kind} {text}: {reason}")
+                }
+                other => panic!("{kind} {text}: strict gave {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn a_time_past_the_year_9999_is_refused_rather_than_printed() {
+        use crate::wire::MAX_RFC3339_MS;
+        let context = DecodeContext::default();
+        let last = Kind::Timestamp.decode(&MAX_RFC3339_MS.to_string(), &context).unwrap();
+        assert_eq!(last.time.as_deref(), Some("9999-12-31T23:59:59.999Z"));
+        let past = |kind: Kind, text: &str| {
+            assert_eq!(
+                kind.decode(text, &context),
+                Err(DecodeError::TimeOutOfRange {
+                    kind: kind.name(),
+                    timestamp_ms: MAX_RFC3339_MS + 1
+                }),
+                "{text}"
+            );
+        };
+        past(Kind::Timestamp, &(MAX_RFC3339_MS + 1).to_string());
+        // uuid7, ULID and a TypeID of a uuid7 hold 48-bit ms: up to the year 10889.
+        let uuid7 =
+            |ms: u64| crate::Uuid::from_u128((u128::from(ms) << 80) | (0x7 << 76) | (0b10 << 62));
+        let ulid = |ms: u64| crate::Ulid::from_parts(ms, 0).to_string();
+        let typeid = |ms: u64| {
+            let mut text = Vec::new();
+            crate::typeid::encode_into(&crate::typeid::Prefix::default(), uuid7(ms), &mut text);
+            String::from_utf8(text).unwrap()
+        };
+        for (kind, text) in [
+            (Kind::Uuid7, uuid7(MAX_RFC3339_MS).to_string()),
+            (Kind::Ulid, ulid(MAX_RFC3339_MS)),
+            (Kind::TypeId, typeid(MAX_RFC3339_MS)),
+        ] {
+            let decoded = kind.decode(&text, &context).unwrap_or_else(|e| panic!("{text}: {e}"));
+            assert_eq!(decoded.time.as_deref(), Some("9999-12-31T23:59:59.999Z"), "{kind}");
+        }
+        past(Kind::Uuid7, &uuid7(MAX_RFC3339_MS + 1).to_string());
+        past(Kind::Ulid, &ulid(MAX_RFC3339_MS + 1));
+        past(Kind::TypeId, &typeid(MAX_RFC3339_MS + 1));
+        // A TypeID of another version carries no time, so nothing to refuse.
+        let mut text = Vec::new();
+        let v4 = crate::Uuid::from_u128((u128::MAX >> 1) & !(0xF << 76) | (0x4 << 76));
+        crate::typeid::encode_into(&crate::typeid::Prefix::default(), v4, &mut text);
+        let decoded = Kind::TypeId.decode(std::str::from_utf8(&text).unwrap(), &context).unwrap();
+        assert_eq!(decoded.timestamp_ms, None);
     }
 }

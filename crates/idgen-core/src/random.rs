@@ -1,4 +1,6 @@
-//! Random strings from a CSPRNG over a fixed alphabet, without modulo bias.
+//! Random strings from a CSPRNG over a named or a caller's alphabet, without modulo bias.
+
+use std::borrow::Cow;
 
 use rand::Rng;
 
@@ -8,17 +10,17 @@ use crate::{KindInfo, ParamError};
 /// Catalogue entry of `random`: takes `length` and `alphabet`, has no decoder.
 pub const INFO: KindInfo = KindInfo {
     name: "random",
-    description: "random string from a CSPRNG; length 1..=1024 (default 21), alphabets alphanumeric, hex, base58, nanoid",
+    description: "random string from a CSPRNG; length 1..=1024 (default 21), alphabets alphanumeric, hex, base58, nanoid or your own chars",
     sortable: false,
     time_based: false,
     bits: 125,
     text_len: 21,
-    params: &[Param::Length, Param::Alphabet],
+    params: &[Param::Length, Param::Alphabet, Param::Chars],
     decode: None,
 };
 
 /// The alphabets a random string can be drawn from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum Alphabet {
     /// `0-9A-Za-z`
     #[default]
@@ -29,15 +31,25 @@ pub enum Alphabet {
     Base58,
     /// NanoID's URL-safe `A-Za-z0-9_-`.
     Nanoid,
+    /// The caller's own characters (the `chars` parameter), like NanoID's `customAlphabet`.
+    Custom(CharSet),
 }
 
 impl Alphabet {
-    /// Every alphabet, in the order the docs list them.
+    /// Every named alphabet, in the order the docs list them.
     pub const ALL: [Alphabet; 4] =
         [Alphabet::Alphanumeric, Alphabet::Hex, Alphabet::Base58, Alphabet::Nanoid];
 
     /// The characters, in ascending byte order.
-    pub fn chars(self) -> &'static [u8] {
+    pub fn chars(self) -> Cow<'static, [u8]> {
+        match self {
+            Alphabet::Custom(set) => Cow::Owned(set.to_bytes()),
+            named => Cow::Borrowed(named.named_chars()),
+        }
+    }
+
+    /// A named alphabet's characters; empty for [`Alphabet::Custom`] (see [`Alphabet::chars`]).
+    fn named_chars(self) -> &'static [u8] {
         match self {
             Alphabet::Alphanumeric => {
                 b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
@@ -45,17 +57,25 @@ impl Alphabet {
             Alphabet::Hex => b"0123456789abcdef",
             Alphabet::Base58 => b"123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz",
             Alphabet::Nanoid => b"-0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ_abcdefghijklmnopqrstuvwxyz",
+            Alphabet::Custom(_) => b"",
         }
     }
 
-    /// The wire name (`alphanumeric`, `hex`, `base58`, `nanoid`).
+    /// The wire name (`alphanumeric`, `hex`, `base58`, `nanoid`; `custom` for the caller's
+    /// own, which travel as `chars`).
     pub fn name(self) -> &'static str {
         match self {
             Alphabet::Alphanumeric => "alphanumeric",
             Alphabet::Hex => "hex",
             Alphabet::Base58 => "base58",
             Alphabet::Nanoid => "nanoid",
+            Alphabet::Custom(_) => "custom",
         }
+    }
+
+    /// The caller's own alphabet from the text of `chars` (see [`CharSet::parse`]).
+    pub fn custom(chars: &str) -> Result<Self, ParamError> {
+        CharSet::parse(chars).map(Alphabet::Custom)
     }
 }
 
@@ -67,11 +87,95 @@ impl std::fmt::Display for Alphabet {
 
 impl std::str::FromStr for Alphabet {
     type Err = ParamError;
+    /// A named alphabet; the caller's own come from [`Alphabet::custom`].
     fn from_str(name: &str) -> Result<Self, ParamError> {
         Alphabet::ALL
             .into_iter()
             .find(|alphabet| alphabet.name() == name)
             .ok_or(ParamError::Alphabet)
+    }
+}
+
+/// A caller's alphabet: 2 to 95 distinct printable ASCII characters (space to `~`), held as a
+/// set of bytes so that it is `Copy` and 16 bytes whatever its size. The order the caller gave
+/// them in is not kept: a uniform draw does not depend on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct CharSet([u64; 2]);
+
+impl CharSet {
+    /// The most characters `chars` may have, as text (printable ASCII has only 95, so a longer
+    /// text always repeats one).
+    pub const MAX_TEXT: usize = 256;
+    /// The fewest characters: one would give the same string every time.
+    pub const MIN: usize = 2;
+
+    /// Reads `text` as a set of 2 to 95 distinct printable ASCII characters; a repeated one,
+    /// one outside `' '..='~'` or fewer than two is a [`ParamError::Chars`] saying which.
+    pub fn parse(text: &str) -> Result<Self, ParamError> {
+        if text.len() > Self::MAX_TEXT {
+            return Err(ParamError::Chars { reason: "is longer than 256 characters" });
+        }
+        let mut set = CharSet([0; 2]);
+        for byte in text.bytes() {
+            if !(b' '..=b'~').contains(&byte) {
+                return Err(ParamError::Chars {
+                    reason: "has a character outside printable ASCII",
+                });
+            }
+            if set.contains(byte) {
+                return Err(ParamError::Chars { reason: "has a character twice" });
+            }
+            set.0[usize::from(byte / 64)] |= 1 << (byte % 64);
+        }
+        if set.len() < Self::MIN {
+            return Err(ParamError::Chars { reason: "has fewer than 2 characters" });
+        }
+        Ok(set)
+    }
+
+    /// Whether `byte` is one of the characters.
+    pub fn contains(self, byte: u8) -> bool {
+        byte < 128 && self.0[usize::from(byte / 64)] & (1 << (byte % 64)) != 0
+    }
+
+    /// How many characters.
+    pub fn len(self) -> usize {
+        (self.0[0].count_ones() + self.0[1].count_ones()) as usize
+    }
+
+    /// Never: a set has at least [`CharSet::MIN`] characters.
+    pub fn is_empty(self) -> bool {
+        self.len() == 0
+    }
+
+    /// The characters in ascending byte order.
+    pub fn to_bytes(self) -> Vec<u8> {
+        (b' '..=b'~').filter(|&byte| self.contains(byte)).collect()
+    }
+
+    /// The characters in ascending order, into a table a draw indexes (no allocation).
+    fn table(self) -> ([u8; 95], usize) {
+        let mut table = [0u8; 95];
+        let mut size = 0;
+        for byte in (b' '..=b'~').filter(|&byte| self.contains(byte)) {
+            table[size] = byte;
+            size += 1;
+        }
+        (table, size)
+    }
+}
+
+impl std::fmt::Display for CharSet {
+    /// The characters in ascending order: what `chars` is sent as.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(std::str::from_utf8(&self.to_bytes()).expect("printable ASCII"))
+    }
+}
+
+impl std::str::FromStr for CharSet {
+    type Err = ParamError;
+    fn from_str(text: &str) -> Result<Self, ParamError> {
+        CharSet::parse(text)
     }
 }
 
@@ -121,7 +225,8 @@ pub fn generate<R: Rng + ?Sized>(rng: &mut R, length: Length, alphabet: Alphabet
 /// smallest power of two covering the alphabet (6 bits, 64 values, for 58 or 62 characters),
 /// and is used only if it indexes the alphabet. `byte % 62` would instead make the first
 /// 256 % 62 = 8 characters 25% more likely than the rest. For the 16- and 64-character
-/// alphabets nothing is ever rejected. Draws use disjoint bits of the word, so they are as
+/// alphabets nothing is ever rejected; a caller's 95 characters take 7 bits, a quarter
+/// rejected. Draws use disjoint bits of the word, so they are as
 /// independent as the words; a 21-character alphanumeric ID takes three words.
 pub fn generate_into<R: Rng + ?Sized>(
     rng: &mut R,
@@ -129,7 +234,17 @@ pub fn generate_into<R: Rng + ?Sized>(
     alphabet: Alphabet,
     out: &mut Vec<u8>,
 ) {
-    let chars = alphabet.chars();
+    match alphabet {
+        Alphabet::Custom(set) => {
+            let (table, size) = set.table();
+            draw(rng, length, &table[..size], out);
+        }
+        named => draw(rng, length, named.named_chars(), out),
+    }
+}
+
+/// [`generate_into`] over `chars`, which has 2 to 256 entries.
+fn draw<R: Rng + ?Sized>(rng: &mut R, length: Length, chars: &[u8], out: &mut Vec<u8>) {
     let size = chars.len();
     let bits = size.next_power_of_two().trailing_zeros();
     let mask = (1u64 << bits) - 1;
@@ -138,7 +253,7 @@ pub fn generate_into<R: Rng + ?Sized>(
     loop {
         let mut word = rng.next_u64();
         for _ in 0..u64::BITS / bits {
-            // `word & mask` < 64, so the cast cannot truncate.
+            // `word & mask` < 256, so the cast cannot truncate.
             let index = (word & mask) as usize;
             word >>= bits;
             if index < size {
@@ -209,7 +324,7 @@ mod tests {
     #[test]
     fn generates_exactly_length_characters_of_the_alphabet() {
         let mut rng = StdRng::seed_from_u64(21);
-        for alphabet in Alphabet::ALL {
+        for alphabet in Alphabet::ALL.into_iter().chain(custom_alphabets()) {
             for length in [1, 2, 21, 255, 256, 257, 1024] {
                 let text = generate(&mut rng, Length::new(length).unwrap(), alphabet);
                 assert_eq!(text.len(), length, "{alphabet} length {length}");
@@ -237,7 +352,7 @@ mod tests {
 
     /// How often each character of `alphabet` occurs in `text`.
     fn frequencies(alphabet: Alphabet, text: impl IntoIterator<Item = u8>) -> Vec<u64> {
-        let chars = alphabet.chars();
+        let chars = alphabet.chars().into_owned();
         let mut counts = vec![0u64; chars.len()];
         for byte in text {
             let index = chars.binary_search(&byte).expect("only alphabet characters");
@@ -252,19 +367,31 @@ mod tests {
     /// seed and would still pass for virtually any other (a uniform sample's statistic is
     /// around its degrees of freedom, 15 to 63).
     fn threshold(alphabet: Alphabet) -> f64 {
-        match alphabet {
-            Alphabet::Hex => 56.49,           // 15 degrees of freedom
-            Alphabet::Base58 => 122.79,       // 57
-            Alphabet::Alphanumeric => 128.52, // 61
-            Alphabet::Nanoid => 131.37,       // 63
+        match alphabet.chars().len() {
+            3 => 27.63,   // 2 degrees of freedom
+            10 => 44.81,  // 9
+            16 => 56.49,  // 15
+            58 => 122.79, // 57
+            62 => 128.52, // 61
+            64 => 131.37, // 63
+            95 => 174.09, // 94
+            size => panic!("no threshold for {size} characters"),
         }
+    }
+
+    /// Custom alphabets whose sizes take every kind of draw: 2 bits with one value in four
+    /// rejected, 4 bits with six in sixteen, 7 bits with a quarter.
+    fn custom_alphabets() -> [Alphabet; 3] {
+        let printable: String = (b' '..=b'~').map(char::from).collect();
+        ["abc", "9876543210", printable.as_str()].map(|chars| Alphabet::custom(chars).unwrap())
     }
 
     const SAMPLE_CHARS: usize = 200_000;
 
     #[test]
     fn characters_are_uniform_over_each_alphabet() {
-        for (seed, alphabet) in Alphabet::ALL.into_iter().enumerate() {
+        let alphabets = Alphabet::ALL.into_iter().chain(custom_alphabets());
+        for (seed, alphabet) in alphabets.enumerate() {
             let mut rng = StdRng::seed_from_u64(seed as u64);
             // Whole IDs, as the service hands them out, rather than one long string.
             let text: Vec<u8> = (0..SAMPLE_CHARS / 20)
@@ -291,6 +418,41 @@ mod tests {
         let biased = bytes.iter().map(|&byte| alphabet.chars()[usize::from(byte) % 62]);
         let statistic = chi_square(&frequencies(alphabet, biased));
         assert!(statistic > 5.0 * threshold(alphabet), "chi-square {statistic:.1}");
+        // And over a caller's 95 characters: `byte % 95` favours the first 66 (3/256 against
+        // 2/256), expected statistic about 94 + 7,300.
+        let alphabet = custom_alphabets()[2];
+        let chars = alphabet.chars();
+        let biased = bytes.iter().map(|&byte| chars[usize::from(byte) % 95]);
+        let statistic = chi_square(&frequencies(alphabet, biased));
+        assert!(statistic > 5.0 * threshold(alphabet), "chi-square {statistic:.1}");
+    }
+
+    #[test]
+    fn a_custom_alphabet_is_2_to_95_distinct_printable_ascii_characters() {
+        let reason = |text: &str| match CharSet::parse(text) {
+            Err(ParamError::Chars { reason }) => reason,
+            other => panic!("{text:?}: {other:?}"),
+        };
+        assert_eq!(reason(""), "has fewer than 2 characters");
+        assert_eq!(reason("x"), "has fewer than 2 characters");
+        assert_eq!(reason("abca"), "has a character twice");
+        assert_eq!(reason("ab\n"), "has a character outside printable ASCII");
+        assert_eq!(reason("ab\u{7f}"), "has a character outside printable ASCII");
+        assert_eq!(reason("abé"), "has a character outside printable ASCII");
+        assert_eq!(reason(&"ab".repeat(129)), "is longer than 256 characters");
+        let set = CharSet::parse("ba").unwrap();
+        assert_eq!((set.len(), set.to_string()), (2, "ab".to_owned()));
+        let printable: String = (b' '..=b'~').map(char::from).collect();
+        let all = CharSet::parse(&printable).unwrap();
+        assert_eq!((all.len(), all.to_string()), (95, printable.clone()));
+        assert!(
+            all.contains(b' ') && all.contains(b'~') && !all.contains(0x7f) && !all.contains(200)
+        );
+        // Its text parses back to the same set, whatever order it was given in.
+        let shuffled: String = printable.chars().rev().collect();
+        assert_eq!(CharSet::parse(&shuffled), Ok(all));
+        assert_eq!(Alphabet::custom("10").map(Alphabet::name), Ok("custom"));
+        assert_eq!(Alphabet::custom("10").unwrap().chars().as_ref(), b"01");
     }
 
     proptest! {
@@ -304,6 +466,20 @@ mod tests {
             let text = generate(&mut rng, Length::new(length).unwrap(), alphabet);
             prop_assert_eq!(text.len(), length);
             prop_assert!(text.bytes().all(|b| alphabet.chars().contains(&b)));
+        }
+
+        #[test]
+        fn only_a_custom_alphabets_characters(
+            seed: u64,
+            length in 1..=Length::MAX,
+            chars in prop::collection::btree_set(b' '..=b'~', 2..=95),
+        ) {
+            let text: String = chars.iter().map(|&byte| char::from(byte)).collect();
+            let alphabet = Alphabet::custom(&text).unwrap();
+            let mut rng = StdRng::seed_from_u64(seed);
+            let id = generate(&mut rng, Length::new(length).unwrap(), alphabet);
+            prop_assert_eq!(id.len(), length);
+            prop_assert!(id.bytes().all(|byte| chars.contains(&byte)));
         }
     }
 }

@@ -277,8 +277,19 @@ impl<C: Clock> SnowflakeGenerator<C> {
     }
 }
 
+/// Strict mode's rule for a decimal ID: no leading zero (`007` is lenient's 7).
+pub(crate) fn check_no_leading_zero(text: &str, kind: &'static str) -> Result<(), DecodeError> {
+    if text.len() > 1 && text.starts_with('0') {
+        return Err(DecodeError::Malformed { kind, reason: "strict: no leading zeros" });
+    }
+    Ok(())
+}
+
 /// The catalogue's decoder: time, worker id and sequence, with the context's epoch.
 fn describe(text: &str, context: &DecodeContext) -> Result<DecodeResponse, DecodeError> {
+    if context.strict {
+        check_no_leading_zero(text, INFO.name)?;
+    }
     let parts = decode(text, context.snowflake_epoch_ms)?;
     Ok(DecodeResponse {
         worker_id: Some(parts.worker_id),

@@ -16,7 +16,12 @@ pub const INFO: KindInfo = KindInfo {
     bits: 64,
     text_len: 13,
     params: &[],
-    decode: Some(|text, _: &DecodeContext| Ok(DecodeResponse::with_time(text, decode(text)?))),
+    decode: Some(|text, context: &DecodeContext| {
+        if context.strict {
+            crate::snowflake::check_no_leading_zero(text, INFO.name)?;
+        }
+        Ok(DecodeResponse::with_time(text, decode(text)?))
+    }),
 };
 
 /// Issues timestamps, strictly increasing across all threads.

@@ -18,8 +18,18 @@ pub const INFO: KindInfo = KindInfo {
     bits: 128,
     text_len: 26,
     params: &[],
-    decode: Some(|text, _: &DecodeContext| Ok(DecodeResponse::with_time(text, decode(text)?))),
+    decode: Some(|text, context: &DecodeContext| {
+        // Strict: upper case only, as ULIDs are written (lenient also reads lower case).
+        if context.strict && !text.bytes().all(|byte| CROCKFORD.contains(&byte)) {
+            let reason = "strict: must be upper-case Crockford base32 (0-9, A-Z without I L O U)";
+            return Err(DecodeError::Malformed { kind: INFO.name, reason });
+        }
+        Ok(DecodeResponse::with_time(text, decode(text)?))
+    }),
 };
+
+/// The characters of a ULID as written.
+const CROCKFORD: &[u8] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 
 /// Largest timestamp a ULID holds (year 10889).
 const MAX_MS: u64 = (1 << 48) - 1;

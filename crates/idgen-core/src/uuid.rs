@@ -46,9 +46,39 @@ pub fn decode(text: &str) -> Result<UuidFields, DecodeError> {
     Ok(UuidFields { version, variant: variant_name(uuid.as_bytes()[8]) })
 }
 
-/// The catalogue's decoder: version and variant.
-fn describe(text: &str, _: &DecodeContext) -> Result<DecodeResponse, DecodeError> {
+/// Strict mode's rule for the text of a UUID: 36 characters, lowercase hex in 8-4-4-4-12
+/// groups, nothing around it (no braces, no `urn:uuid:`, no upper case).
+pub(crate) fn check_canonical(text: &str, kind: &'static str) -> Result<(), DecodeError> {
+    let canonical = text.len() == 36
+        && text.bytes().enumerate().all(|(index, byte)| match index {
+            8 | 13 | 18 | 23 => byte == b'-',
+            _ => matches!(byte, b'0'..=b'9' | b'a'..=b'f'),
+        });
+    if canonical {
+        return Ok(());
+    }
+    Err(DecodeError::Malformed {
+        kind,
+        reason: "strict: must be lowercase hex in 8-4-4-4-12 groups, without braces or urn:uuid:",
+    })
+}
+
+/// The catalogue's decoder: version and variant. Strict, only the versions RFC 9562 defines
+/// (1 to 8, with its variant) and its nil and max UUIDs.
+fn describe(text: &str, context: &DecodeContext) -> Result<DecodeResponse, DecodeError> {
+    if context.strict {
+        check_canonical(text, INFO.name)?;
+    }
     let fields = decode(text)?;
+    let defined = (1..=8).contains(&fields.version) && fields.variant == "rfc9562";
+    let special = text == "00000000-0000-0000-0000-000000000000"
+        || text == "ffffffff-ffff-ffff-ffff-ffffffffffff";
+    if context.strict && !defined && !special {
+        return Err(DecodeError::Malformed {
+            kind: INFO.name,
+            reason: "strict: not a UUID RFC 9562 defines (version 1 to 8 with its variant, nil or max)",
+        });
+    }
     Ok(DecodeResponse {
         id: text.to_owned(),
         version: Some(fields.version),

@@ -17,7 +17,12 @@ pub const INFO: KindInfo = KindInfo {
     bits: 128,
     text_len: 36,
     params: &[],
-    decode: Some(|text, _: &DecodeContext| Ok(DecodeResponse::with_time(text, decode(text)?))),
+    decode: Some(|text, context: &DecodeContext| {
+        if context.strict {
+            crate::uuid::check_canonical(text, INFO.name)?;
+        }
+        Ok(DecodeResponse::with_time(text, decode(text)?))
+    }),
 };
 
 /// Largest timestamp the 48-bit `unix_ts_ms` field holds (year 10889).

@@ -55,6 +55,10 @@ pub struct IdRequest {
     /// Alphabet (kind `random`): alphanumeric, hex, base58 or nanoid.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub alphabet: Option<String>,
+    /// Your own alphabet (kind `random`), winning over `alphabet`: 2 to 95 distinct printable
+    /// ASCII characters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chars: Option<String>,
     /// Type prefix (kind `typeid`): 0 to 63 of `a-z` and `_`, not starting or ending with `_`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prefix: Option<String>,
@@ -362,7 +366,8 @@ pub enum ErrorCode {
     InvalidCount,
     /// `length` is not an integer from 1 to 1024 (400).
     InvalidLength,
-    /// `alphabet` is not alphanumeric, hex, base58 or nanoid (400).
+    /// `alphabet` is not alphanumeric, hex, base58 or nanoid, or `chars` is not 2 to 95
+    /// distinct printable ASCII characters (400).
     InvalidAlphabet,
     /// The counter name is not 1 to 64 characters from `A-Z a-z 0-9 _ . -` (400).
     InvalidCounterName,
@@ -370,8 +375,11 @@ pub enum ErrorCode {
     InvalidPrefix,
     /// A new counter name would pass the server's limit on distinct counters (400).
     TooManyCounters,
-    /// The ID given to a decode route is not a valid ID of that kind (400).
+    /// The ID given to a decode route is not a valid ID of that kind, is not its canonical text
+    /// under `strict=true`, or holds a time past the year 9999 (400).
     InvalidId,
+    /// A decode route's `strict` is neither `true` nor `false` (400).
+    InvalidStrict,
     /// The request body, or another part of the request, cannot be read (400; 413 to 415 for
     /// a body or URI too large or an unsupported content type).
     InvalidBody,
@@ -420,6 +428,7 @@ impl ErrorCode {
             ErrorCode::InvalidPrefix => "invalid_prefix",
             ErrorCode::TooManyCounters => "too_many_counters",
             ErrorCode::InvalidId => "invalid_id",
+            ErrorCode::InvalidStrict => "invalid_strict",
             ErrorCode::InvalidBody => "invalid_body",
             ErrorCode::UnknownKind => "unknown_kind",
             ErrorCode::NotDecodable => "not_decodable",
@@ -473,8 +482,13 @@ impl ErrorBody {
     }
 }
 
+/// The last millisecond RFC 3339 can write, 9999-12-31T23:59:59.999Z: its years have four
+/// digits. A decoded time past it is refused rather than written with a longer year.
+pub const MAX_RFC3339_MS: u64 = 253_402_300_799_999;
+
 /// Formats ms since the Unix epoch as RFC 3339 UTC with millisecond precision,
-/// e.g. `2020-01-01T00:00:00.000Z`.
+/// e.g. `2020-01-01T00:00:00.000Z`. Past [`MAX_RFC3339_MS`] the year has more than four digits,
+/// which is no longer RFC 3339: the decoders refuse such times before formatting them.
 pub fn rfc3339_ms(unix_ms: u64) -> String {
     let secs = unix_ms / 1000;
     let millis = unix_ms % 1000;

@@ -230,16 +230,19 @@ impl ApiError {
             ApiError::Param(error) => match error {
                 ParamError::Count { .. } => ErrorCode::InvalidCount,
                 ParamError::Length { .. } => ErrorCode::InvalidLength,
-                ParamError::Alphabet => ErrorCode::InvalidAlphabet,
+                ParamError::Alphabet | ParamError::Chars { .. } => ErrorCode::InvalidAlphabet,
                 ParamError::CounterName => ErrorCode::InvalidCounterName,
                 ParamError::Prefix => ErrorCode::InvalidPrefix,
+                ParamError::Strict => ErrorCode::InvalidStrict,
                 // Worker ids come from configuration, never from a request.
                 ParamError::WorkerId => ErrorCode::Internal,
             },
             ApiError::InvalidBody(_) => ErrorCode::InvalidBody,
             ApiError::UnknownKind => ErrorCode::UnknownKind,
             ApiError::TooManyCounters { .. } => ErrorCode::TooManyCounters,
-            ApiError::Decode(DecodeError::Malformed { .. }) => ErrorCode::InvalidId,
+            ApiError::Decode(
+                DecodeError::Malformed { .. } | DecodeError::TimeOutOfRange { .. },
+            ) => ErrorCode::InvalidId,
             ApiError::Decode(DecodeError::NotDecodable { .. }) => ErrorCode::NotDecodable,
             ApiError::NotFound | ApiError::UnknownCounter => ErrorCode::NotFound,
             ApiError::MethodNotAllowed { .. } => ErrorCode::MethodNotAllowed,

@@ -73,7 +73,7 @@ impl AppState {
                 rate_burst: config.effective_burst().max(1),
                 counter_labels: config.metrics_counter_labels,
             },
-            decode: DecodeContext { snowflake_epoch_ms: config.snowflake_epoch_ms },
+            decode: DecodeContext { snowflake_epoch_ms: config.snowflake_epoch_ms, strict: false },
             observer,
             openapi: crate::routes::openapi::served_bytes(config.max_batch, auth.is_some()),
             kinds: crate::routes::kinds::served_bytes(config.max_batch),

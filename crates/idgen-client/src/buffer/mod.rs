@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use idgen_core::counter::CounterName;
 use idgen_core::ksuid::Ksuid;
+use idgen_core::random::Alphabet;
 use idgen_core::typeid::{Prefix, TypeId};
 use idgen_core::{Kind, Ulid, Uuid};
 
@@ -174,8 +175,8 @@ struct Inner {
     typeids: Mutex<HashMap<String, Arc<Pool<TypeId>>>>,
 }
 
-/// A random pool's key: length and alphabet name (`Alphabet` is not `Hash`).
-type RandomKey = (usize, &'static str);
+/// A random pool's key: length and alphabet (a caller's own by its characters).
+type RandomKey = (usize, Alphabet);
 
 impl BufferedClient {
     /// Buffers IDs from `client`'s server. Nothing is fetched until the first call of each kind.
@@ -294,7 +295,7 @@ impl BufferedClient {
     /// # Errors
     /// As [`Client::random`], when the pool is empty and the refill fails.
     pub async fn random(&self, options: RandomOptions) -> Result<String, Error> {
-        let key = (options.length.get(), options.alphabet.name());
+        let key = (options.length.get(), options.alphabet);
         let pool = {
             let mut randoms = lock(&self.inner.randoms);
             Arc::clone(randoms.entry(key).or_insert_with(|| {

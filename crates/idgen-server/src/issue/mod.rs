@@ -54,8 +54,15 @@ pub struct Params {
 
 /// Where issued IDs go, each as text: the response body being written.
 pub trait IdSink {
-    /// Appends one ID, which `write` puts straight into the body.
+    /// Appends one ID, which `write` puts straight into the body. Its text must need no
+    /// escaping in a JSON string: true of every kind's characters but a caller's alphabet.
     fn push_with(&mut self, write: impl FnOnce(&mut Vec<u8>));
+
+    /// Appends one ID whose text may hold `"` or `\` (a caller's own alphabet for `random`),
+    /// escaped where the body is JSON.
+    fn push_escaped_with(&mut self, write: impl FnOnce(&mut Vec<u8>)) {
+        self.push_with(write);
+    }
 
     /// A UUID, hyphenated lower case, without going through `core::fmt` (batches of uuid7
     /// spend a noticeable share of their time formatting).
@@ -248,10 +255,14 @@ impl Issuer {
             }
             Kind::Random => {
                 let mut rng = rand::rng();
+                // Only a caller's own alphabet can hold a character JSON escapes.
+                let quoted = |set: random::CharSet| set.contains(b'"') || set.contains(b'\\');
+                let escape = matches!(params.alphabet, Alphabet::Custom(set) if quoted(set));
                 for _ in 0..count {
-                    out.push_with(|buffer| {
+                    let write = |buffer: &mut Vec<u8>| {
                         random::generate_into(&mut rng, params.length, params.alphabet, buffer);
-                    });
+                    };
+                    if escape { out.push_escaped_with(write) } else { out.push_with(write) }
                 }
             }
             Kind::Snowflake if count == 1 => out.push_u64(self.snowflake().await?.get()),

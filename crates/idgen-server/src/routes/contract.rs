@@ -17,6 +17,7 @@
 
 use idgen_core::ksuid::Ksuid;
 use idgen_core::random::{Alphabet, Length};
+use idgen_core::wire::MAX_RFC3339_MS;
 use idgen_core::{KINDS, Kind, Param};
 use serde_json::{Map, Value, json};
 
@@ -119,7 +120,8 @@ fn id_schema(kind: Kind) -> Value {
         Kind::Uuid7 => "^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$",
         Kind::Ulid => "^[0-7][0-9A-HJKMNP-TV-Z]{25}$",
         Kind::Snowflake | Kind::Timestamp | Kind::Counter => "^[1-9][0-9]{0,19}$",
-        Kind::Random => "^[0-9A-Za-z_-]{1,1024}$",
+        // The named alphabets are within `[0-9A-Za-z_-]`; a caller's own (`chars`), any printable ASCII.
+        Kind::Random => "^[ -~]{1,1024}$",
         Kind::TypeId => "^([a-z]([a-z_]{0,61}[a-z])?_)?[0-7][0-9a-hjkmnp-tv-z]{25}$",
         Kind::Ksuid => "^[0-9A-Za-z]{27}$",
         // Non-exhaustive `Kind`: a kind without its own pattern is at least a string (the
@@ -131,23 +133,116 @@ fn id_schema(kind: Kind) -> Value {
 
 /// What `GET /v1/decode/{kind}/{id}` accepts as `id`: exactly the texts the decoder reads, as
 /// far as a schema can say it.
+/// The time-ordered kinds' times stop at the last one RFC 3339 can write (the decoders refuse
+/// later ones): the patterns bound their time fields with [`at_most`].
 fn decode_input_schema(kind: Kind) -> Value {
     let hex = "[0-9a-fA-F]";
     match kind {
         Kind::Uuid => json!({ "type": "string",
             "pattern": format!("^{hex}{{8}}-{hex}{{4}}-{hex}{{4}}-{hex}{{4}}-{hex}{{12}}$") }),
-        Kind::Uuid7 => json!({ "type": "string",
-            "pattern": format!("^{hex}{{8}}-{hex}{{4}}-7{hex}{{3}}-[89abAB]{hex}{{3}}-{hex}{{12}}$") }),
+        Kind::Uuid7 => {
+            // The first 48 bits, `xxxxxxxx-xxxx`, are the ms.
+            let ms = format!("{MAX_RFC3339_MS:012x}");
+            let ms = at_most(&format!("{}-{}", &ms[..8], &ms[8..]), HEX, true);
+            json!({ "type": "string",
+                "pattern": format!("^({ms})-7{hex}{{3}}-[89abAB]{hex}{{3}}-{hex}{{12}}$") })
+        }
         Kind::Ulid => {
-            json!({ "type": "string", "pattern": "^[0-7][0-9A-HJKMNP-TV-Za-hjkmnp-tv-z]{25}$" })
+            // The first 10 characters are the ms (the first one 0-7: 48 bits).
+            let ms = at_most(&crockford_ms(MAX_RFC3339_MS).to_uppercase(), CROCKFORD_UPPER, true);
+            json!({ "type": "string",
+                "pattern": format!("^({ms})[0-9A-HJKMNP-TV-Za-hjkmnp-tv-z]{{16}}$") })
         }
         Kind::Snowflake => json!({ "type": "integer", "minimum": 1, "maximum": i64::MAX }),
-        Kind::Timestamp => json!({ "type": "integer", "minimum": 0, "maximum": u64::MAX }),
+        Kind::Timestamp => json!({ "type": "integer", "minimum": 0, "maximum": MAX_RFC3339_MS }),
         Kind::Ksuid => json!({ "type": "string", "pattern": ksuid_pattern() }),
         Kind::TypeId => json!({ "type": "string",
-            "pattern": "^([a-z]([a-z_]{0,61}[a-z])?_)?[0-7][0-9a-hjkmnp-tv-z]{25}$" }),
+            "pattern": format!("^([a-z]([a-z_]{{0,61}}[a-z])?_)?({})$", typeid_suffix_pattern()) }),
         _ => json!({ "type": "string" }),
     }
+}
+
+const HEX: &str = "0123456789abcdef";
+const CROCKFORD_LOWER: &str = "0123456789abcdefghjkmnpqrstvwxyz";
+const CROCKFORD_UPPER: &str = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+
+/// `ms` as the 10 lowercase Crockford base32 characters a ULID or TypeID starts with.
+fn crockford_ms(ms: u64) -> String {
+    let digits = CROCKFORD_LOWER.as_bytes();
+    (0..10).rev().map(|place| char::from(digits[((ms >> (5 * place)) & 31) as usize])).collect()
+}
+
+/// A TypeID suffix the decoder reads: 26 lowercase Crockford characters, the first 0-7, whose
+/// time, when it is a uuid7 (version 7 in the top 4 bits of character 10, the variant `10` in
+/// bits 2 and 3 of character 13), is at most the last RFC 3339 can write. So: the time is in
+/// range, or the version is not 7, or the variant is not `10`.
+fn typeid_suffix_pattern() -> String {
+    let any = "[0-9a-hjkmnp-tv-z]";
+    let first = "[0-7]";
+    let ms = at_most(&crockford_ms(MAX_RFC3339_MS), CROCKFORD_LOWER, false);
+    // Character 10 is 0111x (e, f) for version 7; character 13 is x10xx for the variant.
+    let not_seven = "[0-9a-dg-hj-km-np-tv-z]";
+    let not_rfc = "[0-7c-hj-km-np-qw-z]";
+    format!(
+        "({ms}){any}{{16}}|{first}{any}{{9}}{not_seven}{any}{{15}}|{first}{any}{{9}}[ef]{any}{{2}}{not_rfc}{any}{{12}}"
+    )
+}
+
+/// The texts of `max`'s length that are at most `max`, position by position in the order of
+/// `digits`; `max`'s characters that are not digits (a UUID's `-`) are fixed. With `any_case`,
+/// a letter may be in either case. For each position: `max`'s characters before it, a smaller
+/// digit there and any digits after; or `max` itself.
+fn at_most(max: &str, digits: &str, any_case: bool) -> String {
+    let class = |chars: &mut dyn Iterator<Item = char>| -> String {
+        let mut class = String::new();
+        for c in chars {
+            class.push(c);
+            if any_case && c.is_ascii_alphabetic() {
+                class.push(if c.is_ascii_lowercase() {
+                    c.to_ascii_uppercase()
+                } else {
+                    c.to_ascii_lowercase()
+                });
+            }
+        }
+        class
+    };
+    let any = format!("[{}]", class(&mut digits.chars()));
+    let exactly = |c: char| match c.is_ascii_alphabetic() && any_case {
+        true => format!("[{}]", class(&mut std::iter::once(c))),
+        false => c.to_string(),
+    };
+    let mut branches = Vec::with_capacity(max.len() + 1);
+    for (index, character) in max.char_indices() {
+        if !digits.contains(character) {
+            continue;
+        }
+        let smaller = class(&mut digits.chars().take_while(|&c| c != character));
+        if smaller.is_empty() {
+            continue;
+        }
+        let before: String = max[..index].chars().map(exactly).collect();
+        // Any digits after, as runs (`[...]{n}`) between the fixed characters.
+        let runs = |n: usize| match n {
+            0 => String::new(),
+            1 => any.clone(),
+            n => format!("{any}{{{n}}}"),
+        };
+        let (mut after, mut run) = (String::new(), 0);
+        for c in max[index + 1..].chars() {
+            if digits.contains(c) {
+                run += 1;
+            } else {
+                after.push_str(&runs(run));
+                after.push(c);
+                run = 0;
+            }
+        }
+        after.push_str(&runs(run));
+        branches.push(format!("{before}[{smaller}]{after}"));
+    }
+    branches.push(max.chars().map(exactly).collect());
+    branches.join("|")
 }
 
 fn length_schema() -> Value {
@@ -160,20 +255,15 @@ fn length_schema() -> Value {
 fn ksuid_pattern() -> String {
     const BASE62: &str = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
     let max = Ksuid::from_parts(u32::MAX, u128::MAX).to_string();
-    let mut branches = Vec::with_capacity(max.len() + 1);
-    for (index, character) in max.char_indices() {
-        let smaller: String = BASE62.chars().take_while(|&c| c != character).collect();
-        if !smaller.is_empty() {
-            let rest = max.len() - index - 1;
-            branches.push(format!("{}[{smaller}][0-9A-Za-z]{{{rest}}}", &max[..index]));
-        }
-    }
-    branches.push(max);
-    format!("^({})$", branches.join("|"))
+    format!("^({})$", at_most(&max, BASE62, false))
 }
 
 /// A TypeID prefix as `Prefix::parse` accepts it (the spec's rule).
 const PREFIX_PATTERN: &str = "^([a-z]([a-z_]{0,61}[a-z])?)?$";
+
+/// A caller's alphabet as `CharSet::parse` accepts it: 2 to 95 printable ASCII characters, no
+/// character twice (the lookahead refuses any that comes again later).
+const CHARS_PATTERN: &str = "^(?!.*(.).*\\1)[ -~]{2,95}$";
 
 /// A counter name as `CounterName::parse` accepts it.
 fn counter_name_schema() -> Value {
@@ -193,6 +283,7 @@ fn param_schema(param: Param) -> Value {
             let names: Vec<&str> = Alphabet::ALL.iter().map(|alphabet| alphabet.name()).collect();
             json!({ "type": "string", "enum": names, "default": "alphanumeric" })
         }
+        Param::Chars => json!({ "type": "string", "pattern": CHARS_PATTERN }),
         Param::Prefix => json!({ "type": "string", "pattern": PREFIX_PATTERN, "default": "" }),
     }
 }
@@ -372,6 +463,90 @@ fn complete_responses(operation: &mut Value, is_post: bool, is_limited: bool) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use idgen_core::DecodeContext;
+    use rand::{RngExt, SeedableRng};
+
+    /// Texts around the last RFC 3339 ms and anywhere in the 48-bit range, in both cases, of
+    /// every version and variant: the pattern takes exactly the ones the decoder reads.
+    #[test]
+    fn the_time_bounded_patterns_take_exactly_the_ids_the_decoder_reads() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(9999);
+        let context = DecodeContext::default();
+        let mut verdicts = std::collections::HashMap::new();
+        for kind in [Kind::Uuid7, Kind::Ulid, Kind::TypeId] {
+            let schema = decode_input_schema(kind);
+            let validator = jsonschema::draft202012::new(&schema).expect("a valid schema");
+            for round in 0..20_000u32 {
+                let ms = match round % 3 {
+                    0 => MAX_RFC3339_MS - 2_000 + rng.random_range(0..4_000),
+                    1 => rng.random_range(0..1u64 << 48),
+                    _ => MAX_RFC3339_MS + u64::from(round % 7) - 3,
+                };
+                let version: u128 = if rng.random_bool(0.7) { 7 } else { rng.random_range(0..16) };
+                let variant: u128 =
+                    if rng.random_bool(0.7) { 0b10 } else { rng.random_range(0..4) };
+                let random = rng.random::<u128>() & !(0xF << 76) & !(0b11 << 62) & ((1 << 80) - 1);
+                let value = (u128::from(ms) << 80) | (version << 76) | (variant << 62) | random;
+                let uuid = idgen_core::Uuid::from_u128(value);
+                let text = match kind {
+                    Kind::Uuid7 => uuid.hyphenated().to_string(),
+                    Kind::Ulid => idgen_core::Ulid(value).to_string(),
+                    _ => {
+                        let mut text = b"user_".to_vec();
+                        let prefix = idgen_core::typeid::Prefix::default();
+                        idgen_core::typeid::encode_into(&prefix, uuid, &mut text);
+                        String::from_utf8(text).expect("ascii")
+                    }
+                };
+                let text = if kind != Kind::TypeId && rng.random_bool(0.3) {
+                    if kind == Kind::Ulid { text.to_lowercase() } else { text.to_uppercase() }
+                } else {
+                    text
+                };
+                let decoded = kind.decode(&text, &context).is_ok();
+                assert_eq!(validator.is_valid(&json!(text)), decoded, "{kind} {text} (ms {ms})");
+                *verdicts.entry((kind, decoded)).or_insert(0) += 1;
+            }
+        }
+        // Both answers came up often for every kind: the test saw both sides of the line.
+        for kind in [Kind::Uuid7, Kind::Ulid, Kind::TypeId] {
+            for decoded in [true, false] {
+                assert!(
+                    verdicts.get(&(kind, decoded)).copied().unwrap_or(0) > 1_000,
+                    "{kind} {decoded}: {verdicts:?}"
+                );
+            }
+        }
+        let timestamp = decode_input_schema(Kind::Timestamp);
+        assert_eq!(timestamp["maximum"], json!(MAX_RFC3339_MS));
+    }
+
+    #[test]
+    fn the_chars_pattern_takes_exactly_the_alphabets_the_parser_reads() {
+        let schema = json!({ "type": "string", "pattern": CHARS_PATTERN });
+        let validator = jsonschema::draft202012::new(&schema).expect("a valid schema");
+        let printable: String = (b' '..=b'~').map(char::from).collect();
+        let long = "ab".repeat(129);
+        for text in [
+            "ab",
+            "ba",
+            "0123456789",
+            " ~",
+            "&+=%#",
+            printable.as_str(),
+            "aa",
+            "abca",
+            "a",
+            "",
+            "ab\t",
+            "abé",
+            long.as_str(),
+            &format!("{printable}a"),
+        ] {
+            let parsed = Alphabet::custom(text).is_ok();
+            assert_eq!(validator.is_valid(&json!(text)), parsed, "{text:?}");
+        }
+    }
 
     #[test]
     fn the_ksuid_pattern_takes_exactly_the_ksuids_the_decoder_reads() {

@@ -35,12 +35,13 @@ use crate::state::AppState;
         ("name" = Option<String>, Query, description = "Counter name, [A-Za-z0-9_.-]{1,64} (kind counter; default `default`)"),
         ("length" = Option<u32>, Query, description = "String length, 1 to 1024 (kind random; default 21)"),
         ("alphabet" = Option<String>, Query, description = "alphanumeric (default), hex, base58 or nanoid (kind random)"),
+        ("chars" = Option<String>, Query, description = "Your own alphabet, 2 to 95 distinct printable ASCII characters, percent-encoded; wins over alphabet (kind random)"),
     ),
     responses(
         (status = 200, description = "One ID (without count) or a batch in generation order; with `Accept: text/plain`, one ID per line",
             content((IdResponse = "application/json"), (IdsResponse = "application/json"), (String = "text/plain")),
             headers(("Cache-Control" = String, description = "no-store"))),
-        (status = 400, description = "Invalid count, name, length or alphabet", body = ErrorBody),
+        (status = 400, description = "Invalid count, name, length, alphabet, chars or prefix", body = ErrorBody),
         (status = 404, description = "Unknown kind", body = ErrorBody),
         (status = 406, description = "Accept names neither JSON nor plain text", body = ErrorBody),
         (status = 429, description = "Rate limited", body = ErrorBody),
@@ -68,6 +69,7 @@ pub async fn get_ids(
         ("name" = Option<String>, Query, description = "Counter name; wins over the body's name"),
         ("length" = Option<u32>, Query, description = "String length; wins over the body's length"),
         ("alphabet" = Option<String>, Query, description = "Alphabet; wins over the body's alphabet"),
+        ("chars" = Option<String>, Query, description = "Your own alphabet; wins over alphabet and the body's"),
     ),
     request_body(content = Option<IdRequest>, description = "Optional; the same fields as the query string", content_type = "application/json"),
     responses(
@@ -157,7 +159,7 @@ fn finish(out: IdWriter, request: &HttpRequest) -> HttpResponse {
 fn parse_body(bytes: &[u8]) -> Result<Option<IdRequest>, ApiError> {
     let invalid = || {
         ApiError::InvalidBody(
-            "the body must be a JSON object with optional fields count (integer), name, length (integer), alphabet and prefix"
+            "the body must be a JSON object with optional fields count (integer), name, length (integer), alphabet, chars and prefix"
                 .to_owned(),
         )
     };
@@ -187,6 +189,7 @@ fn parse_body(bytes: &[u8]) -> Result<Option<IdRequest>, ApiError> {
         name: text("name")?,
         length: integer("length")?,
         alphabet: text("alphabet")?,
+        chars: text("chars")?,
         prefix: text("prefix")?,
     }))
 }
@@ -198,6 +201,7 @@ pub struct QueryParams<'a> {
     pub name: Option<Cow<'a, str>>,
     pub length: Option<Cow<'a, str>>,
     pub alphabet: Option<Cow<'a, str>>,
+    pub chars: Option<Cow<'a, str>>,
     pub prefix: Option<Cow<'a, str>>,
 }
 
@@ -209,6 +213,7 @@ pub fn parse_query(query: &str) -> QueryParams<'_> {
             "name" => &mut params.name,
             "length" => &mut params.length,
             "alphabet" => &mut params.alphabet,
+            "chars" => &mut params.chars,
             "prefix" => &mut params.prefix,
             _ => continue,
         };
@@ -246,7 +251,7 @@ impl Spec {
             return Err(count_error().into());
         }
         let count = match query.count {
-            Some(text) => Some(text.parse::<u32>().map_err(|_| count_error())?),
+            Some(ref text) => Some(text.parse::<u32>().map_err(|_| count_error())?),
             None => body.count,
         };
         if count.is_some_and(|count| !in_bounds(count)) {
@@ -275,7 +280,7 @@ impl Spec {
             }
             let length_error = || ParamError::Length { max: Length::MAX };
             let length = match query.length {
-                Some(text) => Some(text.parse::<usize>().map_err(|_| length_error())?),
+                Some(ref text) => Some(text.parse::<usize>().map_err(|_| length_error())?),
                 None => body.length.map(|length| length as usize),
             };
             if let Some(length) = length {
@@ -283,12 +288,7 @@ impl Spec {
             }
         }
         if kind.takes(Param::Alphabet) {
-            if let Some(alphabet) = body.alphabet.as_deref() {
-                alphabet.parse::<Alphabet>()?;
-            }
-            if let Some(alphabet) = query.alphabet.as_deref().or(body.alphabet.as_deref()) {
-                spec.alphabet = alphabet.parse()?;
-            }
+            spec.alphabet = resolve_alphabet(&query, &body)?;
         }
         if kind.takes(Param::Prefix) {
             if let Some(prefix) = body.prefix.as_deref() {
@@ -300,6 +300,16 @@ impl Spec {
         }
         Ok(spec)
     }
+}
+
+/// A random string's alphabet: the query string's over the body's and, from either, `chars`
+/// (the caller's own) over `alphabet` (a name). Every one given is checked, used or not.
+fn resolve_alphabet(query: &QueryParams<'_>, body: &IdRequest) -> Result<Alphabet, ApiError> {
+    let named = |name: Option<&str>| name.map(str::parse::<Alphabet>).transpose();
+    let custom = |chars: Option<&str>| chars.map(Alphabet::custom).transpose();
+    let from_query = custom(query.chars.as_deref())?.or(named(query.alphabet.as_deref())?);
+    let from_body = custom(body.chars.as_deref())?.or(named(body.alphabet.as_deref())?);
+    Ok(from_query.or(from_body).unwrap_or_default())
 }
 
 /// The two representations of IDs.
@@ -427,6 +437,24 @@ impl IdSink for IdWriter {
             }
         }
         self.empty = false;
+    }
+
+    fn push_escaped_with(&mut self, write: impl FnOnce(&mut Vec<u8>)) {
+        let json = self.format == Format::Json;
+        self.push_with(|buffer| {
+            let start = buffer.len();
+            write(buffer);
+            if json {
+                // Printable ASCII: `"` and `\` are the only characters JSON escapes.
+                let text = buffer.split_off(start);
+                for byte in text {
+                    if byte == b'"' || byte == b'\\' {
+                        buffer.push(b'\\');
+                    }
+                    buffer.push(byte);
+                }
+            }
+        });
     }
 }
 

@@ -184,7 +184,9 @@ async fn dispatch(
         Handler::GenerateRandomString => {
             compat::generate_random_string(state, segment("length"), caller).await
         }
-        Handler::Decode => decode::decode(state, segment("kind"), segment("id"), caller),
+        Handler::Decode => {
+            decode::decode(state, segment("kind"), segment("id"), request.query_string(), caller)
+        }
         Handler::Kinds => Ok(kinds::kinds(state)),
         Handler::Readyz => Ok(health::readyz(state).await),
         Handler::OpenApiJson => Ok(openapi::openapi_json(state)),

@@ -1,10 +1,12 @@
-//! `GET /v1/decode/{kind}/{id}`: exact fields per kind, RFC 3339 times, worker ids.
+//! `GET /v1/decode/{kind}/{id}`: exact fields per kind, RFC 3339 times (none past the year
+//! 9999), worker ids, strict and lenient reading.
 
-use idgen_core::wire::rfc3339_ms;
+use idgen_core::wire::{ErrorCode, rfc3339_ms};
 use reqwest::StatusCode;
 
 use crate::helpers::{
-    DEFAULT_EPOCH_MS, Options, assert_close_to_now, numeric, object_keys, spawn_app,
+    DEFAULT_EPOCH_MS, Options, assert_close_to_now, assert_error, numeric, object_keys,
+    percent_encode, spawn_app,
 };
 
 const SLACK_MS: u64 = 10_000;
@@ -153,4 +155,78 @@ async fn decoded_worker_id_follows_the_setting() {
         let counters = numeric(&app.ids("counter", 2, &[]).await);
         assert_eq!(counters, [1, 2]);
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn strict_decoding_takes_only_the_canonical_text_and_lenient_stays_the_default() {
+    let app = spawn_app(Options::new());
+    let uuid = app.id("uuid", &[]).await;
+    let uuid7 = app.id("uuid7", &[]).await;
+    let ulid = app.id("ulid", &[]).await;
+    let snowflake = app.id("snowflake", &[]).await;
+    let app = &app;
+    let get = |kind: &str, id: &str, strict: &str| {
+        let path = format!("/v1/decode/{kind}/{}{strict}", percent_encode(id));
+        async move { app.get(&path).await }
+    };
+    // What the server issues is canonical: strict reads it as lenient does.
+    for (kind, id) in
+        [("uuid", &uuid), ("uuid7", &uuid7), ("ulid", &ulid), ("snowflake", &snowflake)]
+    {
+        for strict in ["?strict=true", "?strict=false", ""] {
+            assert_eq!(get(kind, id, strict).await.status(), StatusCode::OK, "{kind} {id}{strict}");
+        }
+    }
+    let lenient_only = [
+        ("uuid", uuid.to_uppercase()),
+        ("uuid", format!("{{{uuid}}}")),
+        ("uuid", format!("urn:uuid:{uuid}")),
+        ("uuid", uuid.replace('-', "")),
+        // Version 0: RFC 9562 defines 1 to 8 (and the nil and max UUIDs).
+        ("uuid", "3a3d11a2-c2f6-02bd-8035-9cdbf03ea359".to_owned()),
+        ("uuid7", uuid7.to_uppercase()),
+        ("ulid", ulid.to_lowercase()),
+        ("snowflake", format!("0{snowflake}")),
+        ("timestamp", "01577836800000".to_owned()),
+    ];
+    for (kind, id) in &lenient_only {
+        assert_eq!(get(kind, id, "").await.status(), StatusCode::OK, "{kind} {id}: lenient");
+        let message = assert_error(
+            get(kind, id, "?strict=true").await,
+            StatusCode::BAD_REQUEST,
+            ErrorCode::InvalidId,
+        )
+        .await;
+        assert!(message.contains("strict"), "{kind} {id}: {message}");
+    }
+    for strict in ["?strict=yes", "?strict=", "?strict=TRUE"] {
+        let response = get("uuid", &uuid, strict).await;
+        assert_error(response, StatusCode::BAD_REQUEST, ErrorCode::InvalidStrict).await;
+    }
+    for id in ["00000000-0000-0000-0000-000000000000", "ffffffff-ffff-ffff-ffff-ffffffffffff"] {
+        assert_eq!(get("uuid", id, "?strict=true").await.status(), StatusCode::OK, "{id}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_time_past_the_year_9999_is_a_400_not_a_longer_year() {
+    let app = spawn_app(Options::new());
+    let last = idgen_core::wire::MAX_RFC3339_MS;
+    let (decoded, _) = app.decoded("timestamp", &last.to_string()).await;
+    assert_eq!(decoded.time.as_deref(), Some("9999-12-31T23:59:59.999Z"));
+    // 2^48 - 1 ms, the largest a uuid7 or ULID holds, is in the year 10889.
+    let past = [
+        ("timestamp", (last + 1).to_string()),
+        ("timestamp", u64::MAX.to_string()),
+        ("uuid7", "ffffffff-ffff-7fff-bfff-ffffffffffff".to_owned()),
+        ("uuid7", "e677d21f-dc00-7000-8000-000000000000".to_owned()),
+        ("ulid", "7ZZZZZZZZZZZZZZZZZZZZZZZZZ".to_owned()),
+    ];
+    for (kind, id) in past {
+        let response = app.decode(kind, &id).await;
+        let message = assert_error(response, StatusCode::BAD_REQUEST, ErrorCode::InvalidId).await;
+        assert!(message.contains("9999-12-31T23:59:59.999Z"), "{kind} {id}: {message}");
+    }
+    let (decoded, _) = app.decoded("uuid7", "e677d21f-dbff-7000-8000-000000000000").await;
+    assert_eq!(decoded.time.as_deref(), Some("9999-12-31T23:59:59.999Z"));
 }

@@ -69,6 +69,31 @@ async fn unknown_alphabet_is_invalid_alphabet() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_bad_custom_alphabet_is_invalid_alphabet_saying_why() {
+    let app = spawn_app(Options::new());
+    let long = "ab".repeat(129);
+    for (chars, why) in [
+        ("aa", "twice"),
+        ("abcb", "twice"),
+        ("a", "fewer than 2"),
+        ("", "fewer than 2"),
+        ("ab\t", "outside printable ASCII"),
+        ("abé", "outside printable ASCII"),
+        (long.as_str(), "longer than 256"),
+    ] {
+        let response = app.get_ids("random", &[("chars", chars)]).await;
+        let message = assert_error(response, BAD_REQUEST, ErrorCode::InvalidAlphabet).await;
+        assert!(message.contains(why), "{chars:?}: {message}");
+    }
+    // Refused wherever it is sent, even where a valid one wins.
+    let body = Some(serde_json::json!({"chars": "zz"}));
+    let response = app.post_ids("random", &[("chars", "xy")], body).await;
+    assert_error(response, BAD_REQUEST, ErrorCode::InvalidAlphabet).await;
+    let response = app.get_ids("random", &[("chars", "xy"), ("alphabet", "klingon")]).await;
+    assert_error(response, BAD_REQUEST, ErrorCode::InvalidAlphabet).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn bad_counter_name_is_invalid_counter_name() {
     let app = spawn_app(Options::new());
     let too_long = "a".repeat(65);

@@ -8,7 +8,7 @@ use clap::builder::{PossibleValuesParser, StringValueParser, TypedValueParser};
 use clap::error::ErrorKind;
 use clap::{Arg, ArgAction};
 use clap::{ArgMatches, Args, FromArgMatches, Parser, Subcommand, ValueEnum};
-use idgen_client::{Alphabet, IdRequest, Kind};
+use idgen_client::{Alphabet, CharSet, IdRequest, Kind};
 use idgen_core::{KINDS, KindInfo, Param};
 
 const AFTER_HELP: &str = "\
@@ -17,6 +17,7 @@ Examples:
   idgen snowflake -n 1000000 > ids.txt          a million, fetched in parallel chunks
   idgen counter --name orders                   the next value of the counter `orders`
   idgen random --length 32 --alphabet hex       a 32-character hex token
+  idgen random --length 6 --chars 0123456789    a 6-digit PIN
   idgen --format json ulid -n 3                 the server's JSON
   idgen --server http://a:8080,http://b:8080 uuid7 -n 100000   fails over between servers
   idgen decode snowflake 293047116449939456     its time, worker id and sequence
@@ -166,6 +167,10 @@ fn kind_subcommand(info: &KindInfo) -> clap::Command {
             Param::Alphabet => arg.value_parser(PossibleValuesParser::new(
                 Alphabet::ALL.iter().map(|alphabet| alphabet.name()),
             )),
+            // Checked as the server checks it, before any request.
+            Param::Chars => arg.value_parser(|text: &str| {
+                CharSet::parse(text).map(|_| text.to_owned()).map_err(|error| error.to_string())
+            }),
         })
     });
     Batch::augment_args(command)
@@ -204,6 +209,7 @@ impl FromArgMatches for KindCommand {
                 Param::Name => request.name = matches.remove_one(param.key()),
                 Param::Length => request.length = matches.remove_one(param.key()),
                 Param::Alphabet => request.alphabet = matches.remove_one(param.key()),
+                Param::Chars => request.chars = matches.remove_one(param.key()),
                 Param::Prefix => request.prefix = matches.remove_one(param.key()),
             }
         }

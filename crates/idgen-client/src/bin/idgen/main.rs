@@ -281,7 +281,7 @@ mod tests {
             cli.command,
             Command::Ids(KindCommand {
                 kind: Kind::Random,
-                request: IdRequest { count: None, name: None, length: Some(32), alphabet: Some(ref alphabet), prefix: None },
+                request: IdRequest { count: None, name: None, length: Some(32), alphabet: Some(ref alphabet), chars: None, prefix: None },
                 batch: Batch { count: 1, .. },
             }) if alphabet == "hex"
         ));
