@@ -7,7 +7,7 @@ use std::thread::JoinHandle;
 
 use idgen_core::ksuid::Ksuid;
 use idgen_core::typeid::TypeId;
-use idgen_core::wire::{DecodeResponse, HealthResponse, IdRequest, KindsResponse};
+use idgen_core::wire::{BoundsResponse, DecodeResponse, HealthResponse, IdRequest, KindsResponse};
 use idgen_core::{Kind, Ulid, Uuid};
 use tokio::sync::oneshot;
 
@@ -233,6 +233,15 @@ impl Client {
     pub fn decode(&self, kind: Kind, id: &str) -> Result<DecodeResponse, Error> {
         let id = id.to_owned();
         self.run(move |client| async move { client.decode(kind, &id).await })
+    }
+
+    /// The smallest and largest ID of `kind` at `time` (see the async client's `bounds`).
+    ///
+    /// # Errors
+    /// As the async client's method of the same name.
+    pub fn bounds(&self, kind: Kind, time: &str, prefix: &str) -> Result<BoundsResponse, Error> {
+        let (time, prefix) = (time.to_owned(), prefix.to_owned());
+        self.run(move |client| async move { client.bounds(kind, &time, &prefix).await })
     }
 
     /// IDs of any kind as strings, as the server writes them.

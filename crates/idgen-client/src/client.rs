@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use idgen_core::ksuid::Ksuid;
 use idgen_core::typeid::TypeId;
-use idgen_core::wire::{DecodeResponse, HealthResponse, IdRequest, KindsResponse};
+use idgen_core::wire::{BoundsResponse, DecodeResponse, HealthResponse, IdRequest, KindsResponse};
 use idgen_core::{Kind, Ulid, Uuid};
 use reqwest::Url;
 use reqwest::header::{ACCEPT, AUTHORIZATION, HeaderMap, RETRY_AFTER};
@@ -461,6 +461,31 @@ impl Client {
     /// version and variant for UUIDs.
     pub async fn decode(&self, kind: Kind, id: &str) -> Result<DecodeResponse, Error> {
         self.get(|base| route_url(base, &["v1", "decode", kind.name(), id])).await
+    }
+
+    /// The smallest and largest ID of `kind` at `time` (Unix ms, or an RFC 3339 date-time such
+    /// as `2026-12-06T21:00:00Z`): `WHERE id >= min AND id <= max` selects that millisecond
+    /// (that second for ksuid). `prefix` is a TypeID's, put in front of both; `""` for none
+    /// and for the other kinds.
+    ///
+    /// # Errors
+    /// As [`Client::decode`]; the server's 400 `not_time_ordered` for a kind whose IDs are not
+    /// ordered by time, `invalid_time` for a time it cannot hold.
+    pub async fn bounds(
+        &self,
+        kind: Kind,
+        time: &str,
+        prefix: &str,
+    ) -> Result<BoundsResponse, Error> {
+        self.get(|base| {
+            let mut url = route_url(base, &["v1", "bounds", kind.name()]);
+            url.query_pairs_mut().append_pair("time", time);
+            if !prefix.is_empty() {
+                url.query_pairs_mut().append_pair("prefix", prefix);
+            }
+            url
+        })
+        .await
     }
 
     /// The kinds the server issues.

@@ -71,7 +71,8 @@ pub use idgen_core::ksuid::Ksuid;
 pub use idgen_core::random::{Alphabet, CharSet, Length};
 pub use idgen_core::typeid::TypeId;
 pub use idgen_core::wire::{
-    self, DecodeResponse, ErrorCode, HealthResponse, IdRequest, KindDescription, KindsResponse,
+    self, BoundsResponse, DecodeResponse, ErrorCode, HealthResponse, IdRequest, KindDescription,
+    KindsResponse,
 };
 pub use idgen_core::{Kind, ParamError, Ulid, Uuid};
 pub use retry::RetryPolicy;

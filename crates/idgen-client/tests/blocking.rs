@@ -57,6 +57,10 @@ fn every_method_answers_without_an_async_runtime() {
     assert_eq!(client.randoms(options, 4).expect("randoms").len(), 4);
     let decoded = client.decode(Kind::Snowflake, &snowflake.to_string()).expect("decode");
     assert_eq!(decoded.worker_id, Some(0));
+    let ms = decoded.timestamp_ms.expect("a snowflake has a time").to_string();
+    let bounds = client.bounds(Kind::Snowflake, &ms, "").expect("bounds");
+    let (min, max): (u64, u64) = (bounds.min.parse().unwrap(), bounds.max.parse().unwrap());
+    assert!(min <= snowflake && snowflake <= max, "{snowflake} not in {bounds:?}");
     let request = IdRequest { count: Some(3), name: Some("text".into()), ..IdRequest::default() };
     assert_eq!(client.ids(Kind::Counter, &request).expect("ids"), ["1", "2", "3"]);
     assert_eq!(client.ids_text(Kind::Counter, &request).expect("text"), "4\n5\n6\n");

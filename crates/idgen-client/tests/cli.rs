@@ -251,6 +251,34 @@ fn random_takes_a_custom_alphabet_checked_before_any_request() {
 }
 
 #[test]
+fn bounds_bracket_an_id_it_printed_and_a_kind_without_time_order_is_refused() {
+    let server = TestServer::start();
+    let id: u64 = idgen(&server.url, &["snowflake"]).success().trim().parse().expect("a number");
+    let decoded = idgen(&server.url, &["--format", "json", "decode", "snowflake", &id.to_string()]);
+    let decoded: serde_json::Value = serde_json::from_str(decoded.success()).expect("json");
+    let ms = decoded["timestamp_ms"].as_u64().expect("timestamp_ms");
+    let run = idgen(&server.url, &["bounds", "snowflake", "--time", &ms.to_string()]);
+    let text = run.success();
+    let field = |key: &str| -> u64 {
+        let prefix = format!("{key}: ");
+        let line = text.lines().find_map(|line| line.strip_prefix(&prefix));
+        line.unwrap_or_else(|| panic!("no {key} in {text:?}")).parse().expect("a number")
+    };
+    assert!(field("min") <= id && id <= field("max"), "{id} not in {text}");
+    assert_eq!(field("timestamp_ms"), ms);
+    // The same millisecond as RFC 3339, and as JSON.
+    let time = decoded["time"].as_str().expect("time");
+    let run = idgen(&server.url, &["--format", "json", "bounds", "snowflake", "--time", time]);
+    let json: serde_json::Value = serde_json::from_str(run.success()).expect("json");
+    assert_eq!(json["min"], field("min").to_string());
+    let run = idgen(&server.url, &["bounds", "typeid", "--time", "0", "--prefix", "user"]);
+    // Time 0: the ten characters of the time are zeros, the version 7 follows.
+    assert!(run.success().contains("min: user_0000000000e"), "{}", run.stdout);
+    let line = idgen(&server.url, &["bounds", "uuid", "--time", "0"]).failure(2).to_owned();
+    assert!(line.contains("(400 not_time_ordered)"), "{line}");
+}
+
+#[test]
 fn decodes_a_snowflake_it_printed() {
     let server = TestServer::start();
     let issued = idgen(&server.url, &["snowflake"]);

@@ -66,6 +66,24 @@ async fn typed_methods_return_parsed_ids() {
 }
 
 #[tokio::test]
+async fn bounds_bracket_an_issued_id_and_exclude_the_next_millisecond() {
+    let server = TestServer::start();
+    let client = client(&server);
+    let id = client.uuid7().await.expect("uuid7");
+    let ms = client.decode(Kind::Uuid7, &id.to_string()).await.expect("decode").timestamp_ms;
+    let ms = ms.expect("a uuid7 has a time");
+    let here = client.bounds(Kind::Uuid7, &ms.to_string(), "").await.expect("bounds");
+    let text = id.to_string();
+    assert!(here.min <= text && text <= here.max, "{text} not in {here:?}");
+    let next = client.bounds(Kind::Uuid7, &(ms + 1).to_string(), "").await.expect("bounds");
+    assert!(text < next.min, "{text} is in the next ms: {next:?}");
+    match client.bounds(Kind::Counter, "0", "").await {
+        Err(Error::Api { status: 400, code: ErrorCode::NotTimeOrdered, .. }) => {}
+        other => panic!("counter bounds: {other:?}"),
+    }
+}
+
+#[tokio::test]
 async fn batch_methods_return_count_ids_in_order() {
     let server = TestServer::start();
     let client = client(&server);

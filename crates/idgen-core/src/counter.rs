@@ -17,6 +17,7 @@ pub const INFO: KindInfo = KindInfo {
     text_len: 20,
     params: &[Param::Name],
     decode: None,
+    bounds: None,
 };
 
 /// A validated counter name: `[A-Za-z0-9_.-]{1,64}`.

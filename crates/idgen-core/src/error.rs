@@ -73,6 +73,11 @@ pub enum ParamError {
     /// starts or ends with `_`.
     #[error("prefix must be at most 63 characters from a-z and _, not starting or ending with _")]
     Prefix,
+    /// `time` is missing or is neither Unix ms nor an RFC 3339 date-time.
+    #[error(
+        "time must be Unix ms or an RFC 3339 date-time such as 2026-12-06T21:00:00Z (from 1970, no leap second)"
+    )]
+    Time,
     /// A decode route's `strict` is neither `true` nor `false`.
     #[error("strict must be true or false")]
     Strict,
@@ -108,5 +113,30 @@ pub enum DecodeError {
     NotDecodable {
         /// The kind's catalogue name.
         kind: &'static str,
+    },
+}
+
+/// `GET /v1/bounds/{kind}` cannot answer for this kind or time.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum BoundsError {
+    /// The kind's IDs are not ordered by time (`uuid`, `counter`, `random`).
+    #[error("ids of kind {kind} are not ordered by time: they have no bounds")]
+    NotTimeOrdered {
+        /// The kind's catalogue name.
+        kind: &'static str,
+    },
+    /// The kind cannot hold this time (or RFC 3339 cannot write it).
+    #[error(
+        "{kind} ids hold times from {first_ms} to {last_ms} ms since the Unix epoch, not {unix_ms}"
+    )]
+    OutOfRange {
+        /// The kind's catalogue name.
+        kind: &'static str,
+        /// The time asked for, in Unix ms.
+        unix_ms: u64,
+        /// The first time the kind holds.
+        first_ms: u64,
+        /// The last time the kind holds (at most 9999-12-31T23:59:59.999Z).
+        last_ms: u64,
     },
 }

@@ -4,7 +4,10 @@
 //! are generated from that list, so they cannot disagree.
 
 use crate::wire::DecodeResponse;
-use crate::{DecodeError, counter, ksuid, random, snowflake, timestamp, typeid, ulid, uuid, uuid7};
+use crate::{
+    BoundsError, DecodeError, counter, ksuid, random, snowflake, timestamp, typeid, ulid, uuid,
+    uuid7,
+};
 
 /// What a kind is: its name, what `/v1/kinds` says about it, which parameters it takes and how
 /// its IDs are decoded.
@@ -28,6 +31,30 @@ pub struct KindInfo {
     pub params: &'static [Param],
     /// Takes an ID of this kind apart; `None` when its IDs carry nothing to decode.
     pub decode: Option<Decoder>,
+    /// The smallest and largest ID of one millisecond; `None` for the kinds whose IDs are not
+    /// ordered by time.
+    pub bounds: Option<Bounder>,
+}
+
+/// What `GET /v1/bounds/{kind}` needs of a time-ordered kind.
+#[derive(Debug, Clone, Copy)]
+pub struct Bounder {
+    /// The Unix ms this kind can hold (snowflake: from the context's epoch).
+    pub range: fn(&DecodeContext) -> std::ops::RangeInclusive<u64>,
+    /// The bounds of the millisecond given, which is in `range`.
+    pub at: fn(u64, &DecodeContext) -> TimeBounds,
+}
+
+/// The smallest and largest ID a kind can have for one millisecond (one second for ksuid),
+/// as text: `WHERE id >= min AND id <= max` selects that time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TimeBounds {
+    /// The start of the time the bounds cover (for ksuid, the start of the second).
+    pub timestamp_ms: u64,
+    /// The smallest ID of that time.
+    pub min: String,
+    /// The largest ID of that time.
+    pub max: String,
 }
 
 /// Decodes the text of one ID into the fields `GET /v1/decode/{kind}/{id}` answers.
@@ -185,6 +212,27 @@ impl Kind {
     }
 }
 
+impl Kind {
+    /// The smallest and largest ID of this kind at `unix_ms` (see [`TimeBounds`]). Refused
+    /// for a kind not ordered by time and for a time it cannot hold or RFC 3339 cannot write.
+    pub fn bounds(self, unix_ms: u64, context: &DecodeContext) -> Result<TimeBounds, BoundsError> {
+        let info = self.info();
+        let bounder = info.bounds.ok_or(BoundsError::NotTimeOrdered { kind: info.name })?;
+        let range = (bounder.range)(context);
+        let (first_ms, last_ms) = (*range.start(), (*range.end()).min(crate::wire::MAX_RFC3339_MS));
+        if !(first_ms..=last_ms).contains(&unix_ms) {
+            return Err(BoundsError::OutOfRange { kind: info.name, unix_ms, first_ms, last_ms });
+        }
+        Ok((bounder.at)(unix_ms, context))
+    }
+
+    /// The Unix ms [`Kind::bounds`] takes for this kind, when it is ordered by time.
+    pub fn bounds_range(self, context: &DecodeContext) -> Option<std::ops::RangeInclusive<u64>> {
+        let range = (self.info().bounds?.range)(context);
+        Some(*range.start()..=(*range.end()).min(crate::wire::MAX_RFC3339_MS))
+    }
+}
+
 impl std::fmt::Display for Kind {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.name())
@@ -317,5 +365,78 @@ mod tests {
         crate::typeid::encode_into(&crate::typeid::Prefix::default(), v4, &mut text);
         let decoded = Kind::TypeId.decode(std::str::from_utf8(&text).unwrap(), &context).unwrap();
         assert_eq!(decoded.timestamp_ms, None);
+    }
+
+    /// Compares two IDs of `kind` in its order (numbers by value, the rest as text).
+    fn order(kind: Kind, a: &str, b: &str) -> std::cmp::Ordering {
+        match kind {
+            Kind::Snowflake | Kind::Timestamp => {
+                a.parse::<u64>().unwrap().cmp(&b.parse::<u64>().unwrap())
+            }
+            _ => a.cmp(b),
+        }
+    }
+
+    proptest::proptest! {
+        /// Each millisecond's bounds decode to it, and the neighbouring millisecond's lie
+        /// outside them: `min..=max` selects exactly that time.
+        #[test]
+        fn bounds_decode_to_their_time_and_do_not_overlap_their_neighbours(
+            offset in 1u64..(1 << 41) - 1,
+            pick in 0usize..6,
+        ) {
+            let context = DecodeContext::default();
+            let kind = [Kind::Uuid7, Kind::Ulid, Kind::TypeId, Kind::Snowflake, Kind::Timestamp, Kind::Ksuid][pick];
+            let range = kind.bounds_range(&context).expect("time-ordered");
+            // A ksuid's bounds cover a second: step by one.
+            let step = if kind == Kind::Ksuid { 1_000 } else { 1 };
+            let ms = range.start() + step + offset % (range.end() - range.start() - 2 * step);
+            let here = kind.bounds(ms, &context).unwrap();
+            let (before, after) = (kind.bounds(ms - step, &context).unwrap(), kind.bounds(ms + step, &context).unwrap());
+            proptest::prop_assert!(order(kind, &here.min, &here.max).is_le());
+            proptest::prop_assert!(order(kind, &before.max, &here.min).is_lt(), "{} {}", before.max, here.min);
+            proptest::prop_assert!(order(kind, &here.max, &after.min).is_lt(), "{} {}", here.max, after.min);
+            for id in [&here.min, &here.max] {
+                let decoded = kind.decode(id, &context.strict(true)).unwrap();
+                proptest::prop_assert_eq!(decoded.timestamp_ms, Some(here.timestamp_ms), "{}", id);
+            }
+        }
+    }
+
+    #[test]
+    fn bounds_are_refused_for_untimed_kinds_and_times_a_kind_cannot_hold() {
+        let context = DecodeContext::default();
+        for kind in [Kind::Uuid, Kind::Counter, Kind::Random] {
+            assert_eq!(
+                kind.bounds(0, &context),
+                Err(BoundsError::NotTimeOrdered { kind: kind.name() })
+            );
+            assert_eq!(kind.bounds_range(&context), None);
+        }
+        let epoch = snowflake::DEFAULT_EPOCH_MS;
+        let refused = |kind: Kind, ms: u64| {
+            assert!(
+                matches!(kind.bounds(ms, &context), Err(BoundsError::OutOfRange { .. })),
+                "{kind} {ms}"
+            );
+        };
+        refused(Kind::Snowflake, epoch - 1);
+        refused(Kind::Snowflake, epoch + (1 << 41));
+        refused(Kind::Ksuid, ksuid::EPOCH_SECONDS * 1000 - 1);
+        refused(Kind::Timestamp, crate::wire::MAX_RFC3339_MS + 1);
+        refused(Kind::Uuid7, crate::wire::MAX_RFC3339_MS + 1);
+        // The first snowflake ms starts at 1 (0 is not a snowflake); the last ms ends at the
+        // largest positive i64.
+        assert_eq!(Kind::Snowflake.bounds(epoch, &context).unwrap().min, "1");
+        let last = Kind::Snowflake.bounds(epoch + (1 << 41) - 1, &context).unwrap();
+        assert_eq!(last.max, i64::MAX.to_string());
+        let at = Kind::Uuid7.bounds(1_645_557_742_000, &context).unwrap();
+        assert_eq!(
+            (at.min.as_str(), at.max.as_str()),
+            ("017f22e2-79b0-7000-8000-000000000000", "017f22e2-79b0-7fff-bfff-ffffffffffff")
+        );
+        let second = Kind::Ksuid.bounds(1_796_590_800_999, &context).unwrap();
+        assert_eq!(second.timestamp_ms, 1_796_590_800_000);
+        assert_eq!(Kind::Timestamp.bounds(5, &context).unwrap().min, "5");
     }
 }

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use parking_lot::Mutex;
 use rand::Rng;
 
-use crate::kind::DecodeContext;
+use crate::kind::{Bounder, DecodeContext, TimeBounds};
 use crate::wire::DecodeResponse;
 use crate::{Clock, DecodeError, IssueError, KindInfo, SystemClock};
 
@@ -23,7 +23,20 @@ pub const INFO: KindInfo = KindInfo {
     text_len: TEXT_LEN,
     params: &[],
     decode: Some(|text, _: &DecodeContext| decode_response(text)),
+    bounds: Some(Bounder { range: |_| EPOCH_SECONDS * 1000..=MAX_MS, at: bounds_at }),
 };
+
+/// The smallest and largest KSUID of the second `unix_ms` falls in: the payload all clear,
+/// then all set.
+fn bounds_at(unix_ms: u64, _: &DecodeContext) -> TimeBounds {
+    let second = unix_ms / 1000;
+    let seconds = u32::try_from(second - EPOCH_SECONDS).expect("in the range");
+    TimeBounds {
+        timestamp_ms: second * 1000,
+        min: Ksuid::from_parts(seconds, 0).to_string(),
+        max: Ksuid::from_parts(seconds, u128::MAX).to_string(),
+    }
+}
 
 /// KSUID time 0 in Unix seconds (2014-05-13T16:53:20Z).
 pub const EPOCH_SECONDS: u64 = 1_400_000_000;

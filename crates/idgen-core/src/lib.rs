@@ -42,6 +42,7 @@ pub mod random;
 pub mod snowflake;
 #[cfg(test)]
 mod test_support;
+pub mod time;
 pub mod timestamp;
 pub mod typeid;
 pub mod ulid;
@@ -52,5 +53,5 @@ pub mod wire;
 pub use ::ulid::Ulid;
 pub use ::uuid::Uuid;
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use error::{DecodeError, IssueError, ParamError};
-pub use kind::{DecodeContext, KINDS, Kind, KindInfo, Param};
+pub use error::{BoundsError, DecodeError, IssueError, ParamError};
+pub use kind::{Bounder, DecodeContext, KINDS, Kind, KindInfo, Param, TimeBounds};

@@ -17,6 +17,7 @@ pub const INFO: KindInfo = KindInfo {
     text_len: 21,
     params: &[Param::Length, Param::Alphabet, Param::Chars],
     decode: None,
+    bounds: None,
 };
 
 /// The alphabets a random string can be drawn from.

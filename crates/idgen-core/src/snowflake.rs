@@ -2,7 +2,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::kind::DecodeContext;
+use crate::kind::{Bounder, DecodeContext, TimeBounds};
 use crate::wire::DecodeResponse;
 use crate::{Clock, DecodeError, IssueError, KindInfo, ParamError, SystemClock};
 
@@ -16,7 +16,26 @@ pub const INFO: KindInfo = KindInfo {
     text_len: 19,
     params: &[],
     decode: Some(describe),
+    bounds: Some(Bounder { range: bounds_range, at: bounds_at }),
 };
+
+/// The context's epoch to the end of the 41-bit time field.
+fn bounds_range(context: &DecodeContext) -> std::ops::RangeInclusive<u64> {
+    let epoch = context.snowflake_epoch_ms;
+    epoch..=epoch.saturating_add(MAX_TIMESTAMP)
+}
+
+/// The smallest and largest snowflake of `unix_ms`, every worker's: worker and sequence all
+/// clear (at the epoch's first ms, 1: 0 is not a snowflake), then all set.
+fn bounds_at(unix_ms: u64, context: &DecodeContext) -> TimeBounds {
+    let time = (unix_ms - context.snowflake_epoch_ms) << (WORKER_BITS + SEQUENCE_BITS);
+    let rest = (1 << (WORKER_BITS + SEQUENCE_BITS)) - 1;
+    TimeBounds {
+        timestamp_ms: unix_ms,
+        min: time.max(1).to_string(),
+        max: (time | rest).to_string(),
+    }
+}
 
 /// 2020-01-01T00:00:00Z in ms since the Unix epoch.
 pub const DEFAULT_EPOCH_MS: u64 = 1_577_836_800_000;

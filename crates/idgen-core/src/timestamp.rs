@@ -3,7 +3,7 @@
 use std::ops::Range;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::kind::DecodeContext;
+use crate::kind::{Bounder, DecodeContext, TimeBounds};
 use crate::wire::DecodeResponse;
 use crate::{Clock, DecodeError, IssueError, KindInfo, SystemClock};
 
@@ -22,7 +22,13 @@ pub const INFO: KindInfo = KindInfo {
         }
         Ok(DecodeResponse::with_time(text, decode(text)?))
     }),
+    bounds: Some(Bounder { range: |_| 0..=u64::MAX, at: bounds_at }),
 };
+
+/// A timestamp id is its millisecond: both bounds are the time itself.
+fn bounds_at(unix_ms: u64, _: &DecodeContext) -> TimeBounds {
+    TimeBounds { timestamp_ms: unix_ms, min: unix_ms.to_string(), max: unix_ms.to_string() }
+}
 
 /// Issues timestamps, strictly increasing across all threads.
 ///

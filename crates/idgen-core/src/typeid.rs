@@ -7,7 +7,7 @@
 
 use std::fmt;
 
-use crate::kind::DecodeContext;
+use crate::kind::{Bounder, DecodeContext, TimeBounds};
 use crate::wire::DecodeResponse;
 use crate::{DecodeError, KindInfo, Param, ParamError, Uuid};
 
@@ -22,7 +22,20 @@ pub const INFO: KindInfo = KindInfo {
     text_len: MAX_PREFIX + 1 + SUFFIX_LEN,
     params: &[Param::Prefix],
     decode: Some(|text, _: &DecodeContext| decode_response(text)),
+    bounds: Some(Bounder { range: |_| 0..=(1 << 48) - 1, at: bounds_at }),
 };
+
+/// The bare suffixes of the smallest and largest TypeID (its uuid7) of `unix_ms`; the server
+/// puts the prefix asked for in front of both.
+fn bounds_at(unix_ms: u64, _: &DecodeContext) -> TimeBounds {
+    let (min, max) = crate::uuid7::bounds_uuids(unix_ms);
+    let text = |uuid| {
+        let mut out = Vec::with_capacity(SUFFIX_LEN);
+        encode_into(&Prefix::default(), uuid, &mut out);
+        String::from_utf8(out).expect("base32 is ASCII")
+    };
+    TimeBounds { timestamp_ms: unix_ms, min: text(min), max: text(max) }
+}
 
 /// Longest prefix the spec allows.
 pub const MAX_PREFIX: usize = 63;

@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use parking_lot::Mutex;
 use rand::Rng;
 
-use crate::kind::DecodeContext;
+use crate::kind::{Bounder, DecodeContext, TimeBounds};
 use crate::wire::DecodeResponse;
 use crate::{Clock, DecodeError, IssueError, KindInfo, SystemClock};
 
@@ -26,7 +26,18 @@ pub const INFO: KindInfo = KindInfo {
         }
         Ok(DecodeResponse::with_time(text, decode(text)?))
     }),
+    bounds: Some(Bounder { range: |_| 0..=MAX_MS, at: bounds_at }),
 };
+
+/// The smallest and largest ULID of `unix_ms`: the 80 random bits all clear, then all set.
+fn bounds_at(unix_ms: u64, _: &DecodeContext) -> TimeBounds {
+    let time = u128::from(unix_ms) << 80;
+    TimeBounds {
+        timestamp_ms: unix_ms,
+        min: ulid::Ulid(time).to_string(),
+        max: ulid::Ulid(time | MAX_RANDOM).to_string(),
+    }
+}
 
 /// The characters of a ULID as written.
 const CROCKFORD: &[u8] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";

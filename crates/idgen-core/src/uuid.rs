@@ -16,6 +16,7 @@ pub const INFO: KindInfo = KindInfo {
     text_len: 36,
     params: &[],
     decode: Some(describe),
+    bounds: None,
 };
 
 /// What a UUID says about itself.

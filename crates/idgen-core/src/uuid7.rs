@@ -4,9 +4,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use rand::Rng;
 
-use crate::kind::DecodeContext;
+use crate::kind::{Bounder, DecodeContext, TimeBounds};
 use crate::wire::DecodeResponse;
-use crate::{Clock, DecodeError, IssueError, KindInfo, SystemClock};
+use crate::{Clock, DecodeError, IssueError, KindInfo, SystemClock, Uuid};
 
 /// Catalogue entry of `uuid7`: no parameters; decodes the timestamp.
 pub const INFO: KindInfo = KindInfo {
@@ -23,7 +23,21 @@ pub const INFO: KindInfo = KindInfo {
         }
         Ok(DecodeResponse::with_time(text, decode(text)?))
     }),
+    bounds: Some(Bounder { range: |_| 0..=(1 << 48) - 1, at: bounds_at }),
 };
+
+/// The smallest and largest uuid7 of `unix_ms`: every bit but the time, version and variant
+/// clear, then set.
+pub(crate) fn bounds_uuids(unix_ms: u64) -> (Uuid, Uuid) {
+    let fixed = (u128::from(unix_ms) << 80) | (0x7 << 76) | (0b10 << 62);
+    let rest = (0xFFF << 64) | ((1 << 62) - 1);
+    (Uuid::from_u128(fixed), Uuid::from_u128(fixed | rest))
+}
+
+fn bounds_at(unix_ms: u64, _: &DecodeContext) -> TimeBounds {
+    let (min, max) = bounds_uuids(unix_ms);
+    TimeBounds { timestamp_ms: unix_ms, min: min.to_string(), max: max.to_string() }
+}
 
 /// Largest timestamp the 48-bit `unix_ts_ms` field holds (year 10889).
 const MAX_MS: u64 = (1 << 48) - 1;

@@ -2,6 +2,9 @@
 
 use serde::{Deserialize, Serialize};
 
+// Re-exported where the wire shapes that carry times have always had them.
+pub use crate::time::{MAX_RFC3339_MS, parse_time_ms, rfc3339_ms};
+
 #[cfg(feature = "openapi")]
 use utoipa::ToSchema;
 
@@ -158,6 +161,31 @@ impl DecodeResponse {
             time: Some(rfc3339_ms(timestamp_ms)),
             ..Self::default()
         }
+    }
+}
+
+/// `GET /v1/bounds/{kind}`: the smallest and largest ID of one millisecond (one second for
+/// ksuid), so that `WHERE id >= min AND id <= max` selects that time.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[non_exhaustive]
+pub struct BoundsResponse {
+    /// The kind, e.g. `snowflake`.
+    pub kind: String,
+    /// The start of the time the bounds cover, in Unix ms.
+    pub timestamp_ms: u64,
+    /// The same instant, RFC 3339 UTC with milliseconds.
+    pub time: String,
+    /// The smallest ID of that time (for typeid, with the prefix asked for).
+    pub min: String,
+    /// The largest ID of that time.
+    pub max: String,
+}
+
+impl BoundsResponse {
+    /// The answer for `kind`'s bounds `min` and `max` of the time starting at `timestamp_ms`.
+    pub fn new(kind: &str, timestamp_ms: u64, min: String, max: String) -> Self {
+        Self { kind: kind.to_owned(), timestamp_ms, time: rfc3339_ms(timestamp_ms), min, max }
     }
 }
 
@@ -380,6 +408,11 @@ pub enum ErrorCode {
     InvalidId,
     /// A decode route's `strict` is neither `true` nor `false` (400).
     InvalidStrict,
+    /// `time` is missing, is neither Unix ms nor an RFC 3339 date-time, or is a time the kind
+    /// cannot hold (400).
+    InvalidTime,
+    /// Bounds were asked of a kind whose IDs are not ordered by time (400).
+    NotTimeOrdered,
     /// The request body, or another part of the request, cannot be read (400; 413 to 415 for
     /// a body or URI too large or an unsupported content type).
     InvalidBody,
@@ -429,6 +462,8 @@ impl ErrorCode {
             ErrorCode::TooManyCounters => "too_many_counters",
             ErrorCode::InvalidId => "invalid_id",
             ErrorCode::InvalidStrict => "invalid_strict",
+            ErrorCode::InvalidTime => "invalid_time",
+            ErrorCode::NotTimeOrdered => "not_time_ordered",
             ErrorCode::InvalidBody => "invalid_body",
             ErrorCode::UnknownKind => "unknown_kind",
             ErrorCode::NotDecodable => "not_decodable",
@@ -482,57 +517,9 @@ impl ErrorBody {
     }
 }
 
-/// The last millisecond RFC 3339 can write, 9999-12-31T23:59:59.999Z: its years have four
-/// digits. A decoded time past it is refused rather than written with a longer year.
-pub const MAX_RFC3339_MS: u64 = 253_402_300_799_999;
-
-/// Formats ms since the Unix epoch as RFC 3339 UTC with millisecond precision,
-/// e.g. `2020-01-01T00:00:00.000Z`. Past [`MAX_RFC3339_MS`] the year has more than four digits,
-/// which is no longer RFC 3339: the decoders refuse such times before formatting them.
-pub fn rfc3339_ms(unix_ms: u64) -> String {
-    let secs = unix_ms / 1000;
-    let millis = unix_ms % 1000;
-    let days = (secs / 86_400) as i64;
-    let rem = secs % 86_400;
-    let (year, month, day) = civil_from_days(days);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{millis:03}Z",
-        rem / 3600,
-        (rem / 60) % 60,
-        rem % 60
-    )
-}
-
-/// Howard Hinnant's days-to-civil algorithm (proleptic Gregorian calendar).
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (year, month, day)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn check(ms: u64, expected: &str) {
-        assert_eq!(rfc3339_ms(ms), expected, "for {ms}");
-    }
-
-    #[test]
-    fn formats_rfc3339() {
-        check(0, "1970-01-01T00:00:00.000Z");
-        check(1_577_836_800_000, "2020-01-01T00:00:00.000Z");
-        check(951_782_400_123, "2000-02-29T00:00:00.123Z");
-        check(4_102_444_799_999, "2099-12-31T23:59:59.999Z");
-        check(1_709_251_199_001, "2024-02-29T23:59:59.001Z");
-    }
 
     /// What a newer server may add (a field, a kind, an error code) an older client reads.
     #[test]

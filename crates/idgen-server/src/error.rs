@@ -16,7 +16,7 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::middleware::{ErrorHandlerResponse, ErrorHandlers};
 use actix_web::{HttpResponse, HttpResponseBuilder, ResponseError};
 use idgen_core::wire::{ErrorBody, ErrorCode, HealthResponse};
-use idgen_core::{DecodeError, KINDS, ParamError};
+use idgen_core::{BoundsError, DecodeError, KINDS, ParamError};
 
 use crate::backend::BackendError;
 
@@ -36,6 +36,8 @@ pub enum ApiError {
     TooManyCounters { max: usize },
     #[error(transparent)]
     Decode(#[from] DecodeError),
+    #[error(transparent)]
+    Bounds(#[from] BoundsError),
     #[error("no such route")]
     NotFound,
     /// The admin route named a counter this node does not keep.
@@ -234,6 +236,7 @@ impl ApiError {
                 ParamError::CounterName => ErrorCode::InvalidCounterName,
                 ParamError::Prefix => ErrorCode::InvalidPrefix,
                 ParamError::Strict => ErrorCode::InvalidStrict,
+                ParamError::Time => ErrorCode::InvalidTime,
                 // Worker ids come from configuration, never from a request.
                 ParamError::WorkerId => ErrorCode::Internal,
             },
@@ -244,6 +247,8 @@ impl ApiError {
                 DecodeError::Malformed { .. } | DecodeError::TimeOutOfRange { .. },
             ) => ErrorCode::InvalidId,
             ApiError::Decode(DecodeError::NotDecodable { .. }) => ErrorCode::NotDecodable,
+            ApiError::Bounds(BoundsError::NotTimeOrdered { .. }) => ErrorCode::NotTimeOrdered,
+            ApiError::Bounds(BoundsError::OutOfRange { .. }) => ErrorCode::InvalidTime,
             ApiError::NotFound | ApiError::UnknownCounter => ErrorCode::NotFound,
             ApiError::MethodNotAllowed { .. } => ErrorCode::MethodNotAllowed,
             ApiError::NotAcceptable => ErrorCode::NotAcceptable,
@@ -288,6 +293,7 @@ impl ApiError {
                 "this server already keeps the maximum of {max} counters; use an existing counter name"
             ),
             ApiError::Decode(error) => error.to_string(),
+            ApiError::Bounds(error) => error.to_string(),
             ApiError::NotFound => "no such route; GET /openapi.json lists every route".to_owned(),
             ApiError::UnknownCounter => {
                 "this node keeps no counter of that name (GET /v1/status lists them)".to_owned()
@@ -347,7 +353,8 @@ impl ResponseError for ApiError {
             ApiError::Param(_)
             | ApiError::InvalidBody(_)
             | ApiError::TooManyCounters { .. }
-            | ApiError::Decode(_) => StatusCode::BAD_REQUEST,
+            | ApiError::Decode(_)
+            | ApiError::Bounds(_) => StatusCode::BAD_REQUEST,
             ApiError::UnknownKind | ApiError::NotFound | ApiError::UnknownCounter => {
                 StatusCode::NOT_FOUND
             }

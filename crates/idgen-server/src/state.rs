@@ -75,7 +75,11 @@ impl AppState {
             },
             decode: DecodeContext { snowflake_epoch_ms: config.snowflake_epoch_ms, strict: false },
             observer,
-            openapi: crate::routes::openapi::served_bytes(config.max_batch, auth.is_some()),
+            openapi: crate::routes::openapi::served_bytes(
+                config.max_batch,
+                auth.is_some(),
+                config.snowflake_epoch_ms,
+            ),
             kinds: crate::routes::kinds::served_bytes(config.max_batch),
             auth,
             cors: crate::cors::Cors::new(&config.cors_origins),

@@ -18,7 +18,7 @@
 use idgen_core::ksuid::Ksuid;
 use idgen_core::random::{Alphabet, Length};
 use idgen_core::wire::MAX_RFC3339_MS;
-use idgen_core::{KINDS, Kind, Param};
+use idgen_core::{DecodeContext, KINDS, Kind, Param};
 use serde_json::{Map, Value, json};
 
 use super::{Access, TABLE};
@@ -27,7 +27,7 @@ const ERROR_BODY: &str = "#/components/schemas/ErrorBody";
 
 /// The document as served, for a server that takes batches of up to `max_batch` and, with
 /// `keyed`, needs API keys (each guarded operation then names its security and its 401/403).
-pub fn served(mut document: Value, max_batch: u32, keyed: bool) -> Value {
+pub fn served(mut document: Value, max_batch: u32, keyed: bool, snowflake_epoch_ms: u64) -> Value {
     document["info"]["version"] = json!(env!("CARGO_PKG_VERSION"));
     let Some(paths) = document["paths"].as_object_mut() else { return document };
     paths.retain(|path, _| !path.starts_with("/docs"));
@@ -38,7 +38,7 @@ pub fn served(mut document: Value, max_batch: u32, keyed: bool) -> Value {
         let is_limited = limited.contains(&path);
         let access = TABLE.iter().find(|entry| entry.pattern == path).map(|e| e.handler.access());
         let guarded = keyed && access.is_some_and(|access| access != Access::Open);
-        for (path, mut item) in expand(&path, item, max_batch) {
+        for (path, mut item) in expand(&path, item, max_batch, snowflake_epoch_ms) {
             for (method, operation) in item.as_object_mut().into_iter().flatten() {
                 if guarded {
                     guard(operation, access == Some(Access::Admin));
@@ -67,7 +67,7 @@ pub fn served(mut document: Value, max_batch: u32, keyed: bool) -> Value {
 }
 
 /// `path` as one path per kind where it names `{kind}`, each refined for its kind.
-fn expand(path: &str, item: Value, max_batch: u32) -> Vec<(String, Value)> {
+fn expand(path: &str, item: Value, max_batch: u32, epoch_ms: u64) -> Vec<(String, Value)> {
     match path {
         "/v1/ids/{kind}" => {
             let mut generic = item.clone();
@@ -83,6 +83,17 @@ fn expand(path: &str, item: Value, max_batch: u32) -> Vec<(String, Value)> {
             });
             std::iter::once((path.to_owned(), generic)).chain(per_kind).collect()
         }
+        "/v1/bounds/{kind}" => Kind::ALL
+            .iter()
+            .filter(|kind| kind.info().bounds.is_some())
+            .map(|kind| {
+                let mut item = item.clone();
+                for operation in item.as_object_mut().into_iter().flat_map(|ops| ops.values_mut()) {
+                    bounds_operation(operation, *kind, epoch_ms);
+                }
+                (format!("/v1/bounds/{kind}"), item)
+            })
+            .collect(),
         "/v1/decode/{kind}/{id}" => Kind::ALL
             .iter()
             .filter(|kind| kind.info().decode.is_some())
@@ -379,6 +390,48 @@ fn decode_operation(operation: &mut Value, kind: Kind) {
     }
 }
 
+/// `GET /v1/bounds/{kind}` for one kind: `time` as the Unix ms it holds (an RFC 3339 text is
+/// read too, see `routes::bounds`), `prefix` for typeid, and its IDs' schema for the bounds.
+fn bounds_operation(operation: &mut Value, kind: Kind, epoch_ms: u64) {
+    let context = DecodeContext { snowflake_epoch_ms: epoch_ms, ..DecodeContext::default() };
+    let range = kind.bounds_range(&context).expect("only the time-ordered kinds");
+    let mut parameters = vec![json!({
+        "name": "time", "in": "query", "required": true,
+        "description": "Unix ms (or an RFC 3339 date-time, e.g. 2026-12-06T21:00:00Z)",
+        "schema": { "type": "integer", "minimum": range.start(), "maximum": range.end() },
+    })];
+    if kind == Kind::TypeId {
+        parameters.push(json!({
+            "name": "prefix", "in": "query", "required": false,
+            "description": Param::Prefix.description(), "schema": param_schema(Param::Prefix),
+        }));
+    }
+    // As issued, but for a timestamp: its bound at ms 0 is `0`, which is never issued.
+    let id = match kind {
+        Kind::Timestamp => json!({ "type": "string", "pattern": "^(0|[1-9][0-9]{0,19})$" }),
+        _ => id_schema(kind),
+    };
+    operation["parameters"] = Value::Array(parameters);
+    if let Some(operation_id) = operation["operationId"].as_str() {
+        operation["operationId"] = json!(format!("{operation_id}_{kind}"));
+    }
+    if let Some(map) = operation["responses"].as_object_mut() {
+        map.remove("404");
+    }
+    let response = &mut operation["responses"]["200"]["content"]["application/json"]["schema"];
+    *response = json!({
+        "type": "object",
+        "required": ["kind", "timestamp_ms", "time", "min", "max"],
+        "properties": {
+            "kind": { "type": "string", "enum": [kind.name()] },
+            "timestamp_ms": { "type": "integer", "minimum": range.start(), "maximum": range.end() },
+            "time": { "type": "string", "format": "date-time" },
+            "min": id.clone(),
+            "max": id,
+        },
+    });
+}
+
 /// `schema` or null (an optional field of a request body).
 fn nullable(schema: Value) -> Value {
     json!({ "oneOf": [schema, { "type": "null" }] })
@@ -463,7 +516,6 @@ fn complete_responses(operation: &mut Value, is_post: bool, is_limited: bool) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use idgen_core::DecodeContext;
     use rand::{RngExt, SeedableRng};
 
     /// Texts around the last RFC 3339 ms and anywhere in the 48-bit range, in both cases, of

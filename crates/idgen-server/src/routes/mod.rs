@@ -7,6 +7,7 @@
 //! OpenAPI document is built from them ([`openapi`]), so a route cannot exist in one of these
 //! and not the others.
 
+pub mod bounds;
 pub mod compat;
 pub mod contract;
 pub mod counters;
@@ -45,6 +46,7 @@ pub enum Handler {
     GenerateSnowflakeId,
     GenerateRandomString,
     Decode,
+    Bounds,
     Kinds,
     Readyz,
     OpenApiJson,
@@ -88,6 +90,7 @@ impl Handler {
             | Handler::GenerateSnowflakeId
             | Handler::GenerateRandomString
             | Handler::Decode
+            | Handler::Bounds
             | Handler::Kinds => Access::Key,
         }
     }
@@ -154,6 +157,7 @@ pub static ROUTES: &[Route] = &[
         doc: &compat::__path_generate_random_string,
     },
     Route { handler: Handler::Decode, limited: true, doc: &decode::__path_decode },
+    Route { handler: Handler::Bounds, limited: true, doc: &bounds::__path_bounds },
     Route { handler: Handler::Kinds, limited: true, doc: &kinds::__path_kinds },
     Route { handler: Handler::Readyz, limited: false, doc: &health::__path_readyz },
     Route { handler: Handler::OpenApiJson, limited: false, doc: &openapi::__path_openapi_json },
@@ -439,6 +443,7 @@ mod table_tests {
                 ("/generate_snowflake_id", "GET", "GET, HEAD", true),
                 ("/generate_random_string/{length}", "GET", "GET, HEAD", true),
                 ("/v1/decode/{kind}/{id}", "GET", "GET, HEAD", true),
+                ("/v1/bounds/{kind}", "GET", "GET, HEAD", true),
                 ("/v1/kinds", "GET", "GET, HEAD", true),
                 ("/readyz", "GET", "GET, HEAD", false),
                 ("/openapi.json", "GET", "GET, HEAD", false),
@@ -500,6 +505,6 @@ mod table_tests {
         }
         let patterns: std::collections::BTreeSet<&str> =
             TABLE.iter().map(|entry| entry.pattern.as_str()).collect();
-        assert_eq!(patterns.len(), 18);
+        assert_eq!(patterns.len(), 19);
     }
 }

@@ -18,7 +18,7 @@ use crate::state::AppState;
     ),
     tags(
         (name = "ids", description = "Issue IDs"),
-        (name = "decode", description = "Decode IDs"),
+        (name = "decode", description = "Decode IDs, and the bounds of a time"),
         (name = "kinds", description = "The catalogue of kinds"),
         (name = "compat", description = "The original tutorial's routes, same shapes"),
         (name = "health", description = "Liveness and readiness (not rate limited)"),
@@ -44,9 +44,9 @@ pub fn document() -> utoipa::openapi::OpenApi {
 }
 
 /// The document as this server serves it (see `contract`), serialised once.
-pub fn served_bytes(max_batch: u32, keyed: bool) -> web::Bytes {
+pub fn served_bytes(max_batch: u32, keyed: bool, snowflake_epoch_ms: u64) -> web::Bytes {
     let document = serde_json::to_value(document()).expect("an OpenAPI document serialises");
-    let served = super::contract::served(document, max_batch, keyed);
+    let served = super::contract::served(document, max_batch, keyed, snowflake_epoch_ms);
     web::Bytes::from(serde_json::to_vec(&served).expect("a JSON value serialises"))
 }
 

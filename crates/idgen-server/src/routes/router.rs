@@ -30,7 +30,8 @@ use futures_util::future::{Either, LocalBoxFuture};
 use tokio::task::futures::TaskLocalFuture;
 
 use super::{
-    Access, Entry, Found, Handler, Surface, TABLE, compat, decode, health, ids, kinds, openapi,
+    Access, Entry, Found, Handler, Surface, TABLE, bounds, compat, decode, health, ids, kinds,
+    openapi,
 };
 use crate::auth::{Caller, Key};
 use crate::cors::Cors;
@@ -187,6 +188,7 @@ async fn dispatch(
         Handler::Decode => {
             decode::decode(state, segment("kind"), segment("id"), request.query_string(), caller)
         }
+        Handler::Bounds => bounds::bounds(state, segment("kind"), request.query_string(), caller),
         Handler::Kinds => Ok(kinds::kinds(state)),
         Handler::Readyz => Ok(health::readyz(state).await),
         Handler::OpenApiJson => Ok(openapi::openapi_json(state)),

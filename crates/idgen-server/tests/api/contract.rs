@@ -101,6 +101,19 @@ async fn probes(app: &TestApp, template: &str, method: &Method) -> Vec<Probe> {
         let id = app.id(kind, &[]).await;
         probes.push(probe(Method::GET, &format!("/v1/decode/{kind}/{id}"), &[], 200));
         probes.push(probe(Method::GET, &format!("/v1/decode/{kind}/not-an-id"), &[], 400));
+    } else if let Some(kind) = template.strip_prefix("/v1/bounds/") {
+        // Now, as ms and as RFC 3339 (the ksuid range starts in 2014, the others earlier).
+        let now = idgen_core::wire::rfc3339_ms(crate::helpers::now_ms());
+        let path = format!("/v1/bounds/{kind}");
+        probes.push(probe(
+            Method::GET,
+            &path,
+            &[("time", &crate::helpers::now_ms().to_string())],
+            200,
+        ));
+        probes.push(probe(Method::GET, &path, &[("time", &now)], 200));
+        probes.push(probe(Method::GET, &path, &[("time", "soon")], 400));
+        probes.push(probe(Method::GET, &path, &[], 400));
     } else if template == "/v1/counters/{name}" {
         app.id("counter", &[("name", "contract")]).await;
         probes.push(probe(Method::DELETE, "/v1/counters/contract", &[], 200));

@@ -5,6 +5,7 @@
 mod helpers;
 
 mod auth;
+mod bounds;
 mod compat;
 mod concurrency;
 mod contract;

@@ -21,6 +21,7 @@ Examples:
   idgen --format json ulid -n 3                 the server's JSON
   idgen --server http://a:8080,http://b:8080 uuid7 -n 100000   fails over between servers
   idgen decode snowflake 293047116449939456     its time, worker id and sequence
+  idgen bounds snowflake --time 2026-12-06T21:00:00Z   the first and last snowflake of that ms
   idgen completions bash > ~/.local/share/bash-completion/completions/idgen
 
 Output: `--format plain` streams one ID per line; when a run fails midway, what was printed
@@ -109,6 +110,18 @@ pub enum Command {
         kind: Kind,
         /// The ID.
         id: String,
+    },
+    /// The smallest and largest ID of a time-ordered kind at a time, for range queries.
+    Bounds {
+        /// The kind (uuid7, ulid, snowflake, timestamp, typeid or ksuid).
+        #[arg(value_parser = kind_parser())]
+        kind: Kind,
+        /// Unix ms, or an RFC 3339 date-time such as 2026-12-06T21:00:00Z.
+        #[arg(long)]
+        time: String,
+        /// A TypeID's prefix, put in front of both bounds.
+        #[arg(long, default_value = "")]
+        prefix: String,
     },
     /// List the kinds the server issues.
     Kinds,

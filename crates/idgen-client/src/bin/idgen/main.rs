@@ -207,6 +207,12 @@ async fn run(cli: Cli, api_key: Option<Secret>) -> Result<(), Failure> {
             out.flush()?;
             return Ok(());
         }
+        Command::Bounds { kind, time, prefix } => {
+            let bounds = client.bounds(kind, &time, &prefix).await?;
+            output::print_bounds(&mut out, cli.format, &bounds)?;
+            out.flush()?;
+            return Ok(());
+        }
         Command::Kinds => {
             let kinds = client.kinds().await?;
             output::print_kinds(&mut out, cli.format, &kinds)?;

@@ -4,7 +4,7 @@
 use std::io::{self, IsTerminal, Write};
 use std::time::Duration;
 
-use idgen_client::{Client, DecodeResponse, IdRequest, Kind, KindsResponse};
+use idgen_client::{BoundsResponse, Client, DecodeResponse, IdRequest, Kind, KindsResponse};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use tokio::task::JoinSet;
 
@@ -252,6 +252,22 @@ pub fn print_decoded(
         writeln!(out, "variant: {variant}")?;
     }
     Ok(())
+}
+
+/// `key: value` lines, as for a decoded ID; or the server's JSON.
+pub fn print_bounds(
+    out: &mut impl Write,
+    format: Format,
+    bounds: &BoundsResponse,
+) -> io::Result<()> {
+    if format == Format::Json {
+        return writeln!(out, "{}", serde_json::to_string(bounds).expect("plain data serialises"));
+    }
+    let BoundsResponse { kind, timestamp_ms, time, min, max, .. } = bounds;
+    writeln!(
+        out,
+        "kind: {kind}\ntimestamp_ms: {timestamp_ms}\ntime: {time}\nmin: {min}\nmax: {max}"
+    )
 }
 
 pub fn print_kinds(out: &mut impl Write, format: Format, kinds: &KindsResponse) -> io::Result<()> {
