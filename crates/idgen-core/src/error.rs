@@ -81,9 +81,13 @@ pub enum ParamError {
     /// A decode route's `strict` is neither `true` nor `false`.
     #[error("strict must be true or false")]
     Strict,
-    /// A worker id is above 1023; it comes from configuration, never from a request.
-    #[error("worker id must be an integer from 0 to 1023")]
-    WorkerId,
+    /// A worker id is above the layout's largest (1023 by default); it comes from
+    /// configuration, never from a request.
+    #[error("worker id must be an integer from 0 to {max}")]
+    WorkerId {
+        /// The layout's largest worker id (1023 by default).
+        max: u16,
+    },
 }
 
 /// An ID given to a decoder is not a valid ID of that kind.

@@ -65,6 +65,8 @@ pub type Decoder = fn(&str, &DecodeContext) -> Result<DecodeResponse, DecodeErro
 pub struct DecodeContext {
     /// Unix ms that snowflake time 0 stands for (the server's `IDGEN_SNOWFLAKE_EPOCH_MS`).
     pub snowflake_epoch_ms: u64,
+    /// The server's `IDGEN_SNOWFLAKE_LAYOUT`.
+    pub snowflake_layout: snowflake::Layout,
     /// Accept only the canonical text of an ID (`?strict=true`): UUIDs lowercase and
     /// hyphenated with a defined version, ULIDs upper case, numbers without leading zeros.
     /// Lenient (the default): whatever the kind's parser reads.
@@ -73,7 +75,11 @@ pub struct DecodeContext {
 
 impl Default for DecodeContext {
     fn default() -> Self {
-        Self { snowflake_epoch_ms: snowflake::DEFAULT_EPOCH_MS, strict: false }
+        Self {
+            snowflake_epoch_ms: snowflake::DEFAULT_EPOCH_MS,
+            snowflake_layout: snowflake::Layout::TWITTER,
+            strict: false,
+        }
     }
 }
 

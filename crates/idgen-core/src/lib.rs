@@ -38,6 +38,7 @@ pub mod counter;
 pub mod error;
 pub mod kind;
 pub mod ksuid;
+pub mod layout;
 pub mod random;
 pub mod snowflake;
 #[cfg(test)]

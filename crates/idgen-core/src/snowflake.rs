@@ -3,6 +3,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::kind::{Bounder, DecodeContext, TimeBounds};
+pub use crate::layout::{Layout, Order};
 use crate::wire::DecodeResponse;
 use crate::{Clock, DecodeError, IssueError, KindInfo, ParamError, SystemClock};
 
@@ -19,19 +20,22 @@ pub const INFO: KindInfo = KindInfo {
     bounds: Some(Bounder { range: bounds_range, at: bounds_at }),
 };
 
-/// The context's epoch to the end of the 41-bit time field.
+/// The context's epoch to the end of its layout's time field.
 fn bounds_range(context: &DecodeContext) -> std::ops::RangeInclusive<u64> {
     let epoch = context.snowflake_epoch_ms;
-    epoch..=epoch.saturating_add(MAX_TIMESTAMP)
+    epoch..=context.snowflake_layout.end_ms(epoch)
 }
 
-/// The smallest and largest snowflake of `unix_ms`, every worker's: worker and sequence all
-/// clear (at the epoch's first ms, 1: 0 is not a snowflake), then all set.
+/// The smallest and largest snowflake of the time unit `unix_ms` falls in (its ms, for the
+/// layouts over ms), every worker's: worker and sequence all clear (at the epoch's first unit,
+/// 1: 0 is not a snowflake), then all set.
 fn bounds_at(unix_ms: u64, context: &DecodeContext) -> TimeBounds {
-    let time = (unix_ms - context.snowflake_epoch_ms) << (WORKER_BITS + SEQUENCE_BITS);
-    let rest = (1 << (WORKER_BITS + SEQUENCE_BITS)) - 1;
+    let layout = context.snowflake_layout;
+    let units = (unix_ms - context.snowflake_epoch_ms) / layout.unit_ms();
+    let time = units << layout.low_bits();
+    let rest = (1 << layout.low_bits()) - 1;
     TimeBounds {
-        timestamp_ms: unix_ms,
+        timestamp_ms: context.snowflake_epoch_ms + units * layout.unit_ms(),
         min: time.max(1).to_string(),
         max: (time | rest).to_string(),
     }
@@ -43,17 +47,23 @@ pub const DEFAULT_EPOCH_MS: u64 = 1_577_836_800_000;
 /// clock it may borrow when a millisecond's 4096 sequence numbers are used up).
 pub const DEFAULT_MAX_BACKWARD_MS: u64 = 1_000;
 
-/// A worker id, 0..=1023.
+/// A worker id: 0..=1023 in the default layout, up to its [`Layout::max_worker`] in others.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct WorkerId(u16);
 
 impl WorkerId {
-    /// The largest worker id the 10-bit field holds.
+    /// The largest worker id the default (Twitter) layout's 10-bit field holds.
     pub const MAX: u16 = 1023;
 
-    /// Accepts 0..=[`WorkerId::MAX`]; [`ParamError::WorkerId`] otherwise.
+    /// Accepts 0..=[`WorkerId::MAX`] (the default layout); [`ParamError::WorkerId`] otherwise.
     pub fn new(id: u16) -> Result<Self, ParamError> {
-        if id <= Self::MAX { Ok(Self(id)) } else { Err(ParamError::WorkerId) }
+        Self::within(id, Layout::TWITTER)
+    }
+
+    /// Accepts 0 to `layout`'s largest worker id; [`ParamError::WorkerId`] otherwise.
+    pub fn within(id: u16, layout: Layout) -> Result<Self, ParamError> {
+        let max = layout.max_worker();
+        if id <= max { Ok(Self(id)) } else { Err(ParamError::WorkerId { max }) }
     }
 
     /// The id as a number.
@@ -84,16 +94,24 @@ impl std::fmt::Display for SnowflakeId {
 pub struct SnowflakeConfig {
     /// Unix ms that timestamp 0 stands for.
     pub epoch_ms: u64,
-    /// Written into every ID; no two generators running at once may share it.
+    /// Written into every ID; no two generators running at once may share it. Within the
+    /// layout's worker field.
     pub worker_id: WorkerId,
     /// See [`DEFAULT_MAX_BACKWARD_MS`].
     pub max_backward_ms: u64,
+    /// The bits of each field and the time unit.
+    pub layout: Layout,
 }
 
 impl SnowflakeConfig {
-    /// `worker_id` with [`DEFAULT_EPOCH_MS`] and [`DEFAULT_MAX_BACKWARD_MS`].
+    /// `worker_id` with [`DEFAULT_EPOCH_MS`], [`DEFAULT_MAX_BACKWARD_MS`] and the Twitter layout.
     pub fn new(worker_id: WorkerId) -> Self {
-        Self { epoch_ms: DEFAULT_EPOCH_MS, worker_id, max_backward_ms: DEFAULT_MAX_BACKWARD_MS }
+        Self {
+            epoch_ms: DEFAULT_EPOCH_MS,
+            worker_id,
+            max_backward_ms: DEFAULT_MAX_BACKWARD_MS,
+            layout: Layout::TWITTER,
+        }
     }
 }
 
@@ -102,38 +120,31 @@ impl SnowflakeConfig {
 pub struct SnowflakeParts {
     /// Unix ms (epoch already added).
     pub timestamp_ms: u64,
-    /// The issuing worker, 0..=1023.
+    /// The issuing worker (0..=1023 in the default layout).
     pub worker_id: u16,
-    /// Position within its worker's millisecond, 0..=4095.
+    /// Position within its worker's time unit (0..=4095 in the default layout's ms).
     pub sequence: u16,
 }
 
-/// Bits of the sequence number.
-const SEQUENCE_BITS: u32 = 12;
-/// Bits of the worker id.
-const WORKER_BITS: u32 = 10;
-/// Largest sequence number in one millisecond.
-const MAX_SEQUENCE: u64 = (1 << SEQUENCE_BITS) - 1;
-/// Largest timestamp (ms since the epoch) the 41-bit field holds: about 69.7 years.
-const MAX_TIMESTAMP: u64 = (1 << 41) - 1;
-
 /// Issues snowflakes for one worker id.
 ///
-/// The state is one `AtomicU64` holding `(ms_since_epoch << 12) | sequence` of the last ID
-/// issued, advanced with a compare-and-swap loop, so concurrent callers never lock. Because
-/// the sequence sits in the low bits, "4096 used up, move to the next ms" is plain `state + 1`
-/// and a run of consecutive state words is a run of consecutive, valid snowflakes: a batch is
-/// one CAS that moves the state by `count`.
+/// The state is one `AtomicU64` holding `(units_since_epoch << sequence bits) | sequence` of
+/// the last ID issued (a unit is the layout's: a ms by default), advanced with a
+/// compare-and-swap loop, so concurrent callers never lock. Because the sequence sits in the
+/// low bits, "the sequence is used up, move to the next unit" is plain `state + 1` and a run
+/// of consecutive state words is a run of consecutive, valid snowflakes: a batch is one CAS
+/// that moves the state by `count`. The layout puts the worker id in the middle (Twitter) or
+/// the low bits (Sonyflake) when a state word becomes an ID; either way IDs follow the state.
 ///
-/// Every state word is checked against three limits before it is claimed: the 41-bit
-/// timestamp range, `max_backward_ms` ahead of the clock, and the durable ceiling. The ceiling
+/// Every state word is checked against three limits before it is claimed: the layout's
+/// time range, `max_backward_ms` ahead of the clock, and the durable ceiling. The ceiling
 /// is what makes restarts safe: the caller persists a high-water mark first and only then
 /// raises the ceiling, so nothing above a persisted mark is ever issued.
 #[derive(Debug)]
 pub struct SnowflakeGenerator<C: Clock = SystemClock> {
     clock: C,
     config: SnowflakeConfig,
-    /// `(ms_since_epoch << 12) | sequence` of the last ID issued (or of the floor).
+    /// `(units_since_epoch << sequence bits) | sequence` of the last ID issued (or of the floor).
     state: AtomicU64,
     /// Highest Unix ms a timestamp may have; `u64::MAX` means unlimited.
     ceiling: AtomicU64,
@@ -154,11 +165,13 @@ impl<C: Clock> SnowflakeGenerator<C> {
     /// by an earlier run, or by the previous holder of this worker id). Call before the first
     /// `generate`.
     pub fn with_floor(self, unix_ms: u64) -> Self {
+        let layout = self.config.layout;
         if let Some(since_epoch) = unix_ms.checked_sub(self.config.epoch_ms) {
-            // Sequence 4095 marks the floor's millisecond as used up, so the next ID is at a
-            // later ms. A floor past the 41-bit range is clamped to its end: nothing can be
+            // The largest sequence marks the floor's unit as used up, so the next ID is at a
+            // later one. A floor past the time range is clamped to its end: nothing can be
             // issued after it either way.
-            let floor = (since_epoch.min(MAX_TIMESTAMP) << SEQUENCE_BITS) | MAX_SEQUENCE;
+            let units = (since_epoch / layout.unit_ms()).min(layout.max_time());
+            let floor = (units << layout.sequence_bits()) | layout.max_sequence();
             self.state.fetch_max(floor, Ordering::Relaxed);
         }
         self
@@ -181,14 +194,16 @@ impl<C: Clock> SnowflakeGenerator<C> {
     /// The highest timestamp (Unix ms) this generator has issued or was floored at (the epoch
     /// before either).
     pub fn high_water_ms(&self) -> u64 {
-        (self.state.load(Ordering::Relaxed) >> SEQUENCE_BITS).saturating_add(self.config.epoch_ms)
+        let layout = self.config.layout;
+        let units = self.state.load(Ordering::Relaxed) >> layout.sequence_bits();
+        units.saturating_mul(layout.unit_ms()).saturating_add(self.config.epoch_ms)
     }
 
     /// The next snowflake, greater than every one issued before by this generator.
     ///
-    /// Rules: a new millisecond starts at sequence 0; within one ms the sequence counts up;
-    /// when its 4096 values are used, the generator moves to the next ms even if the clock has
-    /// not reached it yet, but never to a timestamp more than `max_backward_ms` ahead of the
+    /// Rules (a unit is a ms in the default layout): a new unit starts at sequence 0; within
+    /// one the sequence counts up; when its values are used, the generator moves to the next
+    /// unit even if the clock has not reached it yet, but never to a timestamp more than `max_backward_ms` ahead of the
     /// clock ([`IssueError::Exhausted`] then). If the clock is behind the last issued
     /// timestamp by at most `max_backward_ms`, issuing continues from the last timestamp;
     /// beyond that it is refused with [`IssueError::ClockMovedBackwards`]. A timestamp above
@@ -223,6 +238,9 @@ impl<C: Clock> SnowflakeGenerator<C> {
     /// returns the first one and how many were claimed (at least 1).
     fn reserve(&self, max_count: u64) -> Result<(u64, u64), IssueError> {
         let config = self.config;
+        let (layout, unit) = (config.layout, config.layout.unit_ms());
+        let shift = layout.sequence_bits();
+        let allowance = config.max_backward_ms / unit;
         // Relaxed suffices for the state: it is the only location the CAS protects, and the
         // modification order of one atomic is total, so claimed ranges never overlap and each
         // thread sees its own claims in increasing order.
@@ -233,44 +251,44 @@ impl<C: Clock> SnowflakeGenerator<C> {
             // wrote, and would make a busy generator report a clock step that never happened.
             let now_ms = self.clock.now_ms();
             let now = match now_ms.checked_sub(config.epoch_ms) {
-                // Past the 41-bit range nothing can be issued: the state never holds a
-                // timestamp beyond it, so the clock cannot be "behind" it within the allowance.
-                Some(now) if now <= MAX_TIMESTAMP => now,
+                // Past the time range nothing can be issued: the state never holds a time
+                // beyond it, so the clock cannot be "behind" it within the allowance.
+                Some(since) if since / unit <= layout.max_time() => since / unit,
                 _ => return Err(IssueError::TimeOutOfRange { now_ms }),
             };
-            let last = current >> SEQUENCE_BITS;
+            let last = current >> shift;
             let first = if now > last {
-                now << SEQUENCE_BITS
-            } else if last - now <= config.max_backward_ms {
-                // Same ms, or the clock stepped back within the allowance: continue from the
-                // last timestamp. A full sequence carries into the next ms.
+                now << shift
+            } else if last - now <= allowance {
+                // Same unit, or the clock stepped back within the allowance: continue from the
+                // last time. A full sequence carries into the next unit.
                 current + 1
             } else {
                 return Err(IssueError::ClockMovedBackwards {
-                    last_ms: last.saturating_add(config.epoch_ms),
+                    last_ms: last.saturating_mul(unit).saturating_add(config.epoch_ms),
                     now_ms,
                 });
             };
 
-            // The furthest timestamp this call may claim is the tightest of three limits.
+            // The furthest time this call may claim is the tightest of three limits.
             let ceiling_ms = self.ceiling.load(Ordering::Acquire);
-            let borrow_limit = now.saturating_add(config.max_backward_ms);
-            let ceiling_limit = ceiling_ms.checked_sub(config.epoch_ms);
-            let limit = borrow_limit.min(MAX_TIMESTAMP).min(ceiling_limit.unwrap_or(0));
-            let first_timestamp = first >> SEQUENCE_BITS;
-            if ceiling_limit.is_none() || first_timestamp > limit {
-                return Err(if first_timestamp > MAX_TIMESTAMP {
+            let borrow_limit = now.saturating_add(allowance);
+            let ceiling_limit = ceiling_ms.checked_sub(config.epoch_ms).map(|since| since / unit);
+            let limit = borrow_limit.min(layout.max_time()).min(ceiling_limit.unwrap_or(0));
+            let first_time = first >> shift;
+            if ceiling_limit.is_none() || first_time > limit {
+                return Err(if first_time > layout.max_time() {
                     IssueError::TimeOutOfRange { now_ms }
-                } else if first_timestamp > borrow_limit {
-                    IssueError::Exhausted { retry_after_ms: first_timestamp - borrow_limit }
+                } else if first_time > borrow_limit {
+                    IssueError::Exhausted { retry_after_ms: (first_time - borrow_limit) * unit }
                 } else {
                     IssueError::CeilingReached {
-                        needed: first_timestamp.saturating_add(config.epoch_ms),
+                        needed: (first_time * unit).saturating_add(config.epoch_ms),
                         ceiling: ceiling_ms,
                     }
                 });
             }
-            let last_allowed = (limit << SEQUENCE_BITS) | MAX_SEQUENCE;
+            let last_allowed = (limit << shift) | layout.max_sequence();
             let count = max_count.min(last_allowed - first + 1);
             let next = first + count - 1;
             match self.state.compare_exchange_weak(
@@ -286,13 +304,11 @@ impl<C: Clock> SnowflakeGenerator<C> {
     }
 
     fn id_from_state(&self, state: u64) -> SnowflakeId {
-        let timestamp = state >> SEQUENCE_BITS;
-        let sequence = state & MAX_SEQUENCE;
-        debug_assert!(timestamp <= MAX_TIMESTAMP, "reserve never claims past the 41-bit range");
-        let worker = u64::from(self.config.worker_id.get());
-        SnowflakeId(
-            (timestamp << (WORKER_BITS + SEQUENCE_BITS)) | (worker << SEQUENCE_BITS) | sequence,
-        )
+        let layout = self.config.layout;
+        let time = state >> layout.sequence_bits();
+        debug_assert!(time <= layout.max_time(), "reserve never claims past the time range");
+        let sequence = state & layout.max_sequence();
+        SnowflakeId(layout.compose(time, self.config.worker_id.get(), sequence))
     }
 }
 
@@ -304,12 +320,12 @@ pub(crate) fn check_no_leading_zero(text: &str, kind: &'static str) -> Result<()
     Ok(())
 }
 
-/// The catalogue's decoder: time, worker id and sequence, with the context's epoch.
+/// The catalogue's decoder: time, worker id and sequence, with the context's epoch and layout.
 fn describe(text: &str, context: &DecodeContext) -> Result<DecodeResponse, DecodeError> {
     if context.strict {
         check_no_leading_zero(text, INFO.name)?;
     }
-    let parts = decode(text, context.snowflake_epoch_ms)?;
+    let parts = decode_with(text, context.snowflake_epoch_ms, context.snowflake_layout)?;
     Ok(DecodeResponse {
         worker_id: Some(parts.worker_id),
         sequence: Some(parts.sequence),
@@ -317,8 +333,18 @@ fn describe(text: &str, context: &DecodeContext) -> Result<DecodeResponse, Decod
     })
 }
 
-/// Split a snowflake (decimal string) made with `epoch_ms` into its parts.
+/// Split a snowflake (decimal string) made with `epoch_ms` in the default layout into its parts.
 pub fn decode(text: &str, epoch_ms: u64) -> Result<SnowflakeParts, DecodeError> {
+    decode_with(text, epoch_ms, Layout::TWITTER)
+}
+
+/// Split a snowflake (decimal string) made with `epoch_ms` and `layout` into its parts; its
+/// time is the start of its unit.
+pub fn decode_with(
+    text: &str,
+    epoch_ms: u64,
+    layout: Layout,
+) -> Result<SnowflakeParts, DecodeError> {
     let malformed = |reason| DecodeError::Malformed { kind: INFO.name, reason };
     // `u64::from_str` would also take a leading `+`; an ID is digits only.
     if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
@@ -326,23 +352,25 @@ pub fn decode(text: &str, epoch_ms: u64) -> Result<SnowflakeParts, DecodeError> 
     }
     let value: u64 =
         text.parse().map_err(|_| malformed("does not fit a positive 64-bit integer"))?;
-    // Bit 63 set would be a negative i64: never issued, so not a snowflake.
-    if value == 0 || value >> 63 != 0 {
-        return Err(malformed("must be from 1 to 9223372036854775807"));
+    // Above the layout's bits (for the default layout: a negative i64) was never issued.
+    if value == 0 || value > layout.max_id() {
+        return Err(malformed("must be from 1 to the largest id of this server's layout"));
     }
-    let timestamp_ms = (value >> (WORKER_BITS + SEQUENCE_BITS))
-        .checked_add(epoch_ms)
+    let (time, worker_id, sequence) = layout.split(value);
+    let timestamp_ms = time
+        .checked_mul(layout.unit_ms())
+        .and_then(|ms| ms.checked_add(epoch_ms))
         .ok_or_else(|| malformed("timestamp is out of range for this epoch"))?;
-    Ok(SnowflakeParts {
-        timestamp_ms,
-        worker_id: ((value >> SEQUENCE_BITS) & u64::from(WorkerId::MAX)) as u16,
-        sequence: (value & MAX_SEQUENCE) as u16,
-    })
+    // At most 16 bits each (the layout's rule).
+    Ok(SnowflakeParts { timestamp_ms, worker_id, sequence: sequence as u16 })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The default layout's largest time: about 69.7 years of ms.
+    const MAX_TIMESTAMP: u64 = (1 << 41) - 1;
     use crate::ManualClock;
     use proptest::prelude::*;
 
@@ -397,7 +425,7 @@ mod tests {
     fn worker_id_range() {
         assert_eq!(WorkerId::new(0).map(WorkerId::get), Ok(0));
         assert_eq!(WorkerId::new(1023).map(WorkerId::get), Ok(1023));
-        assert_eq!(WorkerId::new(1024), Err(ParamError::WorkerId));
+        assert_eq!(WorkerId::new(1024), Err(ParamError::WorkerId { max: 1023 }));
     }
 
     #[test]
@@ -715,6 +743,93 @@ mod tests {
             let id = generator.generate().unwrap();
             let parts = decode(&id.to_string(), epoch_ms).unwrap();
             prop_assert_eq!(parts, SnowflakeParts { timestamp_ms, worker_id: worker, sequence: 0 });
+        }
+    }
+
+    /// A generator of `layout` at `clock`, as the largest worker id the layout holds.
+    fn of_layout(layout: Layout, clock: &ManualClock) -> SnowflakeGenerator<&ManualClock> {
+        let worker = WorkerId::within(layout.max_worker(), layout).unwrap();
+        SnowflakeGenerator::new(clock, SnowflakeConfig { layout, ..SnowflakeConfig::new(worker) })
+    }
+
+    #[test]
+    fn js53_ids_stay_within_2_pow_53_at_the_largest_worker_sequence_and_time() {
+        let layout = Layout::JS53;
+        let last_ms = layout.end_ms(DEFAULT_EPOCH_MS);
+        let clock = ManualClock::new(last_ms);
+        let generator = of_layout(layout, &clock);
+        let mut ids = Vec::new();
+        generator.generate_batch(128, &mut ids).unwrap();
+        assert!(ids.windows(2).all(|pair| pair[0] < pair[1]));
+        assert_eq!(ids.last().unwrap().get(), (1 << 53) - 1, "the largest js53 id, exactly");
+        // The next would need a ms past the range.
+        assert!(matches!(generator.generate(), Err(IssueError::TimeOutOfRange { .. })));
+        let parts = decode_with(&ids[127].to_string(), DEFAULT_EPOCH_MS, layout).unwrap();
+        assert_eq!(parts, SnowflakeParts { timestamp_ms: last_ms, worker_id: 31, sequence: 127 });
+        assert_eq!(WorkerId::within(32, layout), Err(ParamError::WorkerId { max: 31 }));
+        assert!(decode_with(&(1u64 << 53).to_string(), DEFAULT_EPOCH_MS, layout).is_err());
+    }
+
+    #[test]
+    fn sonyflake_counts_256_per_10_ms_with_the_machine_id_in_the_low_bits() {
+        let layout = Layout::SONYFLAKE;
+        let clock = ManualClock::new(T + 3);
+        let generator = of_layout(layout, &clock);
+        let mut ids = Vec::new();
+        generator.generate_batch(300, &mut ids).unwrap();
+        assert!(ids.windows(2).all(|pair| pair[0] < pair[1]));
+        for (index, id) in ids.iter().enumerate() {
+            assert_eq!(id.get() & 0xFFFF, 65_535, "the machine id is the low 16 bits");
+            let parts = decode_with(&id.to_string(), DEFAULT_EPOCH_MS, layout).unwrap();
+            // T is a multiple of 10 ms: T + 3 is in the unit starting at T; the 257th id
+            // borrows the next unit.
+            let unit = if index < 256 { T } else { T + 10 };
+            assert_eq!((parts.timestamp_ms, parts.sequence), (unit, (index % 256) as u16));
+        }
+        assert_eq!(generator.high_water_ms(), T + 10);
+    }
+
+    fn any_layout() -> impl Strategy<Value = Layout> {
+        prop::sample::select(vec![
+            Layout::TWITTER,
+            Layout::SONYFLAKE,
+            Layout::JS53,
+            Layout::parse("custom:36/8/3/7").unwrap(),
+            Layout::parse("custom:40/0/1").unwrap(),
+        ])
+    }
+
+    proptest! {
+        /// In every layout, under any clock within the allowance: strictly increasing, within
+        /// the layout's bits, and decoding to the unit of the clock, the worker and the order
+        /// of issue.
+        #[test]
+        fn every_layout_issues_increasing_ids_that_decode_to_their_unit(
+            layout in any_layout(),
+            steps in prop::collection::vec((-30i64..=30, 1usize..300), 1..20),
+        ) {
+            let clock = ManualClock::new(T);
+            let generator = of_layout(layout, &clock);
+            let mut previous: Option<SnowflakeId> = None;
+            for (clock_step, count) in steps {
+                let target = clock.now_ms().saturating_add_signed(clock_step);
+                // Far enough behind what was issued that a batch never runs past the allowance.
+                clock.set(target.max(generator.high_water_ms().saturating_sub(600)));
+                let mut ids = Vec::new();
+                generator.generate_batch(count, &mut ids).unwrap();
+                for id in ids {
+                    prop_assert!(previous.is_none_or(|previous| id > previous));
+                    prop_assert!(id.get() <= layout.max_id());
+                    let parts = decode_with(&id.to_string(), DEFAULT_EPOCH_MS, layout).unwrap();
+                    prop_assert_eq!(parts.worker_id, layout.max_worker());
+                    prop_assert_eq!((parts.timestamp_ms - DEFAULT_EPOCH_MS) % layout.unit_ms(), 0);
+                    // Never behind the clock's unit, never past the allowance ahead of it.
+                    let now = clock.now_ms();
+                    prop_assert!(parts.timestamp_ms + layout.unit_ms() > now);
+                    prop_assert!(parts.timestamp_ms <= now + 1000);
+                    previous = Some(id);
+                }
+            }
         }
     }
 }

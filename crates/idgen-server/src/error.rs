@@ -238,7 +238,7 @@ impl ApiError {
                 ParamError::Strict => ErrorCode::InvalidStrict,
                 ParamError::Time => ErrorCode::InvalidTime,
                 // Worker ids come from configuration, never from a request.
-                ParamError::WorkerId => ErrorCode::Internal,
+                ParamError::WorkerId { .. } => ErrorCode::Internal,
             },
             ApiError::InvalidBody(_) => ErrorCode::InvalidBody,
             ApiError::UnknownKind => ErrorCode::UnknownKind,
@@ -277,7 +277,7 @@ impl ApiError {
     /// The sentence the user reads.
     pub fn message(&self) -> String {
         match self {
-            ApiError::Param(ParamError::WorkerId) | ApiError::Internal(_) => {
+            ApiError::Param(ParamError::WorkerId { .. }) | ApiError::Internal(_) => {
                 "internal error; the server logged the details".to_owned()
             }
             ApiError::Param(error) => error.to_string(),
@@ -347,7 +347,7 @@ impl ApiError {
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
-            ApiError::Param(ParamError::WorkerId) | ApiError::Internal(_) => {
+            ApiError::Param(ParamError::WorkerId { .. }) | ApiError::Internal(_) => {
                 StatusCode::INTERNAL_SERVER_ERROR
             }
             ApiError::Param(_)
@@ -376,7 +376,7 @@ impl ResponseError for ApiError {
             ApiError::Internal(cause) => {
                 tracing::error!(error = format!("{cause:#}"), "internal error")
             }
-            ApiError::Param(ParamError::WorkerId) => {
+            ApiError::Param(ParamError::WorkerId { .. }) => {
                 tracing::error!("a request reached a worker id check; this is a bug")
             }
             // Logged once per incident by the router (`AppState::observe_refusal`).

@@ -73,12 +73,20 @@ impl AppState {
                 rate_burst: config.effective_burst().max(1),
                 counter_labels: config.metrics_counter_labels,
             },
-            decode: DecodeContext { snowflake_epoch_ms: config.snowflake_epoch_ms, strict: false },
+            decode: DecodeContext {
+                snowflake_epoch_ms: config.snowflake_epoch_ms,
+                snowflake_layout: config.snowflake_layout,
+                strict: false,
+            },
             observer,
             openapi: crate::routes::openapi::served_bytes(
                 config.max_batch,
                 auth.is_some(),
-                config.snowflake_epoch_ms,
+                &DecodeContext {
+                    snowflake_epoch_ms: config.snowflake_epoch_ms,
+                    snowflake_layout: config.snowflake_layout,
+                    strict: false,
+                },
             ),
             kinds: crate::routes::kinds::served_bytes(config.max_batch),
             auth,

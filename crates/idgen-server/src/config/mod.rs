@@ -16,6 +16,8 @@ mod values;
 
 use std::collections::HashMap;
 
+use idgen_core::snowflake::Layout;
+
 pub use command::{Command, HealthcheckArgs, KeysCommand, NewKeyArgs, RecoverArgs};
 pub use settings::{Config, Flags, Group, Setting};
 pub use values::{AccessLog, LogFormat, RateLimitFail, RedisUrl};
@@ -196,10 +198,45 @@ impl Config {
     /// Derived values and range checks, after the merge.
     fn finish(&mut self, sources: &HashMap<Setting, Source>) -> Result<(), ConfigError> {
         self.rate_limit_burst = self.effective_burst();
-        self.validate().map_err(|setting| {
-            let source = sources.get(&setting).copied().unwrap_or(Source::Env);
-            ConfigError::new(setting, source, setting.expectation())
-        })
+        let source = |setting| sources.get(&setting).copied().unwrap_or(Source::Env);
+        // First, for its messages: a worker id's range depends on the layout.
+        self.check_layout(values::now_ms())
+            .map_err(|(setting, problem)| ConfigError::new(setting, source(setting), problem))?;
+        self.validate()
+            .map_err(|setting| ConfigError::new(setting, source(setting), setting.expectation()))
+    }
+
+    /// What the snowflake layout asks of the other settings: a worker id within its field,
+    /// and an epoch plus its time bits at least 10 years past `now_ms`.
+    fn check_layout(&self, now_ms: u64) -> Result<(), (Setting, String)> {
+        let layout = self.snowflake_layout;
+        let max = layout.max_worker();
+        if self.worker_id > max {
+            let under = if layout == Layout::TWITTER {
+                String::new()
+            } else {
+                format!(
+                    " (IDGEN_SNOWFLAKE_LAYOUT={layout} has {} worker bits)",
+                    layout.worker_bits()
+                )
+            };
+            let problem = format!(
+                "must be an integer from 0 to {max}, or ordinal or ordinal+N (the number after the last - of the host name, plus N){under}"
+            );
+            return Err((Setting::WorkerId, problem));
+        }
+        const TEN_YEARS_MS: u64 = 10 * 365_250 * 86_400;
+        let end = layout.end_ms(self.snowflake_epoch_ms);
+        if end < now_ms.saturating_add(TEN_YEARS_MS) {
+            let years = end.saturating_sub(now_ms) as f64 / (365.25 * 86_400_000.0);
+            let problem = format!(
+                "{layout} with IDGEN_SNOWFLAKE_EPOCH_MS={} ends at {}: {years:.1} years are left, at least 10 are needed (more time bits, a longer unit or a later epoch)",
+                self.snowflake_epoch_ms,
+                idgen_core::wire::rfc3339_ms(end.min(idgen_core::wire::MAX_RFC3339_MS)),
+            );
+            return Err((Setting::SnowflakeLayout, problem));
+        }
+        Ok(())
     }
 
     /// The rate-limit burst: `IDGEN_RATE_LIMIT_BURST`, or the per-second rate when that is 0
@@ -217,6 +254,7 @@ impl Config {
             return Err(setting);
         }
         let check = |ok: bool, setting| if ok { Ok(()) } else { Err(setting) };
+        check(self.worker_id <= self.snowflake_layout.max_worker(), Setting::WorkerId)?;
         check(
             self.redis_url.as_ref().is_none_or(|url| self.redis_cluster || url.urls().len() == 1),
             Setting::RedisUrl,

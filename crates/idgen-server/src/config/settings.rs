@@ -10,6 +10,7 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 
 use idgen_core::counter::CounterName;
+use idgen_core::snowflake::Layout;
 
 use super::declare::settings;
 use super::values::{
@@ -71,11 +72,12 @@ settings! {
     WorkerId => worker_id: u16 {
         env: "IDGEN_WORKER_ID", group: Server, value: "N",
         default: 0, shown: "`0`",
-        help: "Snowflake worker id, 0..=1023, or ordinal[+N] (the host name's last number)",
+        help: "Snowflake worker id, 0..=1023 (the layout's range), or ordinal[+N] (the host name's last number)",
         parse: |text| worker_id(text, hostname().as_deref()),
-        valid: |id| *id <= idgen_core::snowflake::WorkerId::MAX,
+        // Its range depends on IDGEN_SNOWFLAKE_LAYOUT: checked with it (`Config::finish`).
+        valid: |_| true,
         expect: "must be an integer from 0 to 1023, or ordinal or ordinal+N (the number after the last - of the host name, plus N)",
-        doc: "Snowflake worker id, `0..=1023`. Every server that issues snowflakes with the same epoch must have its own. `ordinal` takes the number after the last `-` of the host name (`$HOSTNAME`, else the kernel's): a Kubernetes StatefulSet names its pods `idgen-0`, `idgen-1`, ...; `ordinal+N` adds N (two StatefulSets sharing an epoch). The default 0 is safe only for a single embedded node; the start-up line says `default` while it is in use.",
+        doc: "Snowflake worker id, `0..=1023` (the layout's range: `0..=31` under `js53`, `0..=65535` under `sonyflake`). Every server that issues snowflakes with the same epoch must have its own. `ordinal` takes the number after the last `-` of the host name (`$HOSTNAME`, else the kernel's): a Kubernetes StatefulSet names its pods `idgen-0`, `idgen-1`, ...; `ordinal+N` adds N (two StatefulSets sharing an epoch). The default 0 is safe only for a single embedded node; the start-up line says `default` while it is in use.",
     }
     SnowflakeEpochMs => snowflake_epoch_ms: u64 {
         env: "IDGEN_SNOWFLAKE_EPOCH_MS", group: Server, value: "MS",
@@ -86,6 +88,15 @@ settings! {
         valid: |epoch| *epoch <= now_ms(),
         expect: "must be an integer number of ms since the Unix epoch, not in the future",
         doc: "Unix ms that snowflake timestamp 0 stands for. 41 bits of ms cover about 69 years from it. Never change it for a running deployment: IDs would no longer sort or be unique against older ones.",
+    }
+    SnowflakeLayout => snowflake_layout: Layout {
+        env: "IDGEN_SNOWFLAKE_LAYOUT", group: Server, value: "LAYOUT",
+        default: Layout::TWITTER, shown: "`twitter`",
+        help: "Snowflake bits: twitter, sonyflake, js53 or custom:T/W/S[/unit ms]",
+        parse: |text| Layout::parse(text.trim()).ok(),
+        valid: |_| true,
+        expect: "must be twitter, sonyflake, js53 or custom:<time bits>/<worker bits>/<sequence bits>[/<unit ms>] (at least 1 time bit, at most 16 worker bits, 1 to 16 sequence bits, at most 63 bits in all, a unit of 1 to 1000 ms)",
+        doc: "How a snowflake's bits are laid out. `twitter` (the default): 41 bits of ms (69.7 years from the epoch), 10 of worker id (1024), 12 of sequence (4096 per ms). `sonyflake`: 39 bits of 10 ms (174 years), 8 of sequence (256 per 10 ms), 16 of machine id (65,536), in Sonyflake's order (the machine id in the low bits). `js53`: every ID at most 2^53 - 1, which a JavaScript `Number` holds exactly: 41 bits of ms (69.7 years), 5 of worker id (32), 7 of sequence (128 per ms, 128,000 a second per node). `custom:T/W/S[/U]`: T time bits of U ms (default 1), W worker bits, S sequence bits, in Twitter's order. The epoch plus the time bits must reach at least 10 years past now, or the server exits 2 saying how many are left. The layout is recorded in the data dir and in Redis: starting with another one on the same state is refused, as changing it in place would break ordering and uniqueness.",
     }
     SnowflakeMaxBackwardMs => snowflake_max_backward_ms: u64 {
         env: "IDGEN_SNOWFLAKE_MAX_BACKWARD_MS", group: Server, value: "MS",

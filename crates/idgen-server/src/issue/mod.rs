@@ -132,8 +132,9 @@ impl Issuer {
     ) -> anyhow::Result<Self> {
         let snowflake_config = SnowflakeConfig {
             epoch_ms: config.snowflake_epoch_ms,
-            worker_id: WorkerId::new(durable.worker_id)?,
+            worker_id: WorkerId::within(durable.worker_id, config.snowflake_layout)?,
             max_backward_ms: config.snowflake_max_backward_ms,
+            layout: config.snowflake_layout,
         };
         Ok(Self {
             uuid7: uuid7_above(&clock, durable.uuid7_ms),

@@ -63,8 +63,10 @@ impl WorkerEvents for Issuer {
         if worker_id == previous.config().worker_id.get() {
             floor = floor.max(previous.high_water_ms());
         }
+        let layout = previous.config().layout;
         let config = SnowflakeConfig {
-            worker_id: WorkerId::new(worker_id).expect("back ends grant ids up to 1023"),
+            worker_id: WorkerId::within(worker_id, layout)
+                .expect("back ends grant ids within the layout's worker field"),
             ..previous.config()
         };
         let generator = snowflake_above(&self.snowflake.clock, config, floor, mark_ms);

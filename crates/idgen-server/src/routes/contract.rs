@@ -27,7 +27,7 @@ const ERROR_BODY: &str = "#/components/schemas/ErrorBody";
 
 /// The document as served, for a server that takes batches of up to `max_batch` and, with
 /// `keyed`, needs API keys (each guarded operation then names its security and its 401/403).
-pub fn served(mut document: Value, max_batch: u32, keyed: bool, snowflake_epoch_ms: u64) -> Value {
+pub fn served(mut document: Value, max_batch: u32, keyed: bool, decode: &DecodeContext) -> Value {
     document["info"]["version"] = json!(env!("CARGO_PKG_VERSION"));
     let Some(paths) = document["paths"].as_object_mut() else { return document };
     paths.retain(|path, _| !path.starts_with("/docs"));
@@ -38,7 +38,7 @@ pub fn served(mut document: Value, max_batch: u32, keyed: bool, snowflake_epoch_
         let is_limited = limited.contains(&path);
         let access = TABLE.iter().find(|entry| entry.pattern == path).map(|e| e.handler.access());
         let guarded = keyed && access.is_some_and(|access| access != Access::Open);
-        for (path, mut item) in expand(&path, item, max_batch, snowflake_epoch_ms) {
+        for (path, mut item) in expand(&path, item, max_batch, decode) {
             for (method, operation) in item.as_object_mut().into_iter().flatten() {
                 if guarded {
                     guard(operation, access == Some(Access::Admin));
@@ -67,7 +67,7 @@ pub fn served(mut document: Value, max_batch: u32, keyed: bool, snowflake_epoch_
 }
 
 /// `path` as one path per kind where it names `{kind}`, each refined for its kind.
-fn expand(path: &str, item: Value, max_batch: u32, epoch_ms: u64) -> Vec<(String, Value)> {
+fn expand(path: &str, item: Value, max_batch: u32, decode: &DecodeContext) -> Vec<(String, Value)> {
     match path {
         "/v1/ids/{kind}" => {
             let mut generic = item.clone();
@@ -89,7 +89,7 @@ fn expand(path: &str, item: Value, max_batch: u32, epoch_ms: u64) -> Vec<(String
             .map(|kind| {
                 let mut item = item.clone();
                 for operation in item.as_object_mut().into_iter().flat_map(|ops| ops.values_mut()) {
-                    bounds_operation(operation, *kind, epoch_ms);
+                    bounds_operation(operation, *kind, decode);
                 }
                 (format!("/v1/bounds/{kind}"), item)
             })
@@ -100,7 +100,7 @@ fn expand(path: &str, item: Value, max_batch: u32, epoch_ms: u64) -> Vec<(String
             .map(|kind| {
                 let mut item = item.clone();
                 for operation in item.as_object_mut().into_iter().flat_map(|ops| ops.values_mut()) {
-                    decode_operation(operation, *kind);
+                    decode_operation(operation, *kind, decode);
                 }
                 (format!("/v1/decode/{kind}/{{id}}"), item)
             })
@@ -146,7 +146,7 @@ fn id_schema(kind: Kind) -> Value {
 /// far as a schema can say it.
 /// The time-ordered kinds' times stop at the last one RFC 3339 can write (the decoders refuse
 /// later ones): the patterns bound their time fields with [`at_most`].
-fn decode_input_schema(kind: Kind) -> Value {
+fn decode_input_schema(kind: Kind, context: &DecodeContext) -> Value {
     let hex = "[0-9a-fA-F]";
     match kind {
         Kind::Uuid => json!({ "type": "string",
@@ -164,7 +164,17 @@ fn decode_input_schema(kind: Kind) -> Value {
             json!({ "type": "string",
                 "pattern": format!("^({ms})[0-9A-HJKMNP-TV-Za-hjkmnp-tv-z]{{16}}$") })
         }
-        Kind::Snowflake => json!({ "type": "integer", "minimum": 1, "maximum": i64::MAX }),
+        Kind::Snowflake => {
+            // Every ID of the layout whose time is at most the last RFC 3339 can write.
+            let layout = context.snowflake_layout;
+            let last_unit =
+                MAX_RFC3339_MS.saturating_sub(context.snowflake_epoch_ms) / layout.unit_ms();
+            let max = match last_unit < layout.max_time() {
+                true => (last_unit << layout.low_bits()) | ((1 << layout.low_bits()) - 1),
+                false => layout.max_id(),
+            };
+            json!({ "type": "integer", "minimum": 1, "maximum": max })
+        }
         Kind::Timestamp => json!({ "type": "integer", "minimum": 0, "maximum": MAX_RFC3339_MS }),
         Kind::Ksuid => json!({ "type": "string", "pattern": ksuid_pattern() }),
         Kind::TypeId => json!({ "type": "string",
@@ -377,10 +387,10 @@ fn set_id_answers(operation: &mut Value, id: Value, max_batch: u32) {
 }
 
 /// `GET /v1/decode/{kind}/{id}` for one kind.
-fn decode_operation(operation: &mut Value, kind: Kind) {
+fn decode_operation(operation: &mut Value, kind: Kind, context: &DecodeContext) {
     operation["parameters"] = json!([{
         "name": "id", "in": "path", "required": true,
-        "description": format!("A {kind} id"), "schema": decode_input_schema(kind),
+        "description": format!("A {kind} id"), "schema": decode_input_schema(kind, context),
     }]);
     if let Some(operation_id) = operation["operationId"].as_str() {
         operation["operationId"] = json!(format!("{operation_id}_{kind}"));
@@ -392,9 +402,8 @@ fn decode_operation(operation: &mut Value, kind: Kind) {
 
 /// `GET /v1/bounds/{kind}` for one kind: `time` as the Unix ms it holds (an RFC 3339 text is
 /// read too, see `routes::bounds`), `prefix` for typeid, and its IDs' schema for the bounds.
-fn bounds_operation(operation: &mut Value, kind: Kind, epoch_ms: u64) {
-    let context = DecodeContext { snowflake_epoch_ms: epoch_ms, ..DecodeContext::default() };
-    let range = kind.bounds_range(&context).expect("only the time-ordered kinds");
+fn bounds_operation(operation: &mut Value, kind: Kind, context: &DecodeContext) {
+    let range = kind.bounds_range(context).expect("only the time-ordered kinds");
     let mut parameters = vec![json!({
         "name": "time", "in": "query", "required": true,
         "description": "Unix ms (or an RFC 3339 date-time, e.g. 2026-12-06T21:00:00Z)",
@@ -526,7 +535,7 @@ mod tests {
         let context = DecodeContext::default();
         let mut verdicts = std::collections::HashMap::new();
         for kind in [Kind::Uuid7, Kind::Ulid, Kind::TypeId] {
-            let schema = decode_input_schema(kind);
+            let schema = decode_input_schema(kind, &context);
             let validator = jsonschema::draft202012::new(&schema).expect("a valid schema");
             for round in 0..20_000u32 {
                 let ms = match round % 3 {
@@ -569,7 +578,7 @@ mod tests {
                 );
             }
         }
-        let timestamp = decode_input_schema(Kind::Timestamp);
+        let timestamp = decode_input_schema(Kind::Timestamp, &context);
         assert_eq!(timestamp["maximum"], json!(MAX_RFC3339_MS));
     }
 

@@ -3,6 +3,7 @@
 
 use actix_web::http::header::ContentType;
 use actix_web::{HttpResponse, web};
+use idgen_core::DecodeContext;
 use utoipa::OpenApi;
 
 use super::ROUTES;
@@ -44,9 +45,9 @@ pub fn document() -> utoipa::openapi::OpenApi {
 }
 
 /// The document as this server serves it (see `contract`), serialised once.
-pub fn served_bytes(max_batch: u32, keyed: bool, snowflake_epoch_ms: u64) -> web::Bytes {
+pub fn served_bytes(max_batch: u32, keyed: bool, decode: &DecodeContext) -> web::Bytes {
     let document = serde_json::to_value(document()).expect("an OpenAPI document serialises");
-    let served = super::contract::served(document, max_batch, keyed, snowflake_epoch_ms);
+    let served = super::contract::served(document, max_batch, keyed, decode);
     web::Bytes::from(serde_json::to_vec(&served).expect("a JSON value serialises"))
 }
 

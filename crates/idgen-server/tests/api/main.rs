@@ -20,6 +20,7 @@ mod healthcheck;
 mod ids;
 mod kinds;
 mod ksuid;
+mod layouts;
 mod lifecycle;
 mod malformed;
 mod openapi;

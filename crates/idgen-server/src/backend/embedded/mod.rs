@@ -38,20 +38,27 @@ pub enum StoreError {
         path.display()
     )]
     WorkerId { path: PathBuf, recorded: u64, configured: u16 },
+    #[error(
+        "this data dir ({}) holds snowflakes of the layout {recorded}, not {} ({configured}): changing it in place would break their order and uniqueness; keep the old IDGEN_SNOWFLAKE_LAYOUT, or give the new one a fresh data dir",
+        path.display(), configured.fingerprint()
+    )]
+    Layout { path: PathBuf, recorded: String, configured: idgen_core::snowflake::Layout },
 }
 
 /// Opens (creating if needed) and locks `IDGEN_DATA_DIR` and checks it was used with
 /// `IDGEN_WORKER_ID`; a problem with either is that setting's error.
 pub fn open(config: &Config) -> anyhow::Result<Opened> {
     let setting_error = |error: StoreError| {
-        let setting = if matches!(error, StoreError::WorkerId { .. }) {
-            Setting::WorkerId
-        } else {
-            Setting::DataDir
+        let setting = match error {
+            StoreError::WorkerId { .. } => Setting::WorkerId,
+            StoreError::Layout { .. } => Setting::SnowflakeLayout,
+            _ => Setting::DataDir,
         };
         ConfigError::new(setting, Source::Env, error.to_string())
     };
     let store = EmbeddedStore::open(config.data_dir.clone()).map_err(setting_error)?;
+    // The layout first: it tells a store used before layouts by its recorded worker id.
+    store.bind_layout(config.snowflake_layout).map_err(setting_error)?;
     store.bind_worker(config.worker_id).map_err(setting_error)?;
     let durable = Snapshot { worker_id: config.worker_id, ..store.snapshot() };
     let backend = EmbeddedBackend {

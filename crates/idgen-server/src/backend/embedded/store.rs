@@ -32,6 +32,7 @@ use std::ops::Bound;
 use std::path::{Path, PathBuf};
 
 use idgen_core::counter::CounterName;
+use idgen_core::snowflake::Layout;
 use parking_lot::Mutex;
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
 
@@ -51,6 +52,9 @@ const MARKS: TableDefinition<&str, u64> = TableDefinition::new("marks");
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 const META_FORMAT: &str = "format";
 const META_WORKER_ID: &str = "worker_id";
+/// The snowflake layout's [`Layout::code`]; absent in a store of a release before layouts,
+/// whose snowflakes were all Twitter's.
+const META_SNOWFLAKE_LAYOUT: &str = "snowflake_layout";
 const META_OPENS: &str = "opens";
 const COUNTER_PREFIX: &str = "counter:";
 /// `retired:<name>`: the mark of a counter an operator retired; it is not loaded as a counter
@@ -276,6 +280,30 @@ impl EmbeddedStore {
             }),
             _ => Ok(()),
         }
+    }
+
+    /// Records `layout` in a store that has none, and refuses a store whose snowflakes were
+    /// issued with another: changing it in place would break their order and uniqueness. A
+    /// store that was used before layouts existed (a worker id or a snowflake mark recorded)
+    /// counts as Twitter's.
+    pub fn bind_layout(&self, layout: Layout) -> Result<(), StoreError> {
+        let recorded = self.write(|tx| {
+            let mut meta = tx.open_table(META)?;
+            if let Some(code) = meta.get(META_SNOWFLAKE_LAYOUT)?.map(|value| value.value()) {
+                return Ok((code, None));
+            }
+            let used = meta.get(META_WORKER_ID)?.is_some()
+                || tx.open_table(MARKS)?.get(&*key_name(Key::Snowflake))?.is_some();
+            let code = if used { Layout::TWITTER.code() } else { layout.code() };
+            meta.insert(META_SNOWFLAKE_LAYOUT, code)?;
+            Ok((code, Some(Vec::new())))
+        })?;
+        if recorded == layout.code() {
+            return Ok(());
+        }
+        let recorded = Layout::from_code(recorded)
+            .map_or_else(|| format!("layout code {recorded}"), |layout| layout.fingerprint());
+        Err(StoreError::Layout { path: self.dir.clone(), recorded, configured: layout })
     }
 
     pub fn check_writable(&self) -> Result<(), StoreError> {
@@ -611,6 +639,31 @@ mod tests {
             matches!(refused, Err(StoreError::WorkerId { recorded: 3, configured: 4, .. })),
             "{refused:?}"
         );
+    }
+
+    #[test]
+    fn the_layout_is_recorded_once_and_a_store_from_before_layouts_is_twitter() {
+        let fresh = tempfile::tempdir().unwrap();
+        {
+            let store = EmbeddedStore::open(fresh.path().to_owned()).unwrap();
+            store.bind_layout(Layout::JS53).unwrap();
+            store.bind_worker(3).unwrap();
+        }
+        let store = EmbeddedStore::open(fresh.path().to_owned()).unwrap();
+        store.bind_layout(Layout::JS53).unwrap();
+        for other in [Layout::TWITTER, Layout::SONYFLAKE] {
+            let refused = store.bind_layout(other);
+            assert!(
+                matches!(&refused, Err(StoreError::Layout { recorded, .. }) if *recorded == Layout::JS53.fingerprint()),
+                "{refused:?}"
+            );
+        }
+        // A store a release before layouts used (its worker id recorded, no layout): Twitter's.
+        let old = tempfile::tempdir().unwrap();
+        EmbeddedStore::open(old.path().to_owned()).unwrap().bind_worker(0).unwrap();
+        let store = EmbeddedStore::open(old.path().to_owned()).unwrap();
+        assert!(matches!(store.bind_layout(Layout::JS53), Err(StoreError::Layout { .. })));
+        store.bind_layout(Layout::TWITTER).unwrap();
     }
 
     const OLD_STATE: &str = r#"{"format": 1, "snowflake_mark_ms": 5000, "timestamp_mark_ms": 4000,

@@ -15,7 +15,6 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use idgen_core::snowflake::WorkerId;
 use parking_lot::Mutex;
 use rand::RngExt;
 
@@ -131,19 +130,20 @@ pub fn new_token() -> String {
 
 /// Leases a worker id: `fixed` only, or else `preferred` first and then any free one (the scan
 /// starts at a random id so that nodes starting together rarely collide). `Ok(None)`: the
-/// fixed id is taken, or all 1024 are. Returns the worker id, its mark and when the request
-/// was sent.
+/// fixed id is taken, or all of `0..=max_worker` (the layout's) are. Returns the worker id,
+/// its mark and when the request was sent.
 pub async fn acquire(
     store: &RedisStore,
     fixed: Option<u16>,
     preferred: Option<u16>,
+    max_worker: u16,
     token: &str,
     ttl: Duration,
 ) -> Result<Option<(u16, u64, Instant)>, RedisError> {
     let candidates: Vec<u16> = match fixed {
         Some(worker_id) => vec![worker_id],
         None => {
-            let count = u32::from(WorkerId::MAX) + 1;
+            let count = u32::from(max_worker) + 1;
             let start = rand::rng().random_range(0..count);
             let scan = (0..count).map(|offset| ((start + offset) % count) as u16);
             preferred.into_iter().chain(scan.filter(move |id| Some(*id) != preferred)).collect()

@@ -61,6 +61,8 @@ pub struct RedisBackend {
     lease: Lease,
     /// `Some` when `IDGEN_WORKER_ID` was given: only that id may be leased.
     fixed_worker_id: Option<u16>,
+    /// The layout's largest worker id: leases are taken in `0..=max_worker`.
+    max_worker: u16,
     /// `IDGEN_COUNTER_BLOCK`; 1 sends every request to Redis.
     counter_block: u64,
     max_counters: usize,

@@ -90,6 +90,7 @@ pub fn open(config: &Config, url: &RedisUrl) -> anyhow::Result<Opened> {
         store,
         lease,
         fixed_worker_id: config.worker_id_fixed.then_some(config.worker_id),
+        max_worker: config.snowflake_layout.max_worker(),
         counter_block: config.counter_block,
         max_counters: config.max_counters,
         segments: RwLock::new(HashMap::new()),
@@ -104,6 +105,30 @@ pub fn open(config: &Config, url: &RedisUrl) -> anyhow::Result<Opened> {
         persistence: found.persistence,
     };
     Ok(Opened { backend: Arc::new(backend), durable })
+}
+
+/// Records this node's snowflake layout in a store that has none, and refuses one whose
+/// snowflakes were issued with another (`Err(Ok(refusal))`; `Err(Err(_))`: Redis failed).
+async fn check_layout(
+    config: &Config,
+    store: &RedisStore,
+    used: bool,
+) -> Result<(), Result<anyhow::Error, RedisError>> {
+    let layout = config.snowflake_layout;
+    let assumed = if used { idgen_core::snowflake::Layout::TWITTER } else { layout };
+    let recorded = store.claim_layout(&assumed.fingerprint()).await.map_err(Err)?;
+    if recorded == layout.fingerprint() {
+        return Ok(());
+    }
+    Err(Ok(ConfigError::new(
+        Setting::SnowflakeLayout,
+        Source::Env,
+        format!(
+            "this Redis store holds snowflakes of the layout {recorded}, not {} ({layout}): changing it in place would break their order and uniqueness; keep the old IDGEN_SNOWFLAKE_LAYOUT, or give the new one its own store or IDGEN_REDIS_PREFIX",
+            layout.fingerprint()
+        ),
+    )
+    .into()))
 }
 
 /// A start-up failure, named by its real cause: wrong credentials, too few replicas, or Redis
@@ -193,6 +218,8 @@ async fn start(
     let unreachable = |error: RedisError| unreachable_setting(url, &error);
     store.ping().await.map_err(unreachable)?;
     let persistence = guard_configuration(config, url, store).await?;
+    // A store with an identity but no layout was used before layouts: Twitter's.
+    let used = store.read_identity().await.map_err(unreachable)?.current.is_some();
     let identity = match handshake(store, remembered, &lease::new_token())
         .await
         .map_err(unreachable)?
@@ -210,6 +237,10 @@ async fn start(
         }
     };
     store.adopt_identity(identity.clone());
+    check_layout(config, store, used).await.map_err(|error| match error {
+        Err(error) => unreachable(error),
+        Ok(refusal) => refusal,
+    })?;
     for (name, value) in &config.seed_counters {
         let now = store.seed_counter(name, *value).await.map_err(unreachable)?;
         tracing::info!(counter = %name, seed = value, now, "counter seeded");
@@ -220,7 +251,8 @@ async fn start(
     let ksuid_ms = store.load_time_mark(TimeMark::Ksuid).await.map_err(unreachable)?;
     let fixed = config.worker_id_fixed.then_some(config.worker_id);
     let ttl = Duration::from_millis(config.lease_ttl_ms);
-    match lease::acquire(store, fixed, None, token, ttl).await.map_err(unreachable)? {
+    let workers = config.snowflake_layout.max_worker();
+    match lease::acquire(store, fixed, None, workers, token, ttl).await.map_err(unreachable)? {
         Some((worker_id, mark_ms, sent)) => {
             Ok(Found {
                 identity,
@@ -245,7 +277,10 @@ async fn start(
             None => ConfigError::new(
                 Setting::WorkerId,
                 Source::Env,
-                "all 1024 worker ids are leased by other idgen nodes",
+                format!(
+                    "all {} worker ids are leased by other idgen nodes",
+                    u32::from(config.snowflake_layout.max_worker()) + 1
+                ),
             ),
         }
         .into()),

@@ -58,7 +58,15 @@ pub fn run(config: &Config, args: &RecoverArgs) -> anyhow::Result<String> {
         .enable_all()
         .build()
         .context("start a runtime for recover")?;
-    runtime.block_on(apply(&store, floors, &args.node_data_dirs, args.min_counter_floor, wait))
+    let layout = config.snowflake_layout;
+    runtime.block_on(apply(
+        &store,
+        floors,
+        &args.node_data_dirs,
+        args.min_counter_floor,
+        wait,
+        layout,
+    ))
 }
 
 fn raise(value: &mut u64, floor: u64) {
@@ -96,6 +104,7 @@ async fn apply(
     node_data_dirs: &[std::path::PathBuf],
     min_counter_floor: u64,
     wait: Option<Duration>,
+    layout: idgen_core::snowflake::Layout,
 ) -> anyhow::Result<String> {
     store.ping().await.context("reach Redis")?;
     if let Some(wait) = wait {
@@ -131,6 +140,14 @@ async fn apply(
         .raise_time_mark(TimeMark::Timestamp, floors.timestamp_ms, floors.timestamp_ms.max(now_ms))
         .await
         .context("raise the timestamp mark")?;
+    // The layout the nodes issue with, which a store that lost its keys no longer records
+    // (nodes would then take it for one used before layouts: Twitter's).
+    let recorded = store.claim_layout(&layout.fingerprint()).await.context("record the layout")?;
+    anyhow::ensure!(
+        recorded == layout.fingerprint(),
+        "recover: the store records the snowflake layout {recorded}, not this configuration's {} ({layout}); run recover with the nodes' IDGEN_SNOWFLAKE_LAYOUT",
+        layout.fingerprint()
+    );
     let identity = lease::new_token();
     store.set_recovered_identity(&identity).await.context("set the new store identity")?;
     Ok(format!(

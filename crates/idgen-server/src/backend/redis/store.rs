@@ -14,6 +14,8 @@
 //!   lost data (restarted empty, flushed, failed over to a lagging replica).
 //! - `idgen:{store}:recovered` — set by `idgen-server recover` to the identity it created, so
 //!   that nodes which refused after a loss adopt it.
+//! - `idgen:{store}:snowflake-layout` — the snowflake layout's fingerprint, set once (`SET NX`):
+//!   a node of another layout refuses to start.
 
 use std::collections::HashMap;
 use std::ops::RangeInclusive;
@@ -148,6 +150,28 @@ impl RedisStore {
             )
             .await?;
         Ok(Identity { current: reply.0, recovered: reply.1 })
+    }
+
+    /// The snowflake layout the store's snowflakes are issued with: `fingerprint` if none is
+    /// recorded yet (then recorded), else the recorded one.
+    pub async fn claim_layout(&self, fingerprint: &str) -> Result<String, RedisError> {
+        let key = format!("{}{{store}}:snowflake-layout", self.prefix);
+        self.connections
+            .run(|mut connection| async move {
+                let (recorded,): (String,) = redis::pipe()
+                    .atomic()
+                    .cmd("SET")
+                    .arg(&key)
+                    .arg(fingerprint)
+                    .arg("NX")
+                    .ignore()
+                    .get(&key)
+                    .query_async(&mut connection)
+                    .await?;
+                self.replicated(&mut connection).await?;
+                Ok(recorded)
+            })
+            .await
     }
 
     /// The identity keys as they are now.

@@ -112,6 +112,7 @@ impl RedisBackend {
             &self.store,
             self.fixed_worker_id,
             Some(previous),
+            self.max_worker,
             &token,
             self.lease.ttl(),
         )
