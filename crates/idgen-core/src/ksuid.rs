@@ -85,19 +85,32 @@ impl Ksuid {
 
     /// Appends the 27 base62 characters to `out`.
     pub fn encode_into(self, out: &mut Vec<u8>) {
-        // Long division of the 160-bit number by 62, digit by digit from the lowest.
-        let mut number = self.to_bytes();
-        let mut digits = [b'0'; TEXT_LEN];
-        for digit in digits.iter_mut().rev() {
-            let mut remainder = 0u32;
-            for byte in number.iter_mut() {
-                let value = (remainder << 8) | u32::from(*byte);
-                *byte = (value / 62) as u8;
-                remainder = value % 62;
-            }
-            *digit = ALPHABET[remainder as usize];
+        // Long division of the 160-bit number, as five 32-bit words, by 62^5 (below 2^30, so a
+        // word and the remainder fit a u64): five digits a pass, six passes for the 27 digits
+        // (the top three of the 30 are 0: a KSUID is below 62^27). A byte at a time by 62
+        // took 540 divisions an ID, about a tenth of a single-ID request's time.
+        const CHUNK: u64 = 62u64.pow(5);
+        let bytes = self.to_bytes();
+        let mut words = [0u32; 5];
+        for (word, chunk) in words.iter_mut().zip(bytes.chunks_exact(4)) {
+            *word = u32::from_be_bytes(chunk.try_into().expect("4 bytes"));
         }
-        out.extend_from_slice(&digits);
+        let mut digits = [b'0'; 30];
+        for pass in (0..6).rev() {
+            let mut remainder = 0u64;
+            for word in words.iter_mut() {
+                let value = (remainder << 32) | u64::from(*word);
+                // Below 2^32: `remainder` < 62^5 < 2^30.
+                *word = (value / CHUNK) as u32;
+                remainder = value % CHUNK;
+            }
+            for digit in digits[pass * 5..pass * 5 + 5].iter_mut().rev() {
+                *digit = ALPHABET[(remainder % 62) as usize];
+                remainder /= 62;
+            }
+        }
+        debug_assert!(digits[..3].iter().all(|&digit| digit == b'0'), "below 62^27");
+        out.extend_from_slice(&digits[30 - TEXT_LEN..]);
     }
 }
 
