@@ -252,8 +252,12 @@ pub struct StatusResponse {
     pub marks: Vec<MarkStatus>,
     /// Counters this node issues or was handed (at most 100, by name).
     pub counters: Vec<CounterStatus>,
-    /// Years of snowflake ID space left for the configured epoch.
+    /// Years of snowflake ID space left for the configured epoch and layout.
     pub snowflake_years_left: f64,
+    /// The snowflake layout (`IDGEN_SNOWFLAKE_LAYOUT`): `twitter`, `sonyflake`, `js53` or
+    /// `custom:T/W/S/U`; empty from a server before layouts.
+    #[serde(default)]
+    pub snowflake_layout: String,
     /// The per-client rate limit on the ID routes.
     pub rate_limit: RateLimitStatus,
     /// Whether the back end answers, and how fast.

@@ -52,6 +52,7 @@ pub async fn gather(state: &AppState) -> StatusResponse {
     status.marks = issuer.marks();
     status.counters = counters;
     status.snowflake_years_left = snowflake_years_left(state);
+    status.snowflake_layout = issuer.snowflake_config().layout.to_string();
     let shared = limits.rate_per_second > 0 && backend.rate_tokens().is_some();
     status.rate_limit = RateLimitStatus::new(limits.rate_per_second, limits.rate_burst, shared);
     status.store = StoreStatus::new(readiness.store_up, check_ms, backend.describe());
@@ -63,7 +64,7 @@ pub async fn gather(state: &AppState) -> StatusResponse {
 
 fn snowflake_years_left(state: &AppState) -> f64 {
     let config = state.issuer().snowflake_config();
-    let end = config.epoch_ms.saturating_add((1u64 << 41) - 1);
+    let end = config.layout.end_ms(config.epoch_ms);
     let now = state.issuer().clock().now_ms();
     end.saturating_sub(now) as f64 / YEAR_MS
 }
@@ -246,7 +247,7 @@ fn page(status: &StatusResponse) -> String {
          <tr><th>uptime</th><td>{} s</td></tr>\
          <tr><th>lease</th><td>{}</td></tr>\
          <tr><th>store</th><td>{} ({:.1} ms){}</td></tr>\
-         <tr><th>snowflake ID space left</th><td>{:.1} years</td></tr>\
+         <tr><th>snowflake ID space left</th><td>{:.1} years ({})</td></tr>\
          <tr><th>rate limit</th><td>{}</td></tr>\
          <tr><th>requests / rate limited / refused</th><td>{} / {} / {}</td></tr></table>",
         escape(&status.version),
@@ -257,6 +258,7 @@ fn page(status: &StatusResponse) -> String {
         status.store.check_ms,
         status.store.detail.as_deref().map(|d| format!(", {}", escape(d))).unwrap_or_default(),
         status.snowflake_years_left,
+        escape(&status.snowflake_layout),
         rate_text(&status.rate_limit),
         status.requests_total,
         status.rate_limited_total,

@@ -62,6 +62,14 @@ async fn sonyflake_puts_the_machine_id_low_and_counts_in_10_ms() {
     let ids = numeric(&app.ids("snowflake", 1_000, &[]).await);
     assert!(ids.windows(2).all(|pair| pair[0] < pair[1]));
     assert!(ids.iter().all(|id| id & 0xffff == 40_000), "the machine id is the low 16 bits");
+    // The status says which layout, and counts the years of its time field: 2^39 x 10 ms from
+    // 2020 is 174 years, not the default's 69.7.
+    let status: Value = app.get("/v1/status").await.json().await.expect("json");
+    assert_eq!(status["snowflake_layout"], "sonyflake");
+    let years = status["snowflake_years_left"].as_f64().expect("years");
+    assert!((160.0..174.0).contains(&years), "{years}");
+    let page = app.get("/status").await.text().await.expect("page");
+    assert!(page.contains("years (sonyflake)"), "{page}");
     for id in ids.iter().step_by(9) {
         let (decoded, _) = app.decoded("snowflake", &id.to_string()).await;
         let ms = decoded.timestamp_ms.unwrap();
