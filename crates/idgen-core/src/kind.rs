@@ -223,10 +223,12 @@ impl Kind {
     /// for a kind not ordered by time and for a time it cannot hold or RFC 3339 cannot write.
     pub fn bounds(self, unix_ms: u64, context: &DecodeContext) -> Result<TimeBounds, BoundsError> {
         let info = self.info();
-        let bounder = info.bounds.ok_or(BoundsError::NotTimeOrdered { kind: info.name })?;
-        let range = (bounder.range)(context);
-        let (first_ms, last_ms) = (*range.start(), (*range.end()).min(crate::wire::MAX_RFC3339_MS));
-        if !(first_ms..=last_ms).contains(&unix_ms) {
+        let range = self.bounds_range(context);
+        let (Some(range), Some(bounder)) = (range, info.bounds) else {
+            return Err(BoundsError::NotTimeOrdered { kind: info.name });
+        };
+        let (first_ms, last_ms) = (*range.start(), *range.end());
+        if !range.contains(&unix_ms) {
             return Err(BoundsError::OutOfRange { kind: info.name, unix_ms, first_ms, last_ms });
         }
         Ok((bounder.at)(unix_ms, context))

@@ -235,12 +235,42 @@ pub fn generate_into<R: Rng + ?Sized>(
     alphabet: Alphabet,
     out: &mut Vec<u8>,
 ) {
-    match alphabet {
-        Alphabet::Custom(set) => {
-            let (table, size) = set.table();
-            draw(rng, length, &table[..size], out);
-        }
-        named => draw(rng, length, named.named_chars(), out),
+    Drawer::new(alphabet).generate_into(rng, length, out);
+}
+
+/// An alphabet laid out for drawing, made once for a batch: a caller's own alphabet is a set
+/// of bits, and laying it out as a table takes about as long as drawing a short string.
+#[derive(Debug, Clone)]
+pub struct Drawer {
+    chars: DrawerChars,
+}
+
+#[derive(Debug, Clone)]
+enum DrawerChars {
+    Named(&'static [u8]),
+    Custom([u8; 95], usize),
+}
+
+impl Drawer {
+    /// `alphabet`'s characters, ready to draw from.
+    pub fn new(alphabet: Alphabet) -> Self {
+        let chars = match alphabet {
+            Alphabet::Custom(set) => {
+                let (table, size) = set.table();
+                DrawerChars::Custom(table, size)
+            }
+            named => DrawerChars::Named(named.named_chars()),
+        };
+        Self { chars }
+    }
+
+    /// Appends a random string of `length` characters to `out` (see [`generate_into`]).
+    pub fn generate_into<R: Rng + ?Sized>(&self, rng: &mut R, length: Length, out: &mut Vec<u8>) {
+        let chars = match &self.chars {
+            DrawerChars::Named(chars) => chars,
+            DrawerChars::Custom(table, size) => &table[..*size],
+        };
+        draw(rng, length, chars, out);
     }
 }
 

@@ -259,9 +259,10 @@ impl Issuer {
                 // Only a caller's own alphabet can hold a character JSON escapes.
                 let quoted = |set: random::CharSet| set.contains(b'"') || set.contains(b'\\');
                 let escape = matches!(params.alphabet, Alphabet::Custom(set) if quoted(set));
+                let drawer = random::Drawer::new(params.alphabet);
                 for _ in 0..count {
                     let write = |buffer: &mut Vec<u8>| {
-                        random::generate_into(&mut rng, params.length, params.alphabet, buffer);
+                        drawer.generate_into(&mut rng, params.length, buffer);
                     };
                     if escape { out.push_escaped_with(write) } else { out.push_with(write) }
                 }

@@ -46,9 +46,9 @@ pub fn bounds(
 ) -> Result<HttpResponse, ApiError> {
     let kind = Kind::from_name(kind).ok_or(ApiError::UnknownKind)?;
     crate::auth::permit_decode(caller, kind)?;
-    let (time, prefix) = read_query(query);
+    let time = super::query_value(query, "time");
     let time = time.as_deref().and_then(idgen_core::wire::parse_time_ms).ok_or(ParamError::Time)?;
-    let prefix = match (kind, prefix) {
+    let prefix = match (kind, super::query_value(query, "prefix")) {
         (Kind::TypeId, Some(prefix)) => Prefix::parse(&prefix)?,
         _ => Prefix::default(),
     };
@@ -59,17 +59,4 @@ pub fn bounds(
     };
     let (min, max) = (with_prefix(bounds.min), with_prefix(bounds.max));
     Ok(HttpResponse::Ok().json(BoundsResponse::new(kind.name(), bounds.timestamp_ms, min, max)))
-}
-
-/// `time` and `prefix`, their first occurrences (as for the ID routes).
-fn read_query(query: &str) -> (Option<String>, Option<String>) {
-    let (mut time, mut prefix) = (None, None);
-    for (key, value) in form_urlencoded::parse(query.as_bytes()) {
-        match &*key {
-            "time" => time = time.or(Some(value.into_owned())),
-            "prefix" => prefix = prefix.or(Some(value.into_owned())),
-            _ => {}
-        }
-    }
-    (time, prefix)
 }

@@ -71,43 +71,28 @@ fn expand(path: &str, item: Value, max_batch: u32, decode: &DecodeContext) -> Ve
     match path {
         "/v1/ids/{kind}" => {
             let mut generic = item.clone();
-            for operation in generic.as_object_mut().into_iter().flat_map(|ops| ops.values_mut()) {
+            for operation in operations(&mut generic) {
                 generic_ids_operation(operation, max_batch);
             }
-            let per_kind = Kind::ALL.iter().map(|kind| {
-                let mut item = item.clone();
-                for operation in item.as_object_mut().into_iter().flat_map(|ops| ops.values_mut()) {
-                    ids_operation(operation, *kind, max_batch);
-                }
-                (format!("/v1/ids/{kind}"), item)
-            });
+            let per_kind =
+                per_kind(&item, Kind::ALL.iter().copied(), "/v1/ids/", "", |op, kind| {
+                    ids_operation(op, kind, max_batch)
+                });
             std::iter::once((path.to_owned(), generic)).chain(per_kind).collect()
         }
-        "/v1/bounds/{kind}" => Kind::ALL
-            .iter()
-            .filter(|kind| kind.info().bounds.is_some())
-            .map(|kind| {
-                let mut item = item.clone();
-                for operation in item.as_object_mut().into_iter().flat_map(|ops| ops.values_mut()) {
-                    bounds_operation(operation, *kind, decode);
-                }
-                (format!("/v1/bounds/{kind}"), item)
+        "/v1/bounds/{kind}" => {
+            let kinds = Kind::ALL.iter().copied().filter(|kind| kind.info().bounds.is_some());
+            per_kind(&item, kinds, "/v1/bounds/", "", |op, kind| bounds_operation(op, kind, decode))
+        }
+        "/v1/decode/{kind}/{id}" => {
+            let kinds = Kind::ALL.iter().copied().filter(|kind| kind.info().decode.is_some());
+            per_kind(&item, kinds, "/v1/decode/", "/{id}", |op, kind| {
+                decode_operation(op, kind, decode)
             })
-            .collect(),
-        "/v1/decode/{kind}/{id}" => Kind::ALL
-            .iter()
-            .filter(|kind| kind.info().decode.is_some())
-            .map(|kind| {
-                let mut item = item.clone();
-                for operation in item.as_object_mut().into_iter().flat_map(|ops| ops.values_mut()) {
-                    decode_operation(operation, *kind, decode);
-                }
-                (format!("/v1/decode/{kind}/{{id}}"), item)
-            })
-            .collect(),
+        }
         _ => {
             let mut item = item;
-            for operation in item.as_object_mut().into_iter().flat_map(|ops| ops.values_mut()) {
+            for operation in operations(&mut item) {
                 let parameters = operation.get_mut("parameters").and_then(Value::as_array_mut);
                 for parameter in parameters.into_iter().flatten() {
                     if parameter["name"] == "length" {
@@ -160,19 +145,16 @@ fn decode_input_schema(kind: Kind, context: &DecodeContext) -> Value {
         }
         Kind::Ulid => {
             // The first 10 characters are the ms (the first one 0-7: 48 bits).
-            let ms = at_most(&crockford_ms(MAX_RFC3339_MS).to_uppercase(), CROCKFORD_UPPER, true);
+            let ms = at_most(&crockford_ms(MAX_RFC3339_MS), CROCKFORD_UPPER, true);
             json!({ "type": "string",
                 "pattern": format!("^({ms})[0-9A-HJKMNP-TV-Za-hjkmnp-tv-z]{{16}}$") })
         }
         Kind::Snowflake => {
-            // Every ID of the layout whose time is at most the last RFC 3339 can write.
-            let layout = context.snowflake_layout;
-            let last_unit =
-                MAX_RFC3339_MS.saturating_sub(context.snowflake_epoch_ms) / layout.unit_ms();
-            let max = match last_unit < layout.max_time() {
-                true => (last_unit << layout.low_bits()) | ((1 << layout.low_bits()) - 1),
-                false => layout.max_id(),
-            };
+            // Every ID of the layout up to the largest of its last decodable time: the bounds'
+            // range stops where the layout or RFC 3339 does.
+            let last = *kind.bounds_range(context).expect("time-ordered").end();
+            let max: u64 =
+                kind.bounds(last, context).expect("in range").max.parse().expect("a number");
             json!({ "type": "integer", "minimum": 1, "maximum": max })
         }
         Kind::Timestamp => json!({ "type": "integer", "minimum": 0, "maximum": MAX_RFC3339_MS }),
@@ -187,10 +169,10 @@ const HEX: &str = "0123456789abcdef";
 const CROCKFORD_LOWER: &str = "0123456789abcdefghjkmnpqrstvwxyz";
 const CROCKFORD_UPPER: &str = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 
-/// `ms` as the 10 lowercase Crockford base32 characters a ULID or TypeID starts with.
+/// `ms` as the 10 Crockford base32 characters (upper case) a ULID, or in lower case a TypeID,
+/// starts with: a ULID's time field.
 fn crockford_ms(ms: u64) -> String {
-    let digits = CROCKFORD_LOWER.as_bytes();
-    (0..10).rev().map(|place| char::from(digits[((ms >> (5 * place)) & 31) as usize])).collect()
+    idgen_core::Ulid::from_parts(ms, 0).to_string()[..10].to_owned()
 }
 
 /// A TypeID suffix the decoder reads: 26 lowercase Crockford characters, the first 0-7, whose
@@ -200,7 +182,7 @@ fn crockford_ms(ms: u64) -> String {
 fn typeid_suffix_pattern() -> String {
     let any = "[0-9a-hjkmnp-tv-z]";
     let first = "[0-7]";
-    let ms = at_most(&crockford_ms(MAX_RFC3339_MS), CROCKFORD_LOWER, false);
+    let ms = at_most(&crockford_ms(MAX_RFC3339_MS).to_lowercase(), CROCKFORD_LOWER, false);
     // Character 10 is 0111x (e, f) for version 7; character 13 is x10xx for the variant.
     let not_seven = "[0-9a-dg-hj-km-np-tv-z]";
     let not_rfc = "[0-7c-hj-km-np-qw-z]";
@@ -307,6 +289,31 @@ fn param_schema(param: Param) -> Value {
         Param::Chars => json!({ "type": "string", "pattern": CHARS_PATTERN }),
         Param::Prefix => json!({ "type": "string", "pattern": PREFIX_PATTERN, "default": "" }),
     }
+}
+
+/// The operations (one per method) of a path item.
+fn operations(item: &mut Value) -> impl Iterator<Item = &mut Value> {
+    item.as_object_mut().into_iter().flat_map(|ops| ops.values_mut())
+}
+
+/// `item` copied to `{before}{kind}{after}` for each of `kinds`, each operation refined by
+/// `refine` for its kind.
+fn per_kind(
+    item: &Value,
+    kinds: impl Iterator<Item = Kind>,
+    before: &str,
+    after: &str,
+    refine: impl Fn(&mut Value, Kind),
+) -> Vec<(String, Value)> {
+    kinds
+        .map(|kind| {
+            let mut item = item.clone();
+            for operation in operations(&mut item) {
+                refine(operation, kind);
+            }
+            (format!("{before}{kind}{after}"), item)
+        })
+        .collect()
 }
 
 /// `GET|POST /v1/ids/{kind}` for one kind: its parameters, its body, its two answers.

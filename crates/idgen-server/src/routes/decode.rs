@@ -54,8 +54,7 @@ pub fn decode(
 
 /// The query's `strict` (its first occurrence, as for the ID routes): absent is `false`.
 fn strict(query: &str) -> Result<bool, ParamError> {
-    let value = form_urlencoded::parse(query.as_bytes()).find(|(key, _)| key == "strict");
-    match value.as_ref().map(|(_, value)| &**value) {
+    match super::query_value(query, "strict").as_deref() {
         None | Some("false") => Ok(false),
         Some("true") => Ok(true),
         Some(_) => Err(ParamError::Strict),

@@ -361,6 +361,12 @@ pub fn is_limited(table: &[Entry], path: &str) -> bool {
 /// The JSON content type, as a static header value for [`HeaderValue::from_static`].
 pub const JSON: &str = "application/json";
 
+/// The first value of `key` in a query string, percent-decoded (the first occurrence wins, as
+/// for the ID routes, which read all of theirs in one pass: `ids::parse_query`).
+pub fn query_value<'q>(query: &'q str, key: &str) -> Option<std::borrow::Cow<'q, str>> {
+    form_urlencoded::parse(query.as_bytes()).find(|(name, _)| name == key).map(|(_, value)| value)
+}
+
 /// A 200 carrying IDs: `content_type` and `Cache-Control: no-store` (a cached ID is a
 /// duplicate). Both header values are static (`ContentType` and `CacheControl` allocate and
 /// format on every response) and go straight into the response's map: `HttpResponseBuilder`
